@@ -1,0 +1,14 @@
+"""coursekit: the library behind an open course on optimization for deep learning.
+
+Import the pieces by what they are::
+
+    import coursekit
+    coursekit.seed(0)
+    opt = coursekit.optim.Adam(model.parameters(), lr=1e-3)
+"""
+
+from coursekit import optim
+from coursekit.runtime import device, fast_mode, seed
+
+__all__ = ["device", "fast_mode", "optim", "seed"]
+__version__ = "0.1.0"

@@ -1,0 +1,76 @@
+r"""Adagrad: a per-coordinate learning rate from the sum of squared gradients.
+
+Duchi, Hazan and Singer (2011). Every coordinate keeps the running *sum* of its
+squared gradients, so frequently-updated coordinates slow down and rare ones keep
+a large step::
+
+    state_sum_0 = initial_accumulator_value
+    for t = 1, 2, ...
+        g_t        = grad f(theta_{t-1})       (-grad when maximize=True)
+        g_t        = g_t + weight_decay * theta_{t-1}
+        lr_t       = lr / (1 + (t - 1) * lr_decay)
+        state_sum_t = state_sum_{t-1} + g_t * g_t
+        theta_t    = theta_{t-1} - lr_t * g_t / (sqrt(state_sum_t) + eps)
+
+Because the sum only grows, the effective step shrinks like 1/sqrt(t): good for
+convex problems, often too aggressive for deep networks (RMSprop's motivation).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from coursekit.optim.base import Optimizer, check_lr, check_nonnegative
+
+__all__ = ["Adagrad"]
+
+
+class Adagrad(Optimizer):
+    """Adagrad (arguments and defaults as ``torch.optim.Adagrad``).
+
+    Parameters
+    ----------
+    params : iterable
+        Parameters or parameter groups.
+    lr : float
+        Base learning rate, >= 0.
+    lr_decay : float
+        Decay of the base rate: ``lr / (1 + (t - 1) lr_decay)``.
+    weight_decay : float
+        L2 penalty coefficient added to the gradient.
+    initial_accumulator_value : float
+        Starting value of the squared-gradient sum.
+    eps : float
+        Added to the square root for numerical stability.
+    maximize : bool
+        Ascend the objective instead of descending it.
+    """
+
+    def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0,
+                 weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
+                 eps: float = 1e-10, *, maximize: bool = False):
+        check_lr(lr)
+        check_nonnegative("lr_decay", lr_decay)
+        check_nonnegative("weight_decay", weight_decay)
+        check_nonnegative("initial_accumulator_value", initial_accumulator_value)
+        check_nonnegative("eps", eps)
+        defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                        initial_accumulator_value=initial_accumulator_value, eps=eps,
+                        maximize=maximize)
+        super().__init__(params, defaults)
+
+    def init_state(self, param: torch.Tensor, state: dict, group: dict) -> None:
+        state["step"] = 0
+        state["sum"] = torch.full_like(param, group["initial_accumulator_value"])
+
+    def update(self, param: torch.Tensor, grad: torch.Tensor, state: dict, group: dict) -> None:
+        if group["maximize"]:
+            grad = -grad
+        state["step"] += 1
+        t = state["step"]
+        if group["weight_decay"] != 0:
+            grad = grad.add(param, alpha=group["weight_decay"])
+        lr_t = group["lr"] / (1 + (t - 1) * group["lr_decay"])
+        state["sum"].addcmul_(grad, grad, value=1)
+        denom = state["sum"].sqrt().add_(group["eps"])
+        param.addcdiv_(grad, denom, value=-lr_t)

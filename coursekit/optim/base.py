@@ -1,0 +1,125 @@
+"""The contract every coursekit optimizer follows, written once.
+
+An optimizer here is a ``torch.optim.Optimizer`` whose subclass writes only two
+things, both for *one* parameter tensor:
+
+``init_state(param, state, group)``
+    Fill the empty per-parameter ``state`` dict (moment buffers, step count).
+``update(param, grad, state, group)``
+    Apply one step in place to ``param`` given its gradient ``grad``; the
+    hyperparameters come from ``group`` (``group["lr"]``, ``group["betas"]``...).
+
+``step(closure=None)`` below does the rest exactly as torch.optim does: it
+evaluates the closure with gradients enabled, skips parameters whose ``grad`` is
+``None``, creates state lazily on the first step, and runs the updates under
+``torch.no_grad()``. Because state lives in ``self.state[param]`` and
+hyperparameters in ``self.param_groups``, parameter groups, ``state_dict()`` /
+``load_state_dict()``, ``zero_grad()`` and torch's learning-rate schedulers all
+work unchanged.
+
+The ``check_*`` helpers validate hyperparameters in ``__init__`` so that a typo
+like ``lr=-1e-3`` fails at once with a message naming the argument.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+__all__ = [
+    "Optimizer",
+    "apply_weight_decay",
+    "check_beta",
+    "check_betas",
+    "check_lr",
+    "check_nonnegative",
+]
+
+
+class Optimizer(torch.optim.Optimizer):
+    """Base class: subclasses implement ``init_state`` and ``update`` for one tensor."""
+
+    def init_state(self, param: torch.Tensor, state: dict, group: dict) -> None:
+        """Create the per-parameter state on the first step (default: none)."""
+
+    def update(self, param: torch.Tensor, grad: torch.Tensor, state: dict, group: dict) -> None:
+        """Update ``param`` in place from ``grad``; must be overridden."""
+        raise NotImplementedError(f"{type(self).__name__} must implement update()")
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Perform one optimization step; return the closure's loss, if given."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for param in group["params"]:
+                if param.grad is None:
+                    continue
+                if param.grad.is_sparse:
+                    raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
+                state = self.state[param]
+                if not state:
+                    self.init_state(param, state, group)
+                self.update(param, param.grad, state, group)
+        return loss
+
+
+def _check_real(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            value = value.item()
+        else:
+            raise ValueError(f"Invalid {name}: {value!r} (expected a real number)")
+    if math.isnan(value):
+        raise ValueError(f"Invalid {name}: {value} (must not be NaN)")
+    return float(value)
+
+
+def check_nonnegative(name: str, value: Any) -> None:
+    """Raise ``ValueError`` unless ``value`` is a finite real number >= 0."""
+    value = _check_real(name, value)
+    if not 0.0 <= value < math.inf:
+        raise ValueError(f"Invalid {name}: {value} (must be >= 0 and finite)")
+
+
+def check_lr(lr: Any) -> None:
+    """The learning rate must be a finite, non-negative number."""
+    check_nonnegative("lr", lr)
+
+
+def check_beta(name: str, value: Any) -> None:
+    """A decay rate (beta, alpha, momentum) must lie in [0, 1)."""
+    value = _check_real(name, value)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"Invalid {name}: {value} (must be in [0, 1))")
+
+
+def check_betas(betas: Any) -> None:
+    """``betas`` must be a pair ``(beta1, beta2)``, each in [0, 1)."""
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise ValueError(f"Invalid betas: {betas!r} (expected a pair (beta1, beta2))")
+    check_beta("beta1 (betas[0])", betas[0])
+    check_beta("beta2 (betas[1])", betas[1])
+
+
+def apply_weight_decay(param: torch.Tensor, grad: torch.Tensor, group: dict,
+                       decoupled: bool) -> torch.Tensor:
+    """Weight decay in either of its two forms; return the gradient to use.
+
+    L2 (coupled): ``g <- g + weight_decay * theta``, so adaptive methods rescale
+    the penalty along with the gradient. Decoupled (Loshchilov & Hutter, AdamW):
+    ``theta <- theta * (1 - lr * weight_decay)`` before the step, independent of
+    the gradient's scale.
+    """
+    wd = group["weight_decay"]
+    if wd == 0:
+        return grad
+    if decoupled:
+        param.mul_(1 - group["lr"] * wd)
+        return grad
+    return grad.add(param, alpha=wd)

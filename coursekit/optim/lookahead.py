@@ -1,0 +1,98 @@
+r"""Lookahead: k steps forward with any optimizer, then one step back toward the slow weights.
+
+Zhang, Lucas, Hinton & Ba (NeurIPS 2019). Two copies of the weights: the *fast*
+weights ``theta`` are trained by an inner optimizer (SGD, Adam, ...); the *slow*
+weights ``phi`` move only every ``k`` steps, part of the way toward where the fast
+weights ended up, and the fast weights restart from there::
+
+    phi = theta_0
+    for t = 1, 2, ...
+        theta = inner_step(theta)                       (the wrapped optimizer)
+        if t % k == 0:
+            phi   = phi + alpha * (theta - phi)
+            theta = phi
+
+The inner optimizer's state (momentum, Adam moments) is kept as it is at the
+synchronisation, as in the paper's reference implementation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+__all__ = ["Lookahead"]
+
+
+class Lookahead(torch.optim.Optimizer):
+    """Wrap ``optimizer`` in Lookahead with period ``k`` and slow step size ``alpha``.
+
+    ``param_groups`` are shared with the inner optimizer, so learning-rate
+    schedulers and ``zero_grad()`` act on both.
+
+    Parameters
+    ----------
+    optimizer : torch.optim.Optimizer
+        The inner ("fast") optimizer, ours or torch's.
+    k : int
+        Number of inner steps between synchronisations, >= 1.
+    alpha : float
+        Slow-weight step size in [0, 1] (1 makes Lookahead a no-op).
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, k: int = 5, alpha: float = 0.5):
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(f"Invalid optimizer: {optimizer!r} (expected a torch.optim.Optimizer)")
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"Invalid k: {k!r} (must be an integer >= 1)")
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
+            raise ValueError(f"Invalid alpha: {alpha!r} (must be in [0, 1])")
+        self.optimizer = optimizer
+        self.k = k
+        self.alpha = float(alpha)
+        self.lookahead_steps = 0
+        # Passing the inner groups makes torch register the very same dicts.
+        super().__init__(optimizer.param_groups, {})
+
+    def _params(self):
+        for group in self.param_groups:
+            yield from group["params"]
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """One inner step; every ``k``-th call also pulls toward the slow weights."""
+        for p in self._params():
+            if "slow_param" not in self.state[p]:
+                self.state[p]["slow_param"] = p.detach().clone()  # phi = theta_0
+        loss = self.optimizer.step(closure)
+        self.lookahead_steps += 1
+        if self.lookahead_steps % self.k == 0:
+            for p in self._params():
+                phi = self.state[p]["slow_param"]
+                phi.lerp_(p, self.alpha)  # phi += alpha * (theta - phi)
+                p.copy_(phi)
+        return loss
+
+    def state_dict(self) -> dict[str, Any]:
+        """The inner optimizer's state, the slow weights, ``k``, ``alpha`` and the step count."""
+        return {
+            "inner": self.optimizer.state_dict(),
+            "slow": super().state_dict(),
+            "k": self.k,
+            "alpha": self.alpha,
+            "lookahead_steps": self.lookahead_steps,
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore a ``state_dict()``; the inner optimizer is restored too."""
+        missing = {"inner", "slow", "k", "alpha", "lookahead_steps"} - set(state_dict)
+        if missing:
+            raise ValueError(f"Lookahead state_dict is missing keys: {sorted(missing)}")
+        self.optimizer.load_state_dict(state_dict["inner"])
+        super().load_state_dict(state_dict["slow"])
+        self.param_groups = self.optimizer.param_groups  # keep sharing the inner groups
+        self.k = state_dict["k"]
+        self.alpha = state_dict["alpha"]
+        self.lookahead_steps = state_dict["lookahead_steps"]
