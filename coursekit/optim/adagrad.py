@@ -58,6 +58,11 @@ class Adagrad(Optimizer):
                         initial_accumulator_value=initial_accumulator_value, eps=eps,
                         maximize=maximize)
         super().__init__(params, defaults)
+        # Like torch.optim.Adagrad, create the state up front (not at the first
+        # step), so it exists even for parameters that never receive a gradient.
+        for group in self.param_groups:
+            for param in group["params"]:
+                self.init_state(param, self.state[param], group)
 
     def init_state(self, param: torch.Tensor, state: dict, group: dict) -> None:
         state["step"] = 0

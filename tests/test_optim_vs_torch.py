@@ -1,0 +1,140 @@
+"""Every optimizer PyTorch also has, run side by side with torch.optim.
+
+Ours and torch's start from identical parameters on the same tiny MLP (two
+parameter groups, a non-contiguous parameter, one parameter whose grad is None)
+and take 50 steps each on their own gradients. After every combination of flags,
+parameters and optimizer state must agree to 1e-10 relative in float64 and to
+about 1e-6 in float32.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+import coursekit.optim as ck
+from tests._optim_helpers import TinyMLP, rel_error
+
+STEPS = 50
+
+
+def _grid(**axes) -> list[dict]:
+    keys = list(axes)
+    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*axes.values())]
+
+
+def _sgd_cases():
+    cases = []
+    for c in _grid(momentum=[0.0, 0.9], dampening=[0.0, 0.3], nesterov=[False, True],
+                   weight_decay=[0.0, 0.01], maximize=[False, True]):
+        if c["nesterov"] and (c["momentum"] == 0 or c["dampening"] != 0):
+            continue
+        cases.append(("SGD", dict(lr=0.05, **c), {"lr": 0.02}))
+    return cases
+
+
+CASES = [
+    *_sgd_cases(),
+    *[("Adagrad", dict(lr=0.05, **c), {"lr": 0.1, "eps": 1e-6})
+      for c in _grid(lr_decay=[0.0, 0.01], weight_decay=[0.0, 0.01],
+                     initial_accumulator_value=[0.0, 0.1], maximize=[False, True])],
+    *[("RMSprop", dict(lr=0.01, **c), {"lr": 0.003, "alpha": 0.9})
+      for c in _grid(weight_decay=[0.0, 0.01], momentum=[0.0, 0.9], centered=[False, True],
+                     maximize=[False, True])],
+    *[("Adam", dict(lr=0.01, **c), {"lr": 0.003, "betas": (0.8, 0.99)})
+      for c in _grid(weight_decay=[0.0, 0.05], amsgrad=[False, True], maximize=[False, True],
+                     decoupled_weight_decay=[False, True])],
+    *[("AdamW", dict(lr=0.01, **c), {"lr": 0.003, "betas": (0.8, 0.99)})
+      for c in _grid(weight_decay=[0.0, 0.1], amsgrad=[False, True], maximize=[False, True])],
+    *[("NAdam", dict(lr=0.01, **c), {"lr": 0.003, "betas": (0.8, 0.99)})
+      for c in _grid(weight_decay=[0.0, 0.05], decoupled_weight_decay=[False, True],
+                     momentum_decay=[4e-3, 2e-2], maximize=[False, True])],
+    *[("RAdam", dict(lr=0.01, **c), {"lr": 0.003, "betas": (0.8, 0.99)})
+      for c in _grid(weight_decay=[0.0, 0.05], decoupled_weight_decay=[False, True],
+                     maximize=[False, True])],
+    *[("Adamax", dict(lr=0.01, **c), {"lr": 0.003, "betas": (0.8, 0.99)})
+      for c in _grid(weight_decay=[0.0, 0.05], maximize=[False, True])],
+]
+
+
+def _case_id(case) -> str:
+    name, kwargs, _ = case
+    flags = ",".join(f"{k}={v}" for k, v in kwargs.items() if k != "lr")
+    return f"{name}[{flags}]"
+
+
+@pytest.fixture
+def float64_default():
+    """torch keeps some scalar state (NAdam's mu_product) in the default dtype."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
+
+
+def _run_pair(name: str, kwargs: dict, group2: dict, dtype: torch.dtype):
+    ours_model, torch_model = TinyMLP(dtype), TinyMLP(dtype)
+    ours = getattr(ck, name)(ours_model.groups(**group2), **kwargs)
+    ref = getattr(torch.optim, name)(torch_model.groups(**group2), **kwargs)
+    ours_losses = ours_model.train(ours, STEPS)
+    ref_losses = torch_model.train(ref, STEPS)
+    return ours_model, ours, ours_losses, torch_model, ref, ref_losses
+
+
+def _assert_same(ours_model, ours, torch_model, ref, tol):
+    for p, q in zip(ours_model.parameters(), torch_model.parameters(), strict=True):
+        assert rel_error(p, q) <= tol, f"parameter differs: rel error {rel_error(p, q):.3g}"
+    assert ours_model.unused.grad is None
+    assert torch.equal(ours_model.unused, TinyMLP(ours_model.unused.dtype).unused)
+    for p, q in zip(ours_model.parameters(), torch_model.parameters(), strict=True):
+        ours_state, ref_state = ours.state[p], ref.state[q]
+        assert set(ours_state) == set(ref_state)
+        for key, ref_value in ref_state.items():
+            err = rel_error(torch.as_tensor(ours_state[key]), ref_value)
+            assert err <= tol, f"state {key!r} differs: rel error {err:.3g}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=_case_id)
+def test_matches_torch_in_float64(case, float64_default):
+    name, kwargs, group2 = case
+    ours_model, ours, ours_losses, torch_model, ref, ref_losses = _run_pair(
+        name, kwargs, group2, torch.float64)
+    assert rel_error(torch.tensor(ours_losses), torch.tensor(ref_losses)) <= 1e-10
+    _assert_same(ours_model, ours, torch_model, ref, tol=1e-10)
+
+
+@pytest.mark.parametrize("case", CASES[::3], ids=_case_id)
+def test_matches_torch_in_float32(case):
+    name, kwargs, group2 = case
+    ours_model, ours, _, torch_model, ref, _ = _run_pair(name, kwargs, group2, torch.float32)
+    _assert_same(ours_model, ours, torch_model, ref, tol=2e-6)
+
+
+def test_every_torch_twin_is_covered():
+    covered = {name for name, _, _ in CASES}
+    twins = {name for name in ck.__all__ if hasattr(torch.optim, name) and name != "Optimizer"}
+    assert covered == twins
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "NAdam",
+                                  "RAdam", "Adamax"])
+def test_defaults_match_torch(name):
+    params = [torch.nn.Parameter(torch.zeros(2))]
+    ours = getattr(ck, name)(params).defaults
+    ref = getattr(torch.optim, name)(params).defaults
+    for key, value in ours.items():
+        assert key in ref, f"{name} has an argument torch lacks: {key}"
+        assert ref[key] == value, f"{name} default {key}: ours {value}, torch {ref[key]}"
+
+
+def test_sgd_plus_is_torch_sgd_without_dampening(float64_default):
+    ours_model, torch_model = TinyMLP(torch.float64), TinyMLP(torch.float64)
+    ours = ck.SGDPlus(ours_model.parameters(), lr=0.05, momentum=0.9, weight_decay=0.01)
+    ref = torch.optim.SGD(torch_model.parameters(), lr=0.05, momentum=0.9, dampening=0,
+                          weight_decay=0.01)
+    ours_model.train(ours, STEPS)
+    torch_model.train(ref, STEPS)
+    for p, q in zip(ours_model.parameters(), torch_model.parameters(), strict=True):
+        assert rel_error(p, q) <= 1e-12
