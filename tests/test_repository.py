@@ -1,0 +1,55 @@
+"""Repository-level checks: lint, README commands, CI script, package metadata."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_ruff_is_clean():
+    ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
+    if not Path(ruff).exists():
+        pytest.skip("ruff is not installed (install the dev extra)")
+    result = subprocess.run([ruff, "check", str(ROOT)], capture_output=True, text=True,
+                            cwd=ROOT, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_readme_gives_exactly_the_two_commands():
+    readme = (ROOT / "README.md").read_text()
+    assert '`python -m pip install -e ".[dev]" && jupyter lab`' in readme
+    assert '`python -m pip install -e ".[dev]" && pytest`' in readme
+
+
+def test_ci_script_reads_its_commands_from_the_readme():
+    script = (ROOT / ".ci" / "run").read_text()
+    assert "README.md" in script and "python3 -m venv" in script
+    result = subprocess.run(["bash", "-n", str(ROOT / ".ci" / "run")], capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def test_dependencies_are_declared():
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    names = {re.split(r"[<>=\[ ]", d)[0].lower() for d in meta["dependencies"]}
+    for needed in ("numpy", "torch", "torchvision", "matplotlib", "ipywidgets", "jupyterlab",
+                   "tqdm", "scikit-learn"):
+        assert needed in names
+    dev = {re.split(r"[<>=\[ ]", d)[0].lower() for d in meta["optional-dependencies"]["dev"]}
+    assert {"pytest", "nbval", "hypothesis", "ruff"} <= dev
+    assert not any("==" in d for d in meta["dependencies"]), "no exact pins: let pip resolve"
+
+
+def test_readme_course_map_lists_only_what_exists():
+    readme = (ROOT / "README.md").read_text()
+    for target in re.findall(r"\]\(((?:lectures|homework|solutions|coursekit|docs|benchmarks)"
+                             r"/[^)#]+)\)", readme):
+        assert (ROOT / target).exists(), f"README links to missing {target}"
