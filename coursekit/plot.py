@@ -1,0 +1,558 @@
+"""The course's figures, drawn with matplotlib in one consistent style.
+
+Every plotting function here
+
+* draws on ``ax`` when one is given, or on a new figure otherwise;
+* returns the ``Axes`` it drew on (the figure is ``ax.figure``);
+* sets a title and axis labels by default (pass your own to override);
+* never calls ``plt.show()``: a notebook shows the figure at the end of the cell,
+  a script calls ``plt.show()`` or ``ax.figure.savefig(...)`` itself.
+
+The functions::
+
+    trajectories(trajs, landscape)        optimizer paths over contour lines
+    schedules({"cosine": lrs, ...})        learning rate against step
+    training_curves(losses)                raw loss and its running mean
+    heatmap(values, rows, cols)            a metric over a hyperparameter grid
+    summary_table(records)                 a list of records as a table figure
+    format_table(records)                  ... or as plain text
+
+with two helpers, :func:`running_mean` and :func:`pivot` (records to a grid).
+``with style():`` applies the course style (:data:`STYLE`) to your own figures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from numbers import Integral, Real
+from typing import Any
+
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+import numpy as np
+from cycler import cycler
+from matplotlib.axes import Axes
+from matplotlib.patches import Rectangle
+
+from coursekit.landscapes import Landscape, Trajectory, grid
+
+__all__ = [
+    "STYLE",
+    "format_table",
+    "heatmap",
+    "pivot",
+    "running_mean",
+    "schedules",
+    "style",
+    "summary_table",
+    "training_curves",
+    "trajectories",
+]
+
+COLORS: tuple[str, ...] = (
+    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
+    "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f",
+)
+"""The line colours, in order: one per optimizer, schedule or run."""
+
+STYLE: dict[str, Any] = {
+    "figure.figsize": (6.4, 4.8),
+    "figure.dpi": 100,
+    "font.size": 10,
+    "axes.titlesize": 12,
+    "axes.labelsize": 11,
+    "axes.grid": True,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.prop_cycle": cycler(color=COLORS),
+    "grid.alpha": 0.3,
+    "legend.fontsize": 9,
+    "legend.frameon": False,
+    "lines.linewidth": 1.6,
+}
+"""matplotlib rcParams shared by every course figure."""
+
+
+@contextmanager
+def style() -> Iterator[None]:
+    """Context manager applying :data:`STYLE`: ``with style(): fig, ax = plt.subplots()``."""
+    with mpl.rc_context(STYLE):
+        yield
+
+
+def _axes(ax: Axes | None, figsize: tuple[float, float] | None = None) -> Axes:
+    """``ax`` itself, or the axes of a new figure (call inside ``style()``)."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize)
+        return ax
+    if not isinstance(ax, Axes):
+        raise TypeError(f"Invalid ax: {ax!r} (expected a matplotlib Axes)")
+    return ax
+
+
+def _check_window(window: Any) -> int:
+    if isinstance(window, bool) or not isinstance(window, Integral) or window < 1:
+        raise ValueError(f"Invalid window: {window!r} (expected an integer >= 1)")
+    return int(window)
+
+
+def _as_series(values: Any, name: str) -> np.ndarray:
+    """A 1-D float64 array, or ``ValueError`` naming ``name``."""
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"Invalid {name}: expected a sequence of numbers ({error})") from None
+    if array.ndim != 1:
+        raise ValueError(f"Invalid {name}: expected a 1-D sequence, got shape {array.shape}")
+    return array
+
+
+def running_mean(x: Sequence[float] | np.ndarray, window: int) -> np.ndarray:
+    r"""Trailing mean of the last ``window`` values, the same length as ``x``.
+
+    .. math::
+        \bar x_i = \frac{1}{i - s_i + 1} \sum_{j = s_i}^{i} x_j, \qquad
+        s_i = \max(0,\, i - \mathrm{window} + 1)
+
+    The first ``window - 1`` entries average the values seen so far. Every entry
+    is the mean of its own window (not a difference of cumulative sums, which
+    loses precision on long runs); a NaN spoils only the windows containing it.
+
+    Parameters
+    ----------
+    x : sequence of float
+        The series, e.g. per-iteration losses.
+    window : int
+        Number of values averaged, >= 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        Float64 array with ``len(x)`` entries.
+    """
+    window = _check_window(window)
+    x = _as_series(x, "x")
+    head = np.cumsum(x[: window - 1]) / np.arange(1, min(window - 1, len(x)) + 1)
+    if len(x) < window:
+        return head
+    full = np.lib.stride_tricks.sliding_window_view(x, window).mean(axis=1)
+    return np.concatenate([head, full])
+
+
+def _contour_levels(Z: np.ndarray, landscape: Landscape, n: int) -> np.ndarray:
+    """``n`` contour levels: geometric above the minimum for functions bounded below
+    (so both the steep walls and the flat valley floor get lines), linear otherwise."""
+    if landscape.min_value is None:
+        return np.linspace(np.min(Z), np.max(Z), n + 2)[1:-1]
+    heights = Z - landscape.min_value
+    high = float(np.max(heights))
+    low = max(float(np.percentile(heights, 0.5)), high * 1e-9, np.finfo(np.float64).tiny)
+    return landscape.min_value + np.geomspace(low, high, n)
+
+
+def _plot_points(ax: Axes, points: Sequence[Sequence[float]], label: str, **marker: Any) -> None:
+    xy = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    ax.plot(xy[:, 0], xy[:, 1], linestyle="none", label=label, zorder=4, **marker)
+
+
+def trajectories(trajs: Trajectory | Sequence[Trajectory], landscape: Landscape | None = None,
+                 *, ax: Axes | None = None, levels: int | Sequence[float] = 30,
+                 resolution: int = 200, domain: Any = None, title: str | None = None) -> Axes:
+    """Optimizer paths drawn over the contour lines of their landscape.
+
+    Each trajectory is a line with small markers at its iterates, labelled with
+    ``traj.label`` (plus the step where it diverged, if it did). The starting
+    points are marked with white circles, the documented minima with stars and
+    the saddles with crosses; all of them appear in the legend.
+
+    Parameters
+    ----------
+    trajs : Trajectory or sequence of Trajectory
+        Results of :func:`coursekit.landscapes.run`.
+    landscape : Landscape, optional
+        The function to contour (default: the first trajectory's).
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure when omitted.
+    levels : int or sequence of float
+        Number of contour levels, or the levels themselves.
+    resolution : int
+        Grid points per axis for the contours.
+    domain : ((x_min, x_max), (y_min, y_max)), optional
+        The rectangle shown (default ``landscape.domain``).
+    title : str, optional
+        Default: the landscape's name.
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    trajs = [trajs] if isinstance(trajs, Trajectory) else list(trajs)
+    for traj in trajs:
+        if not isinstance(traj, Trajectory):
+            raise TypeError(f"Invalid trajs: {traj!r} is not a Trajectory")
+    if landscape is None:
+        if not trajs:
+            raise ValueError("Invalid landscape: None, and no trajectory to take it from")
+        landscape = trajs[0].landscape
+    if not isinstance(landscape, Landscape):
+        raise TypeError(f"Invalid landscape: {landscape!r} (expected a Landscape)")
+    domain = landscape.domain if domain is None else domain
+    with style():
+        ax = _axes(ax)
+        X, Y, Z = grid(landscape, resolution, domain)
+        if isinstance(levels, Integral):
+            levels = _contour_levels(Z, landscape, int(levels))
+        levels = np.asarray(levels, dtype=np.float64)
+        ax.contour(X, Y, Z, levels=levels, colors=plt.get_cmap("viridis")(
+            np.linspace(0.0, 0.9, len(levels))), linewidths=0.7, alpha=0.7, zorder=1)
+        for i, traj in enumerate(trajs):
+            label = traj.label
+            if traj.diverged:
+                label += f" (diverged at step {traj.diverged_at})"
+            ax.plot(traj.points[:, 0], traj.points[:, 1], color=COLORS[i % len(COLORS)],
+                    marker="o", markersize=2.5, linewidth=1.4, label=label, zorder=3)
+        starts = np.unique(np.array([traj.start for traj in trajs]).reshape(-1, 2), axis=0)
+        if len(starts):
+            _plot_points(ax, starts, "start", marker="o", markersize=8,
+                         markerfacecolor="white", markeredgecolor="black")
+        if landscape.minima:
+            _plot_points(ax, landscape.minima, "minimum" if len(landscape.minima) == 1
+                         else "minima", marker="*", markersize=15,
+                         markerfacecolor="gold", markeredgecolor="black")
+        if landscape.saddles:
+            _plot_points(ax, landscape.saddles, "saddle" if len(landscape.saddles) == 1
+                         else "saddles", marker="X", markersize=9,
+                         markerfacecolor="white", markeredgecolor="black")
+        (x_min, x_max), (y_min, y_max) = domain
+        ax.set_xlim(x_min, x_max)
+        ax.set_ylim(y_min, y_max)
+        ax.set_aspect("equal", adjustable="box")
+        ax.set_xlabel("x")
+        ax.set_ylabel("y")
+        ax.set_title(landscape.name if title is None else title)
+        ax.legend(loc="best", frameon=True, framealpha=0.9)
+    return ax
+
+
+def schedules(curves: Mapping[str, Sequence[float] | Callable[[int], float]],
+              steps: int | None = None, *, ax: Axes | None = None,
+              title: str = "Learning-rate schedules", xlabel: str = "step",
+              ylabel: str = "learning rate", log: bool = False) -> Axes:
+    """Several schedules overlaid: value against step, one labelled line each.
+
+    Parameters
+    ----------
+    curves : mapping of name to sequence or callable
+        A sequence holds the value at steps ``0, 1, ...``; a callable ``f(t)``
+        is evaluated at ``t = 0, ..., steps - 1``.
+    steps : int, optional
+        Number of steps for the callables (required when there are any).
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure when omitted.
+    title, xlabel, ylabel : str
+        Labels.
+    log : bool
+        Logarithmic y axis.
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    if not isinstance(curves, Mapping) or not curves:
+        raise TypeError(f"Invalid curves: {curves!r} (expected a non-empty dict name -> "
+                        "sequence or callable)")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, Integral)
+                              or steps < 1):
+        raise ValueError(f"Invalid steps: {steps!r} (expected an integer >= 1)")
+    with style():
+        ax = _axes(ax)
+        for i, (name, curve) in enumerate(curves.items()):
+            if callable(curve):
+                if steps is None:
+                    raise ValueError(f"Invalid steps: None, but curve {name!r} is a callable; "
+                                     "pass steps= to evaluate it")
+                values = _as_series([curve(t) for t in range(int(steps))], f"curves[{name!r}]")
+            else:
+                values = _as_series(curve, f"curves[{name!r}]")
+            ax.plot(np.arange(len(values)), values, color=COLORS[i % len(COLORS)],
+                    label=str(name))
+        if log:
+            ax.set_yscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.legend(loc="best")
+    return ax
+
+
+def training_curves(losses: Sequence[float] | Mapping[str, Sequence[float]], *,
+                    window: int = 50, iters_per_epoch: int | None = None, log: bool = False,
+                    ax: Axes | None = None, title: str = "Training loss",
+                    ylabel: str = "loss") -> Axes:
+    """Per-iteration loss, faded, under its running mean.
+
+    Parameters
+    ----------
+    losses : sequence of float, or mapping of name to sequence
+        One run, or several runs to compare (one colour each).
+    window : int
+        Running-mean window in iterations (capped at each run's length).
+    iters_per_epoch : int, optional
+        When given, the x axis counts epochs: iteration ``i`` (from 1) sits at
+        ``i / iters_per_epoch``.
+    log : bool
+        Logarithmic loss axis.
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure when omitted.
+    title, ylabel : str
+        Labels.
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    window = _check_window(window)
+    if iters_per_epoch is not None and (isinstance(iters_per_epoch, bool)
+                                        or not isinstance(iters_per_epoch, Integral)
+                                        or iters_per_epoch < 1):
+        raise ValueError(f"Invalid iters_per_epoch: {iters_per_epoch!r} "
+                         "(expected an integer >= 1)")
+    runs = dict(losses) if isinstance(losses, Mapping) else {None: losses}
+    with style():
+        ax = _axes(ax)
+        for i, (name, run_losses) in enumerate(runs.items()):
+            y = _as_series(run_losses, "losses" if name is None else f"losses[{name!r}]")
+            x = np.arange(1, len(y) + 1, dtype=np.float64)
+            if iters_per_epoch is not None:
+                x /= iters_per_epoch
+            w = max(1, min(window, len(y)))
+            color = COLORS[i % len(COLORS)]
+            ax.plot(x, y, color=color, alpha=0.3, linewidth=0.8,
+                    label="raw" if name is None else "_nolegend_")
+            ax.plot(x, running_mean(y, w), color=color,
+                    label=f"running mean ({w})" if name is None else str(name))
+        if log:
+            ax.set_yscale("log")
+        ax.set_xlabel("iteration" if iters_per_epoch is None else "epoch")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        legend_title = None if None in runs else f"running mean of {window}; raw faded"
+        ax.legend(loc="best", title=legend_title)
+    return ax
+
+
+def _format_value(value: Any, fmt: str | Callable[[Any], str]) -> str:
+    """Real non-integers through ``fmt``; integers, strings and the rest through ``str``."""
+    if callable(fmt):
+        return fmt(value)
+    if isinstance(value, Real) and not isinstance(value, (bool, Integral)):
+        return format(float(value), fmt)
+    return str(value)
+
+
+def _tick_label(value: Any) -> str:
+    if isinstance(value, Real) and not isinstance(value, bool):
+        return f"{float(value):g}"
+    return str(value)
+
+
+def heatmap(values: Any, rows: Sequence[Any], cols: Sequence[Any], *, ax: Axes | None = None,
+            fmt: str | Callable[[float], str] = ".4f", row_label: str = "row",
+            col_label: str = "column", value_label: str = "value", title: str | None = None,
+            cmap: str = "viridis", colorbar: bool = True, highlight: str | None = None) -> Axes:
+    """A metric over a two-hyperparameter grid, each cell annotated with its value.
+
+    For seed 000's table, ``heatmap(final_loss, rows=[0.7, 0.9, 0.99],
+    cols=[0.7, 0.9, 0.99], row_label="beta1", col_label="beta2",
+    value_label="final loss", highlight="min")``; :func:`pivot` builds
+    ``rows, cols, values`` from a list of records.
+
+    Parameters
+    ----------
+    values : array-like, shape (len(rows), len(cols))
+        ``values[i][j]`` is the metric at ``rows[i]``, ``cols[j]`` (NaN for a gap).
+    rows, cols : sequence
+        Hyperparameter values labelling the rows (y axis) and columns (x axis).
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure when omitted.
+    fmt : str or callable
+        Format spec for the annotations (``format(v, fmt)``), or a function.
+    row_label, col_label, value_label : str
+        Axis and colour-bar labels.
+    title : str, optional
+        Default: ``"<value_label> by <row_label> and <col_label>"``.
+    cmap : str
+        Colour map.
+    colorbar : bool
+        Draw a colour bar labelled ``value_label``.
+    highlight : {"min", "max"}, optional
+        Outline the best cell.
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    grid_values = np.asarray(values, dtype=np.float64)
+    rows, cols = list(rows), list(cols)
+    if grid_values.shape != (len(rows), len(cols)):
+        raise ValueError(f"Invalid values: shape {grid_values.shape}, expected "
+                         f"(len(rows), len(cols)) = ({len(rows)}, {len(cols)})")
+    if highlight not in (None, "min", "max"):
+        raise ValueError(f"Invalid highlight: {highlight!r} (expected None, 'min' or 'max')")
+    with style():
+        ax = _axes(ax)
+        image = ax.imshow(grid_values, cmap=cmap, aspect="auto", origin="upper")
+        colours = plt.get_cmap(cmap)(image.norm(grid_values))
+        for i in range(len(rows)):
+            for j in range(len(cols)):
+                red, green, blue, _ = colours[i, j]
+                light = 0.299 * red + 0.587 * green + 0.114 * blue > 0.5
+                ax.text(j, i, _format_value(grid_values[i, j], fmt), ha="center", va="center",
+                        color="black" if light else "white", fontsize=9)
+        if highlight is not None and not np.all(np.isnan(grid_values)):
+            best = np.nanargmin(grid_values) if highlight == "min" else np.nanargmax(grid_values)
+            i, j = np.unravel_index(best, grid_values.shape)
+            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red",
+                                   linewidth=2.5, label=f"best ({highlight})"))
+        ax.set_xticks(range(len(cols)), [_tick_label(c) for c in cols])
+        ax.set_yticks(range(len(rows)), [_tick_label(r) for r in rows])
+        ax.grid(False)
+        ax.set_xlabel(col_label)
+        ax.set_ylabel(row_label)
+        ax.set_title(f"{value_label} by {row_label} and {col_label}" if title is None
+                     else title)
+        if colorbar:
+            ax.figure.colorbar(image, ax=ax, label=value_label)
+    return ax
+
+
+def pivot(records: Sequence[Mapping[str, Any]], row: str, col: str,
+          value: str) -> tuple[list[Any], list[Any], np.ndarray]:
+    """Turn a list of records into ``rows, cols, values`` for :func:`heatmap`.
+
+    ``rows`` and ``cols`` are the distinct values of ``record[row]`` and
+    ``record[col]``, sorted (or in first-seen order when they cannot be sorted);
+    ``values[i, j]`` is ``record[value]`` for the record at ``rows[i], cols[j]``,
+    NaN where no record exists. Two records for the same cell raise ``ValueError``.
+    """
+    cells: dict[tuple[Any, Any], float] = {}
+    for k, record in enumerate(records):
+        for key in (row, col, value):
+            if key not in record:
+                raise ValueError(f"Invalid records: record {k} has no key {key!r}")
+        cell = (record[row], record[col])
+        if cell in cells:
+            raise ValueError(f"Invalid records: two records for {row}={cell[0]!r}, "
+                             f"{col}={cell[1]!r}")
+        cells[cell] = float(record[value])
+    rows = _distinct([r for r, _ in cells])
+    cols = _distinct([c for _, c in cells])
+    values = np.full((len(rows), len(cols)), np.nan)
+    for (r, c), v in cells.items():
+        values[rows.index(r), cols.index(c)] = v
+    return rows, cols, values
+
+
+def _distinct(items: list[Any]) -> list[Any]:
+    unique = list(dict.fromkeys(items))
+    try:
+        return sorted(unique)
+    except TypeError:
+        return unique
+
+
+def _columns(records: Sequence[Mapping[str, Any]], columns: Sequence[str] | None) -> list[str]:
+    if isinstance(records, Mapping) or not all(isinstance(r, Mapping) for r in records):
+        raise TypeError("Invalid records: expected a list of dicts (one per row)")
+    if columns is None:
+        return list(dict.fromkeys(key for record in records for key in record))
+    return list(columns)
+
+
+def _cells(records: Sequence[Mapping[str, Any]], columns: list[str],
+           fmt: str | Mapping[str, str]) -> list[list[str]]:
+    def spec(column: str) -> str:
+        return fmt.get(column, ".4g") if isinstance(fmt, Mapping) else fmt
+
+    return [[_format_value(record[c], spec(c)) if c in record else "" for c in columns]
+            for record in records]
+
+
+def format_table(records: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None,
+                 fmt: str | Mapping[str, str] = ".4g") -> str:
+    """A list of records as an aligned plain-text table.
+
+    Columns whose values are all numbers are right-aligned, the others left-aligned;
+    a line of dashes separates the header. Missing entries are left blank.
+
+    Parameters
+    ----------
+    records : sequence of dict
+        One dict per row, column name -> value.
+    columns : sequence of str, optional
+        Which columns, in order (default: every key, in first-seen order).
+    fmt : str or mapping of column to str
+        Format spec for non-integer numbers (``format(v, fmt)``), for all
+        columns or per column (others default to ``".4g"``).
+
+    Returns
+    -------
+    str
+    """
+    columns = _columns(records, columns)
+    cells = _cells(records, columns, fmt)
+    numeric = [all(isinstance(r[c], Real) and not isinstance(r[c], bool)
+                   for r in records if c in r) for c in columns]
+    widths = [max([len(c), *(len(row[k]) for row in cells)]) for k, c in enumerate(columns)]
+
+    def line(texts: list[str]) -> str:
+        return "  ".join(t.rjust(w) if right else t.ljust(w)
+                         for t, w, right in zip(texts, widths, numeric, strict=True)).rstrip()
+
+    lines = [line(columns), line(["-" * w for w in widths]), *(line(row) for row in cells)]
+    return "\n".join(lines)
+
+
+def summary_table(records: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None,
+                  *, fmt: str | Mapping[str, str] = ".4g", ax: Axes | None = None,
+                  title: str = "Summary") -> Axes:
+    """A list of records drawn as a matplotlib table (cells as in :func:`format_table`).
+
+    Parameters
+    ----------
+    records : sequence of dict
+        One dict per row, column name -> value.
+    columns : sequence of str, optional
+        Which columns, in order (default: every key, in first-seen order).
+    fmt : str or mapping of column to str
+        Format spec for non-integer numbers, for all columns or per column.
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure sized to the table when omitted.
+    title : str
+        Title above the table.
+
+    Returns
+    -------
+    matplotlib Axes
+        With the axis frame hidden; the table is ``ax.tables[0]``.
+    """
+    columns = _columns(records, columns)
+    if not columns:
+        raise ValueError("Invalid records: no columns to show")
+    cells = _cells(records, columns, fmt)
+    with style():
+        ax = _axes(ax, figsize=(max(4.0, 1.3 * len(columns)),
+                                0.6 + 0.35 * (len(records) + 1)))
+        table = ax.table(cellText=cells or None, colLabels=columns, loc="center",
+                         cellLoc="center")
+        table.auto_set_font_size(False)
+        table.set_fontsize(9)
+        table.scale(1.0, 1.3)
+        for (r, _), cell in table.get_celld().items():
+            if r == 0:
+                cell.set_text_props(weight="bold")
+                cell.set_facecolor("#e8e8e8")
+        ax.axis("off")
+        ax.set_title(title)
+    return ax

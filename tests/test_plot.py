@@ -1,0 +1,310 @@
+"""Tests for coursekit.plot, run headless: what each figure labels and draws."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+from matplotlib.contour import ContourSet
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from coursekit import plot
+from coursekit.landscapes import Himmelblau, Quadratic, Rosenbrock, Saddle, run
+
+matplotlib.use("Agg")
+
+# Seed 000's Adam grid (batch size 8): final loss for each (beta1, beta2).
+SEED000_FINAL_LOSS = {
+    (0.70, 0.70): 0.0862, (0.70, 0.90): 0.0935, (0.70, 0.99): 0.1007,
+    (0.90, 0.70): 0.0936, (0.90, 0.90): 0.2030, (0.90, 0.99): 0.2027,
+    (0.99, 0.70): 0.2020, (0.99, 0.90): 0.1902, (0.99, 0.99): 0.2147,
+}
+
+
+@pytest.fixture(autouse=True)
+def _headless(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("plotting helpers must not call show()")
+
+    monkeypatch.setattr(plt, "show", refuse)
+    monkeypatch.setattr(Figure, "show", refuse)
+    yield
+    plt.close("all")
+
+
+def _legend_texts(ax) -> list[str]:
+    return [text.get_text() for text in ax.get_legend().get_texts()]
+
+
+def _line(ax, label: str):
+    (line,) = [line for line in ax.get_lines() if line.get_label() == label]
+    return line
+
+
+def _naive_running_mean(x, window):
+    return np.array([np.mean(x[max(0, i - window + 1): i + 1]) for i in range(len(x))])
+
+
+@pytest.mark.parametrize("n", [0, 1, 6, 257])
+@pytest.mark.parametrize("window", [1, 2, 7, 50, 1000])
+def test_running_mean_matches_a_naive_loop(n, window):
+    x = np.random.default_rng(n + window).normal(3.0, 2.0, n)
+    result = plot.running_mean(x, window)
+    assert result.shape == (n,)
+    np.testing.assert_allclose(result, _naive_running_mean(x, window), rtol=1e-13, atol=1e-13)
+
+
+def test_running_mean_nan_spoils_only_the_windows_that_contain_it():
+    x = np.arange(30, dtype=np.float64)
+    x[10] = np.nan
+    result = plot.running_mean(x, 5)
+    assert np.all(np.isnan(result[10:15]))
+    keep = np.r_[0:10, 15:30]
+    np.testing.assert_allclose(result[keep], _naive_running_mean(x, 5)[keep], rtol=1e-15)
+
+
+@pytest.mark.parametrize("window", [0, -3, 2.5, True])
+def test_running_mean_rejects_bad_window(window):
+    with pytest.raises(ValueError, match="window"):
+        plot.running_mean([1.0, 2.0], window)
+
+
+def _himmelblau_runs():
+    fn = Himmelblau()
+    return fn, [
+        run(lambda p: torch.optim.SGD(p, lr=0.01), fn, start=(0.0, 0.0), steps=40, label="GD"),
+        run(lambda p: torch.optim.Adam(p, lr=0.1), fn, start=(0.0, 0.0), steps=40, label="Adam"),
+        run(lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9), fn, start=(-1.0, 0.5),
+            steps=40, label="momentum"),
+    ]
+
+
+def test_trajectories_draw_each_path_with_start_minima_saddles_and_legend():
+    fn, trajs = _himmelblau_runs()
+    ax = plot.trajectories(trajs, fn)
+    assert ax.get_title() == fn.name
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("x", "y")
+    assert _legend_texts(ax) == ["GD", "Adam", "momentum", "start", "minima", "saddles"]
+    for traj in trajs:
+        line = _line(ax, traj.label)
+        np.testing.assert_array_equal(line.get_xdata(), traj.points[:, 0])
+        np.testing.assert_array_equal(line.get_ydata(), traj.points[:, 1])
+    starts = _line(ax, "start")
+    assert sorted(zip(starts.get_xdata(), starts.get_ydata(), strict=True)) == [(-1.0, 0.5),
+                                                                              (0.0, 0.0)]
+    minima = _line(ax, "minima")
+    assert list(zip(minima.get_xdata(), minima.get_ydata(), strict=True)) == list(fn.minima)
+    saddles = _line(ax, "saddles")
+    assert list(zip(saddles.get_xdata(), saddles.get_ydata(), strict=True)) == list(fn.saddles)
+    assert ax.get_xlim() == fn.domain[0] and ax.get_ylim() == fn.domain[1]
+    assert any(isinstance(child, ContourSet) for child in ax.get_children())
+
+
+def test_trajectories_contour_levels_are_geometric_above_the_minimum_when_bounded_below():
+    fn = Rosenbrock()
+    ax = plot.trajectories([run(lambda p: torch.optim.SGD(p, lr=1e-3), fn, steps=5)], levels=12)
+    (contours,) = [c for c in ax.get_children() if isinstance(c, ContourSet)]
+    gaps = np.diff(np.log(np.asarray(contours.levels) - fn.min_value))
+    assert len(contours.levels) == 12
+    np.testing.assert_allclose(gaps, gaps[0], rtol=1e-9)
+
+
+def test_trajectories_on_a_saddle_use_linear_levels_and_mark_no_minimum():
+    fn = Saddle()
+    ax = plot.trajectories(run(lambda p: torch.optim.SGD(p, lr=0.1), fn, steps=20), levels=9,
+                           title="escape")
+    (contours,) = [c for c in ax.get_children() if isinstance(c, ContourSet)]
+    gaps = np.diff(contours.levels)
+    np.testing.assert_allclose(gaps, gaps[0], rtol=1e-9)
+    assert ax.get_title() == "escape"
+    assert _legend_texts(ax) == ["SGD", "start", "saddle"]
+
+
+def test_trajectories_label_a_diverged_run_with_its_step():
+    fn = Quadratic(condition_number=10.0)
+    traj = run(lambda p: torch.optim.SGD(p, lr=0.5), fn, steps=1000, label="too fast")
+    assert traj.diverged
+    ax = plot.trajectories([traj])
+    assert _legend_texts(ax)[0] == f"too fast (diverged at step {traj.diverged_at})"
+
+
+def test_helpers_draw_on_the_given_axes_without_a_new_figure():
+    _, trajs = _himmelblau_runs()
+    fig, axes = plt.subplots(1, 4)
+    before = plt.get_fignums()
+    assert plot.trajectories(trajs, ax=axes[0]) is axes[0]
+    assert plot.schedules({"const": [0.1] * 5}, ax=axes[1]) is axes[1]
+    assert plot.training_curves([1.0, 0.5, 0.2], ax=axes[2]) is axes[2]
+    assert plot.heatmap([[1.0]], [0.9], [0.999], ax=axes[3]) is axes[3]
+    assert plt.get_fignums() == before
+    with pytest.raises(TypeError, match="ax"):
+        plot.schedules({"const": [0.1]}, ax=fig)
+
+
+def test_schedules_overlay_sequences_and_callables():
+    def cosine(t):
+        return 0.05 * (1 + math.cos(math.pi * t / 80))
+
+    step = [0.1 * 0.5 ** (t // 30) for t in range(100)]
+    ax = plot.schedules({"step": step, "cosine": cosine}, steps=80)
+    assert len(ax.get_lines()) == 2
+    assert _legend_texts(ax) == ["step", "cosine"]
+    np.testing.assert_array_equal(_line(ax, "step").get_ydata(), step)
+    np.testing.assert_array_equal(_line(ax, "cosine").get_ydata(), [cosine(t) for t in range(80)])
+    np.testing.assert_array_equal(_line(ax, "cosine").get_xdata(), np.arange(80))
+    assert ax.get_title() == "Learning-rate schedules"
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("step", "learning rate")
+    assert ax.get_yscale() == "linear"
+    assert plot.schedules({"step": step}, log=True).get_yscale() == "log"
+
+
+def test_schedules_reject_callables_without_steps_and_non_dicts():
+    with pytest.raises(ValueError, match="steps"):
+        plot.schedules({"f": lambda t: 0.1})
+    with pytest.raises(TypeError, match="curves"):
+        plot.schedules([0.1, 0.2])
+
+
+def test_training_curves_plot_raw_loss_and_its_running_mean():
+    losses = np.random.default_rng(0).exponential(1.0, 120)
+    ax = plot.training_curves(losses, window=10)
+    raw, mean = _line(ax, "raw"), _line(ax, "running mean (10)")
+    np.testing.assert_array_equal(raw.get_ydata(), losses)
+    np.testing.assert_allclose(mean.get_ydata(), _naive_running_mean(losses, 10), rtol=1e-13)
+    np.testing.assert_array_equal(raw.get_xdata(), np.arange(1, 121))
+    assert raw.get_alpha() < 1 and raw.get_color() == mean.get_color()
+    assert ax.get_title() == "Training loss"
+    assert (ax.get_xlabel(), ax.get_ylabel(), ax.get_yscale()) == ("iteration", "loss", "linear")
+
+
+def test_training_curves_epoch_axis_log_scale_and_several_runs():
+    rng = np.random.default_rng(1)
+    runs = {"adam": rng.exponential(1.0, 60), "sgd": rng.exponential(2.0, 45)}
+    ax = plot.training_curves(runs, window=100, iters_per_epoch=15, log=True)
+    assert len(ax.get_lines()) == 4
+    assert _legend_texts(ax) == ["adam", "sgd"]
+    assert ax.get_xlabel() == "epoch" and ax.get_yscale() == "log"
+    sgd = _line(ax, "sgd")
+    np.testing.assert_allclose(sgd.get_xdata(), np.arange(1, 46) / 15)
+    np.testing.assert_allclose(sgd.get_ydata(), _naive_running_mean(runs["sgd"], 45), rtol=1e-13)
+    with pytest.raises(ValueError, match="iters_per_epoch"):
+        plot.training_curves([1.0], iters_per_epoch=0)
+
+
+def test_lines_use_the_course_colours_in_order():
+    ax = plot.schedules({f"s{i}": [float(i)] * 3 for i in range(3)})
+    assert [line.get_color() for line in ax.get_lines()] == list(plot.COLORS[:3])
+
+
+def _seed000_grid():
+    betas = [0.70, 0.90, 0.99]
+    return betas, betas, np.array([[SEED000_FINAL_LOSS[b1, b2] for b2 in betas] for b1 in betas])
+
+
+def test_heatmap_annotates_every_cell_with_its_formatted_value():
+    rows, cols, values = _seed000_grid()
+    ax = plot.heatmap(values, rows, cols, row_label="beta1", col_label="beta2",
+                      value_label="final loss", fmt=".3f")
+    assert [t.get_text() for t in ax.texts] == [f"{v:.3f}" for v in values.ravel()]
+    positions = [t.get_position() for t in ax.texts]
+    assert positions == [(j, i) for i in range(3) for j in range(3)]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0.7", "0.9", "0.99"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["0.7", "0.9", "0.99"]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("beta2", "beta1")
+    assert ax.get_title() == "final loss by beta1 and beta2"
+    colorbar = ax.images[0].colorbar
+    assert colorbar is not None and colorbar.ax.get_ylabel() == "final loss"
+
+
+def test_heatmap_highlights_the_best_cell():
+    rows, cols, values = _seed000_grid()
+    best = min(SEED000_FINAL_LOSS, key=SEED000_FINAL_LOSS.get)
+    worst = max(SEED000_FINAL_LOSS, key=SEED000_FINAL_LOSS.get)
+    for mode, (b1, b2) in (("min", best), ("max", worst)):
+        ax = plot.heatmap(values, rows, cols, highlight=mode, colorbar=False)
+        (box,) = [p for p in ax.patches if isinstance(p, Rectangle)]
+        assert box.get_xy() == (cols.index(b2) - 0.5, rows.index(b1) - 0.5)
+        assert ax.images[0].colorbar is None
+    assert not plot.heatmap(values, rows, cols).patches
+
+
+def test_heatmap_callable_format_and_bad_shapes():
+    ax = plot.heatmap([[1.0, np.nan]], ["a"], ["x", "y"], fmt=lambda v: f"<{v:g}>")
+    assert [t.get_text() for t in ax.texts] == ["<1>", "<nan>"]
+    with pytest.raises(ValueError, match="values"):
+        plot.heatmap(np.zeros((2, 3)), [1, 2, 3], [1, 2])
+    with pytest.raises(ValueError, match="highlight"):
+        plot.heatmap([[1.0]], [1], [1], highlight="best")
+
+
+def test_pivot_turns_records_into_the_grid():
+    records = [{"beta1": b1, "beta2": b2, "final": v}
+               for (b1, b2), v in reversed(SEED000_FINAL_LOSS.items())]
+    rows, cols, values = plot.pivot(records, "beta1", "beta2", "final")
+    expected_rows, expected_cols, expected = _seed000_grid()
+    assert rows == expected_rows and cols == expected_cols
+    np.testing.assert_array_equal(values, expected)
+    _, _, gaps = plot.pivot(records[:-1], "beta1", "beta2", "final")
+    assert np.isnan(gaps).sum() == 1 and np.isnan(gaps[0, 0])
+    with pytest.raises(ValueError, match="two records"):
+        plot.pivot([*records, records[0]], "beta1", "beta2", "final")
+    with pytest.raises(ValueError, match="'loss'"):
+        plot.pivot(records, "beta1", "beta2", "loss")
+
+
+RECORDS = [
+    {"optimizer": "SGD", "lr": 0.1, "steps": 500, "final loss": 0.031234},
+    {"optimizer": "Adam", "lr": 0.001, "steps": 500, "final loss": 0.0051},
+    {"optimizer": "AdaBelief", "lr": 0.001, "final loss": 0.004499, "diverged": False},
+]
+
+
+def test_format_table_aligns_formatted_cells_under_their_headers():
+    text = plot.format_table(RECORDS, fmt={"final loss": ".3e"})
+    lines = text.split("\n")
+    columns = ["optimizer", "lr", "steps", "final loss", "diverged"]
+    expected = [
+        ["SGD", format(0.1, ".4g"), "500", format(0.031234, ".3e"), ""],
+        ["Adam", format(0.001, ".4g"), "500", format(0.0051, ".3e"), ""],
+        ["AdaBelief", format(0.001, ".4g"), "", format(0.004499, ".3e"), "False"],
+    ]
+    assert len(lines) == 2 + len(RECORDS)
+    widths = [len(dashes) for dashes in lines[1].split()]
+    assert widths == [max(len(c), *(len(row[k]) for row in expected))
+                      for k, c in enumerate(columns)]
+    starts = np.cumsum([0] + [w + 2 for w in widths[:-1]])
+
+    def cells(line):
+        return [line[s: s + w].strip() for s, w in zip(starts, widths, strict=True)]
+
+    assert cells(lines[0]) == columns
+    assert [cells(line) for line in lines[2:]] == expected
+    # Numbers are right-aligned, text left-aligned.
+    assert lines[2][starts[0]:].startswith("SGD")
+    lr_cell = lines[2][starts[1]: starts[1] + widths[1]]
+    assert lr_cell == format(0.1, ".4g").rjust(widths[1]) != format(0.1, ".4g").ljust(widths[1])
+
+
+def test_format_table_column_selection_and_single_format():
+    text = plot.format_table(RECORDS, columns=["final loss", "optimizer"], fmt=".2f")
+    assert text.split("\n")[2].split() == ["0.03", "SGD"]
+    with pytest.raises(TypeError, match="records"):
+        plot.format_table({"a": 1})
+
+
+def test_summary_table_shows_the_same_cells_as_the_text_table():
+    ax = plot.summary_table(RECORDS, columns=["optimizer", "lr", "final loss"],
+                            fmt={"final loss": ".4f"}, title="Results")
+    table = ax.tables[0]
+    cells = table.get_celld()
+    assert [cells[0, c].get_text().get_text() for c in range(3)] == ["optimizer", "lr",
+                                                                      "final loss"]
+    body = [[cells[r, c].get_text().get_text() for c in range(3)] for r in range(1, 4)]
+    assert body == [[rec["optimizer"], format(rec["lr"], ".4g"), format(rec["final loss"], ".4f")]
+                    for rec in RECORDS]
+    assert ax.get_title() == "Results" and not ax.axison
