@@ -1,0 +1,593 @@
+r"""Hyper-optimizers: learn an optimizer's hyperparameters by gradient descent, stacked.
+
+Chandra, Xie, Ragan-Kelley & Meijer, "Gradient Descent: The Ultimate Optimizer"
+(NeurIPS 2022). Take SGD and let its step size ``alpha`` be learned by a second
+SGD with step size ``kappa``::
+
+    alpha_t = alpha_{t-1} - kappa * d f(w_t) / d alpha_{t-1}        (hypergradient)
+    w_{t+1} = w_t - alpha_t * g_t                                   (g_t = grad f(w_t))
+
+Since ``w_t = w_{t-1} - alpha_{t-1} g_{t-1}``, the hypergradient is
+``-g_t . g_{t-1}``: alpha grows while successive gradients agree and shrinks
+when they point against each other. Nobody has to derive that by hand: build
+``w_t`` *on the autograd graph* as a function of the hyperparameters, and the
+gradient of the next loss, pulled back through that one update, *is* the
+hypergradient. The same holds for Adam's betas or RMSProp's gamma, and for the
+hyperparameters of the optimizer that learns them, so optimizers stack to any
+height (written bottom first, as in the paper)::
+
+    Adam(alpha=1e-3, optimizer=SGD(1e-5))                 Adam / SGD(1e-5)
+    SGD(0.01, optimizer=SGD(0.01, optimizer=SGD(1e-4)))   SGD / SGD / SGD
+
+A level without ``optimizer=`` is the top of its stack: its hyperparameters stay
+fixed, and on its own it is the plain optimizer.
+
+Training loop, for any ``torch.nn.Module`` (the loop is torch's own)::
+
+    stack = hyper.Adam(alpha=1e-3, optimizer=hyper.SGD(1e-5))
+    opt = hyper.ModuleWrapper(model, stack)
+    for x, y in batches:
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()          # an ordinary backward; no create_graph needed
+        opt.step()
+    stack.history["alpha"]       # the alpha used at every step, for plotting
+
+What is treated as a constant (the paper's detach rule): the gradient ``g_t``,
+the weights ``w_t`` and every state buffer (momentum, moments) enter an update
+detached; only the hyperparameters carry graph. So a hypergradient sees one step
+back, the graph lives for exactly one step, and the cost per step is O(1) extra
+small ops per level. The paper's code calls ``loss.backward(create_graph=True)``
+but then detaches the gradient, so the second-order graph it builds is never
+used; we skip building it, with the same hypergradients (the tests check
+``-g_t . g_{t-1}`` exactly).
+
+Where we differ from the paper's code, and why:
+
+- The base rules are torch.optim's (``eps`` added outside the square root, Adam
+  and RMSProp moments starting at 0, AdaGrad's sum at
+  ``initial_accumulator_value = 0``), so with the top step size 0 every stack
+  reproduces ``torch.optim.SGD/Adam/Adagrad/RMSprop`` exactly. The paper puts
+  ``eps`` inside the square root for RMSProp, starts Adam's ``v`` at ``eps`` and
+  AdaGrad's sum at 0.1.
+- The paper starts ``v`` at ``eps`` because ``d sqrt(v) / dv`` is infinite at 0.
+  We keep ``v_0 = 0`` and take that derivative as 0 where ``v`` is exactly 0
+  (:func:`_zero_safe_sqrt`): ``v`` is then 0 for every value of the
+  hyperparameters (all past gradients of that coordinate were 0), so 0 is the
+  exact derivative, where autograd alone would give ``0 * inf = nan``.
+- Reparameterisations keep learned hyperparameters in range, as the paper does:
+  ``beta1``, ``beta2`` and ``gamma`` are stored as ``x`` with
+  ``beta = (1 + tanh x) / 2`` in (0, 1), RMSProp's ``alpha`` as ``a`` with
+  ``alpha = a^2 >= 0``. SGD's and Adam's ``alpha`` are learned as they are (and
+  may turn negative, as in the paper). SGD's momentum ``mu``, which the paper
+  leaves unconstrained, goes through the same map as the betas here. The level
+  above descends on the stored ``x`` or ``a``; :attr:`HyperOptimizer.history`
+  records the natural values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from coursekit.optim.base import check_beta, check_nonnegative
+
+__all__ = [
+    "SGD",
+    "AdaGrad",
+    "Adam",
+    "AdamAlpha",
+    "HyperOptimizer",
+    "ModuleWrapper",
+    "RMSProp",
+    "RMSPropAlpha",
+]
+
+Clip = Callable[[list[torch.Tensor]], list[torch.Tensor]]
+"""A gradient transformation such as :class:`coursekit.optim.clip.RunningMeanClip`."""
+
+
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+def _to_unit_interval(x: torch.Tensor) -> torch.Tensor:
+    """``(1 + tanh x) / 2``: the real line onto (0, 1), so a decay rate stays one."""
+    return (1 + torch.tanh(x)) / 2
+
+
+def _from_unit_interval(beta: torch.Tensor) -> torch.Tensor:
+    return torch.atanh(2 * beta - 1)
+
+
+def _zero_safe_sqrt(x: torch.Tensor) -> torch.Tensor:
+    """``sqrt(x)`` for ``x >= 0`` whose derivative is 0 instead of inf where ``x == 0``."""
+    positive = x > 0
+    return torch.where(positive, torch.where(positive, x, 1.0).sqrt(), 0.0)
+
+
+_AS_IS = (_identity, _identity)
+_UNIT_INTERVAL = (_from_unit_interval, _to_unit_interval)
+_SQUARED = (torch.sqrt, torch.square)
+
+
+class HyperOptimizer:
+    """One level of a stack: an update rule whose hyperparameters may be learned.
+
+    A subclass declares its hyperparameters' reparameterisations in ``_reparam``
+    (name -> (natural to stored, stored to natural)) and writes two methods for
+    *one* tensor, as :class:`coursekit.optim.base.Optimizer` subclasses do:
+    ``init_state(param, state)`` and ``update(param, grad, state, h) -> new
+    param``, where ``h`` maps names to the current natural hyperparameters.
+    ``update`` must return a new tensor (no in-place ops) and store only detached
+    tensors in ``state``, so that the result depends on ``h`` alone.
+
+    Parameters
+    ----------
+    hyperparameters : dict
+        Initial natural values, e.g. ``{"alpha": 1e-3, "beta1": 0.9}``.
+    optimizer : HyperOptimizer or None
+        The level above, which learns the hyperparameters named in ``learn``.
+        ``None`` makes this the top of the stack, with fixed hyperparameters.
+    learn : iterable of str or None
+        Which hyperparameters the level above learns; ``None`` means all of them
+        when ``optimizer`` is given (none otherwise).
+    clip : callable or None
+        Applied to the list of gradients this level receives before it uses
+        them (the parameters' gradients at the bottom, hypergradients above),
+        e.g. :class:`coursekit.optim.clip.RunningMeanClip`.
+    """
+
+    _reparam: ClassVar[dict[str, tuple[Callable, Callable]]] = {}
+
+    def __init__(self, hyperparameters: dict[str, float], *,
+                 optimizer: HyperOptimizer | None = None,
+                 learn: Iterable[str] | None = None, clip: Clip | None = None):
+        if optimizer is not None and not isinstance(optimizer, HyperOptimizer):
+            raise TypeError(
+                f"Invalid optimizer: {optimizer!r} (expected a hyper-optimizer such as "
+                "hyper.SGD(1e-5), or None for the top of the stack)"
+            )
+        if clip is not None and not callable(clip):
+            raise TypeError(f"Invalid clip: {clip!r} (expected a callable on a list of gradients)")
+        names = tuple(hyperparameters)
+        if learn is None:
+            learn = names if optimizer is not None else ()
+        else:
+            learn = tuple(learn)
+            unknown = [name for name in learn if name not in names]
+            if unknown:
+                raise ValueError(f"Invalid learn: {unknown} not among {type(self).__name__}'s "
+                                 f"hyperparameters {list(names)}")
+            if optimizer is None and learn:
+                raise ValueError(f"Invalid learn={learn}: learning needs optimizer= (the level "
+                                 "that learns them), e.g. optimizer=hyper.SGD(1e-5)")
+            if optimizer is not None and not learn:
+                raise ValueError("Invalid learn=(): with optimizer= given, learn at least one "
+                                 f"of {list(names)}")
+        for name in learn:
+            if self._reparam[name] is _UNIT_INTERVAL and not 0 < hyperparameters[name] < 1:
+                raise ValueError(f"Invalid {name}: {hyperparameters[name]} (a learned {name} must "
+                                 f"be in (0, 1): it is stored as atanh(2 {name} - 1))")
+        self.optimizer = optimizer
+        self.learn: tuple[str, ...] = learn
+        self.clip = clip
+        self.initial = dict(hyperparameters)
+        self.state: list[dict[str, torch.Tensor | int]] = []
+        self._stored: dict[str, torch.Tensor] = {}
+        self._record: dict[str, list[torch.Tensor]] = {name: [] for name in names}
+        self._bound = False
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{name}={value:g}" for name, value in self.initial.items())
+        above = "" if self.optimizer is None else f" / {self.optimizer!r}"
+        return f"{type(self).__name__}({args}){above}"
+
+    def init_state(self, param: torch.Tensor, state: dict) -> None:
+        """Create the per-tensor state on the first step (default: none)."""
+
+    def update(self, param: torch.Tensor, grad: torch.Tensor, state: dict,
+               h: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Return the updated ``param``; must be overridden."""
+        raise NotImplementedError(f"{type(self).__name__} must implement update()")
+
+    def levels(self) -> list[HyperOptimizer]:
+        """This level and every level above it, bottom first."""
+        return [self] if self.optimizer is None else [self, *self.optimizer.levels()]
+
+    def hyperparameters(self) -> dict[str, float]:
+        """The current natural value of every hyperparameter (initial ones before training)."""
+        if not self._bound:
+            return dict(self.initial)
+        return {name: value.item() for name, value in self._natural().items()}
+
+    @property
+    def history(self) -> dict[str, list[float]]:
+        """Per hyperparameter, the natural value in force at each training step so far.
+
+        Entry ``s`` is the value this level used at step ``s + 1`` (to update the
+        weights at the bottom level, or the hyperparameters below it higher up).
+        """
+        return {name: torch.stack(values).tolist() if values else []
+                for name, values in self._record.items()}
+
+    def _bind(self, like: torch.Tensor, count: int) -> None:
+        """Create the hyperparameter tensors (dtype and device of ``like``) and the state of
+        ``count`` tensors, here and in every level above."""
+        if self._bound:
+            raise RuntimeError(f"{self!r} already drives a model; build a new stack for each")
+        self._bound = True
+        self.state = [{} for _ in range(count)]
+        for name, value in self.initial.items():
+            stored = torch.tensor(value, dtype=like.dtype, device=like.device)
+            if name in self.learn:
+                stored = self._reparam[name][0](stored).requires_grad_()
+            self._stored[name] = stored
+        if self.optimizer is not None:
+            self.optimizer._bind(like, len(self.learn))
+
+    def _natural(self) -> dict[str, torch.Tensor]:
+        """Natural values, differentiable w.r.t. the stored tensors of the learned ones."""
+        return {name: self._reparam[name][1](stored) if name in self.learn else stored
+                for name, stored in self._stored.items()}
+
+    def _learned(self) -> list[torch.Tensor]:
+        return [self._stored[name] for name in self.learn]
+
+    def _set_learned(self, values: Sequence[torch.Tensor]) -> None:
+        for name, value in zip(self.learn, values, strict=True):
+            # Below a fixed top level the new value has no graph: make it a leaf
+            # that the next hypergradient can reach.
+            self._stored[name] = value if value.requires_grad else value.requires_grad_()
+
+    def _step(self, params: Sequence[torch.Tensor],
+              grads: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """New values of the (detached) ``params`` as functions of this level's hyperparameters."""
+        grads = list(grads) if self.clip is None else self.clip(list(grads))
+        h = self._natural()
+        new = []
+        for param, grad, state in zip(params, grads, self.state, strict=True):
+            if not state:
+                self.init_state(param, state)
+            new.append(self.update(param, grad, state, h))
+        return new
+
+    def _remember(self) -> None:
+        for name, value in self._natural().items():
+            self._record[name].append(value.detach())
+
+
+class SGD(HyperOptimizer):
+    r"""SGD whose step size ``alpha`` (and momentum ``mu``, if used) can be learned.
+
+    ``torch.optim.SGD(lr=alpha, momentum=mu)`` written as a hyper-optimizer::
+
+        b_t     = g_t                         if t == 1       (only when mu > 0)
+        b_t     = mu * b_{t-1} + g_t          otherwise
+        w_{t+1} = w_t - alpha * b_t           (b_t = g_t without momentum)
+
+    Parameters
+    ----------
+    alpha : float
+        Step size, >= 0. Learned as it is, so it may become negative.
+    mu : float
+        Momentum in [0, 1); 0 disables momentum (and ``mu`` is then not a
+        hyperparameter). Learned as ``mu = (1 + tanh x) / 2``.
+    optimizer, learn, clip
+        See :class:`HyperOptimizer`; ``learn`` may name ``"alpha"`` and ``"mu"``.
+    """
+
+    _reparam: ClassVar = {"alpha": _AS_IS, "mu": _UNIT_INTERVAL}
+
+    def __init__(self, alpha: float = 0.01, mu: float = 0.0, *,
+                 optimizer: HyperOptimizer | None = None,
+                 learn: Iterable[str] | None = None, clip: Clip | None = None):
+        check_nonnegative("alpha", alpha)
+        check_beta("mu", mu)
+        hyperparameters = {"alpha": float(alpha)}
+        if mu > 0:
+            hyperparameters["mu"] = float(mu)
+        super().__init__(hyperparameters, optimizer=optimizer, learn=learn, clip=clip)
+
+    def update(self, param: torch.Tensor, grad: torch.Tensor, state: dict,
+               h: dict[str, torch.Tensor]) -> torch.Tensor:
+        if "mu" in h:
+            if "momentum_buffer" in state:
+                grad = h["mu"] * state["momentum_buffer"] + grad
+            state["momentum_buffer"] = grad.detach()
+        return param - h["alpha"] * grad
+
+
+class Adam(HyperOptimizer):
+    r"""Adam whose ``alpha``, ``beta1`` and ``beta2`` can be learned.
+
+    ``torch.optim.Adam(lr=alpha, betas=(beta1, beta2), eps=eps)`` written as a
+    hyper-optimizer::
+
+        m_t     = beta1 * m_{t-1} + (1 - beta1) * g_t            (m_0 = 0)
+        v_t     = beta2 * v_{t-1} + (1 - beta2) * g_t^2          (v_0 = 0)
+        m_hat   = m_t / (1 - beta1^t),   v_hat = v_t / (1 - beta2^t)
+        w_{t+1} = w_t - alpha * m_hat / (sqrt(v_hat) + eps)
+
+    Both moments depend on the betas of *this* step only: ``m_{t-1}`` and
+    ``v_{t-1}`` are detached.
+
+    Parameters
+    ----------
+    alpha : float
+        Step size, >= 0. Learned as it is.
+    beta1, beta2 : float
+        Moment decay rates in [0, 1) (in (0, 1) when learned, as
+        ``beta = (1 + tanh x) / 2``).
+    eps : float
+        Added to ``sqrt(v_hat)``; fixed.
+    optimizer, learn, clip
+        See :class:`HyperOptimizer`; ``learn`` may name ``"alpha"``,
+        ``"beta1"`` and ``"beta2"``.
+    """
+
+    _reparam: ClassVar = {"alpha": _AS_IS, "beta1": _UNIT_INTERVAL, "beta2": _UNIT_INTERVAL}
+
+    def __init__(self, alpha: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8, *, optimizer: HyperOptimizer | None = None,
+                 learn: Iterable[str] | None = None, clip: Clip | None = None):
+        check_nonnegative("alpha", alpha)
+        check_beta("beta1", beta1)
+        check_beta("beta2", beta2)
+        check_nonnegative("eps", eps)
+        self.eps = float(eps)
+        super().__init__({"alpha": float(alpha), "beta1": float(beta1), "beta2": float(beta2)},
+                         optimizer=optimizer, learn=learn, clip=clip)
+
+    def init_state(self, param: torch.Tensor, state: dict) -> None:
+        state["step"] = 0
+        state["m"] = torch.zeros_like(param)
+        state["v"] = torch.zeros_like(param)
+
+    def update(self, param: torch.Tensor, grad: torch.Tensor, state: dict,
+               h: dict[str, torch.Tensor]) -> torch.Tensor:
+        state["step"] += 1
+        t = state["step"]
+        beta1, beta2 = h["beta1"], h["beta2"]
+        m = beta1 * state["m"] + (1 - beta1) * grad
+        v = beta2 * state["v"] + (1 - beta2) * grad * grad
+        state["m"], state["v"] = m.detach(), v.detach()
+        m_hat = m / (1 - beta1**t)
+        v_hat = v / (1 - beta2**t)
+        return param - h["alpha"] * m_hat / (_zero_safe_sqrt(v_hat) + self.eps)
+
+
+class AdamAlpha(Adam):
+    """Adam^alpha: Adam that learns only its step size ``alpha`` (the betas stay fixed).
+
+    Same arguments as :class:`Adam`, without ``learn``.
+    """
+
+    def __init__(self, alpha: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8, *, optimizer: HyperOptimizer | None = None,
+                 clip: Clip | None = None):
+        super().__init__(alpha, beta1, beta2, eps, optimizer=optimizer,
+                         learn=None if optimizer is None else ("alpha",), clip=clip)
+
+
+class AdaGrad(HyperOptimizer):
+    r"""AdaGrad whose step size ``alpha`` can be learned.
+
+    ``torch.optim.Adagrad(lr=alpha, eps=eps,
+    initial_accumulator_value=initial_accumulator_value)`` written as a
+    hyper-optimizer::
+
+        s_t     = s_{t-1} + g_t^2                      (s_0 = initial_accumulator_value)
+        w_{t+1} = w_t - alpha * g_t / (sqrt(s_t) + eps)
+
+    Parameters
+    ----------
+    alpha : float
+        Step size, >= 0. Learned as it is.
+    eps : float
+        Added to ``sqrt(s_t)``; fixed.
+    initial_accumulator_value : float
+        Starting value of the squared-gradient sum, >= 0.
+    optimizer, clip
+        See :class:`HyperOptimizer`; the level above learns ``alpha``.
+    """
+
+    _reparam: ClassVar = {"alpha": _AS_IS}
+
+    def __init__(self, alpha: float = 1e-2, eps: float = 1e-10,
+                 initial_accumulator_value: float = 0.0, *,
+                 optimizer: HyperOptimizer | None = None, clip: Clip | None = None):
+        check_nonnegative("alpha", alpha)
+        check_nonnegative("eps", eps)
+        check_nonnegative("initial_accumulator_value", initial_accumulator_value)
+        self.eps = float(eps)
+        self.initial_accumulator_value = float(initial_accumulator_value)
+        super().__init__({"alpha": float(alpha)}, optimizer=optimizer, clip=clip)
+
+    def init_state(self, param: torch.Tensor, state: dict) -> None:
+        state["sum"] = torch.full_like(param, self.initial_accumulator_value)
+
+    def update(self, param: torch.Tensor, grad: torch.Tensor, state: dict,
+               h: dict[str, torch.Tensor]) -> torch.Tensor:
+        state["sum"] = state["sum"] + grad * grad
+        return param - h["alpha"] * grad / (state["sum"].sqrt() + self.eps)
+
+
+class RMSProp(HyperOptimizer):
+    r"""RMSProp whose step size ``alpha`` and smoothing ``gamma`` can be learned.
+
+    ``torch.optim.RMSprop(lr=alpha, alpha=gamma, eps=eps)`` written as a
+    hyper-optimizer (note torch's name ``alpha`` for what the paper calls
+    ``gamma``)::
+
+        v_t     = gamma * v_{t-1} + (1 - gamma) * g_t^2         (v_0 = 0)
+        w_{t+1} = w_t - alpha * g_t / (sqrt(v_t) + eps)
+
+    Parameters
+    ----------
+    alpha : float
+        Step size, >= 0. Learned as ``alpha = a^2``, so it stays >= 0.
+    gamma : float
+        Smoothing constant in [0, 1) (in (0, 1) when learned, as
+        ``gamma = (1 + tanh x) / 2``).
+    eps : float
+        Added to ``sqrt(v_t)``; fixed.
+    optimizer, learn, clip
+        See :class:`HyperOptimizer`; ``learn`` may name ``"alpha"`` and ``"gamma"``.
+    """
+
+    _reparam: ClassVar = {"alpha": _SQUARED, "gamma": _UNIT_INTERVAL}
+
+    def __init__(self, alpha: float = 1e-2, gamma: float = 0.99, eps: float = 1e-8, *,
+                 optimizer: HyperOptimizer | None = None,
+                 learn: Iterable[str] | None = None, clip: Clip | None = None):
+        check_nonnegative("alpha", alpha)
+        check_beta("gamma", gamma)
+        check_nonnegative("eps", eps)
+        self.eps = float(eps)
+        super().__init__({"alpha": float(alpha), "gamma": float(gamma)},
+                         optimizer=optimizer, learn=learn, clip=clip)
+
+    def init_state(self, param: torch.Tensor, state: dict) -> None:
+        state["v"] = torch.zeros_like(param)
+
+    def update(self, param: torch.Tensor, grad: torch.Tensor, state: dict,
+               h: dict[str, torch.Tensor]) -> torch.Tensor:
+        gamma = h["gamma"]
+        v = gamma * state["v"] + (1 - gamma) * grad * grad
+        state["v"] = v.detach()
+        return param - h["alpha"] * grad / (_zero_safe_sqrt(v) + self.eps)
+
+
+class RMSPropAlpha(RMSProp):
+    """RMSProp^alpha: RMSProp that learns only its step size ``alpha`` (``gamma`` stays fixed).
+
+    Same arguments as :class:`RMSProp`, without ``learn``.
+    """
+
+    def __init__(self, alpha: float = 1e-2, gamma: float = 0.99, eps: float = 1e-8, *,
+                 optimizer: HyperOptimizer | None = None, clip: Clip | None = None):
+        super().__init__(alpha, gamma, eps, optimizer=optimizer,
+                         learn=None if optimizer is None else ("alpha",), clip=clip)
+
+
+class ModuleWrapper:
+    """Train a module's parameters with a stack of hyper-optimizers, in torch's usual loop.
+
+    ::
+
+        opt = hyper.ModuleWrapper(model, hyper.SGD(0.01, optimizer=hyper.SGD(0.01)))
+        for x, y in batches:
+            opt.zero_grad()
+            loss_fn(model(x), y).backward()
+            opt.step()
+
+    The module's parameters stay ordinary leaf ``nn.Parameter`` s, so ``model(x)``,
+    ``model.state_dict()`` and evaluation work as usual. Move the module to its
+    device and dtype before wrapping it: the hyperparameters are created to match.
+
+    Parameters
+    ----------
+    module : nn.Module or iterable of tensors
+        The model (its parameters with ``requires_grad``), or the tensors themselves.
+    optimizer : HyperOptimizer
+        The bottom of the stack, e.g. ``hyper.Adam(1e-3, optimizer=hyper.SGD(1e-5))``.
+    """
+
+    def __init__(self, module: nn.Module | Iterable[torch.Tensor], optimizer: HyperOptimizer):
+        if not isinstance(optimizer, HyperOptimizer):
+            raise TypeError(f"Invalid optimizer: {optimizer!r} (expected a hyper-optimizer such "
+                            "as hyper.SGD(0.01, optimizer=hyper.SGD(0.01)))")
+        tensors = module.parameters() if isinstance(module, nn.Module) else module
+        self.params = [p for p in tensors if p.requires_grad]
+        if not self.params:
+            raise ValueError(f"Invalid module: {module!r} has no parameters that require grad")
+        first = self.params[0]
+        for p in self.params:
+            if not p.is_leaf or not p.is_floating_point():
+                raise ValueError("Invalid module: every parameter must be a floating-point leaf "
+                                 f"tensor, got one of dtype {p.dtype} (is_leaf={p.is_leaf})")
+            if (p.dtype, p.device) != (first.dtype, first.device):
+                raise ValueError("Invalid module: all parameters must share one dtype and device, "
+                                 f"got {first.dtype} on {first.device} and {p.dtype} on {p.device}")
+        self.module = module
+        self.optimizer = optimizer
+        optimizer._bind(first, len(self.params))
+        self.steps = 0
+        # The bottom level's last output: the current weights once more, as a graph
+        # whose inputs are the hyperparameters that produced them (None until the
+        # first step, or when nothing is learned).
+        self._pending: list[torch.Tensor] | None = None
+
+    def zero_grad(self) -> None:
+        """Drop the parameters' gradients (set them to ``None``), as torch's default does."""
+        for p in self.params:
+            p.grad = None
+
+    def step(self) -> None:
+        """Update the hyperparameters of every level (top first), then the parameters.
+
+        Step t, with ``p.grad = dL_t/dw_t`` filled by ``loss.backward()``:
+
+        1. hypergradients: pull ``dL_t/dw_t`` back through last step's update, which
+           produced ``w_t`` from the hyperparameters then in force;
+        2. from the top of the stack down, each level updates the hyperparameters
+           of the level below with its own rule;
+        3. the bottom level computes ``w_{t+1}`` with the new hyperparameters.
+
+        The first step has no previous update, hence no hypergradient: only the
+        parameters move, the hyperparameters keep their initial values and the
+        levels above the bottom neither step nor count it (their state, such as
+        Adam's step count or a clip's running mean, starts at step 2). The
+        hyperparameters of the level ``k`` places above the bottom first get a
+        non-zero hypergradient at step ``k + 2``, once a graph runs through them.
+        """
+        # Cloned so that a later in-place change of p.grad (zero_grad(set_to_none=False),
+        # gradient accumulation) cannot alter the tensors saved in the graph below.
+        grads = [torch.zeros_like(p) if p.grad is None else p.grad.detach().clone()
+                 for p in self.params]
+        levels = self.optimizer.levels()
+        with torch.enable_grad():
+            if self._pending is not None:
+                self._update_hyperparameters(levels, grads)
+            # w_t enters detached, so w_{t+1}'s graph reaches back exactly one step:
+            # to the hyperparameters just updated, and through them to the levels above.
+            new = levels[0]._step([p.detach() for p in self.params], grads)
+        with torch.no_grad():
+            for p, value in zip(self.params, new, strict=True):
+                p.copy_(value)
+        self._pending = new if levels[0].learn else None
+        for level in levels:
+            level._remember()
+        self.steps += 1
+
+    def _update_hyperparameters(self, levels: list[HyperOptimizer],
+                                grads: list[torch.Tensor]) -> None:
+        learners = levels[:-1]  # every level but the top has its hyperparameters learned
+        inputs = [h for level in learners for h in level._learned()]
+        # Chain rule split in two: loss.backward() gave dL/dw_t; this pulls it back
+        # through w_t = update(w_{t-1}, h), giving dL/dh for the h of every level
+        # (a level's h reaches w_t through the hyperparameters below it). The graph
+        # is freed here: each one is used exactly once.
+        # (Weights that do not depend on any learned h yet, like SGD's at step 2 when
+        # only its momentum is learned, contribute nothing.)
+        linked = [(w, g) for w, g in zip(self._pending, grads, strict=True) if w.requires_grad]
+        hypergrads = [None] * len(inputs)
+        if linked:
+            hypergrads = torch.autograd.grad([w for w, _ in linked], inputs,
+                                             grad_outputs=[g for _, g in linked],
+                                             allow_unused=True)
+        hypergrads = [torch.zeros_like(h) if g is None else g
+                      for h, g in zip(inputs, hypergrads, strict=True)]
+        per_level, start = [], 0
+        for level in learners:
+            per_level.append(hypergrads[start:start + len(level.learn)])
+            start += len(level.learn)
+        # Top first, so each level updates the one below with its own new values
+        # (whose graph reaches one step back, to the level above it).
+        for level, level_hypergrads in reversed(list(zip(learners, per_level, strict=True))):
+            old = [h.detach() for h in level._learned()]
+            level._set_learned(level.optimizer._step(old, level_hypergrads))
