@@ -7,8 +7,8 @@ Import the pieces by what they are::
     opt = coursekit.optim.Adam(model.parameters(), lr=1e-3)
 """
 
-from coursekit import optim
+from coursekit import landscapes, optim, plot
 from coursekit.runtime import device, fast_mode, seed
 
-__all__ = ["device", "fast_mode", "optim", "seed"]
+__all__ = ["device", "fast_mode", "landscapes", "optim", "plot", "seed"]
 __version__ = "0.1.0"
