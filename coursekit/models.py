@@ -1,0 +1,319 @@
+"""The small networks the course trains, each named for what it is.
+
+Every model takes the shape of one example and the number of classes, so the
+same class serves the 8x8 digits ``(1, 8, 8)``, MNIST ``(1, 28, 28)``, CIFAR-10
+``(3, 32, 32)`` and the 2-D synthetic sets ``(2,)``; pass ``data.input_shape``
+and ``data.num_classes`` from ``coursekit.data.load``. Every model returns
+logits ``z`` (no softmax): ``cross_entropy(z, y)`` applies ``log softmax`` itself.
+
+====================  =======================================================
+model                 where the course uses it
+====================  =======================================================
+LogisticRegression    the convex baseline: ``z = W x + b``
+MLP                   seed 002: one hidden layer of 128 units, tanh or ReLU
+BatchNormMLP          seed 004: hidden layers with BatchNorm and dropout
+SmallCNN              seed 002 on CIFAR-10: two 3x3 convolutions of 16 filters,
+                      then the MLP's head
+ResNet                a CIFAR-style residual network (He et al. 2016), 6n+2 layers
+====================  =======================================================
+
+A model checks the shape of its input and says what it expected, so that
+digits fed to an MNIST-sized model fail with a readable message.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = [
+    "MLP",
+    "BatchNormMLP",
+    "LogisticRegression",
+    "ResNet",
+    "SmallCNN",
+    "available",
+    "create",
+    "num_parameters",
+]
+
+_ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
+
+
+def num_parameters(model: nn.Module, trainable_only: bool = True) -> int:
+    """How many scalar parameters ``model`` has (only those with ``requires_grad``)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+class _Classifier(nn.Module):
+    """Shared plumbing: validate and keep the shapes, check inputs, run ``self.layers``."""
+
+    layers: nn.Module
+
+    def __init__(self, input_shape: Sequence[int], num_classes: int) -> None:
+        super().__init__()
+        shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else None
+        if not shape or not all(isinstance(d, int) and d > 0 for d in shape):
+            raise ValueError(f"input_shape must be a tuple of positive ints such as (1, 8, 8), "
+                             f"got {input_shape!r}")
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+            raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
+        self.input_shape: tuple[int, ...] = shape
+        self.num_classes = num_classes
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of shape ``(n, num_classes)`` for inputs of shape ``(n, *input_shape)``."""
+        if tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(f"{type(self).__name__} expects inputs of shape "
+                             f"(n, {', '.join(map(str, self.input_shape))}), got {tuple(x.shape)}")
+        return self.layers(x)
+
+    def extra_repr(self) -> str:
+        return f"input_shape={self.input_shape}, num_classes={self.num_classes}"
+
+
+def _activation(name: str) -> nn.Module:
+    if name not in _ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {name!r}")
+    return _ACTIVATIONS[name]()
+
+
+def _is_positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _positive_int(argument: str, value: Any) -> int:
+    if not _is_positive_int(value):
+        raise ValueError(f"{argument} must be a positive int, got {value!r}")
+    return value
+
+
+def _widths(argument: str, value: int | Sequence[int]) -> list[int]:
+    widths = [value] if _is_positive_int(value) else value
+    if not isinstance(widths, (list, tuple)) or not widths or not all(map(_is_positive_int,
+                                                                          widths)):
+        raise ValueError(f"{argument} must be a positive int or a sequence of them, "
+                         f"got {value!r}")
+    return list(widths)
+
+
+class LogisticRegression(_Classifier):
+    """Multinomial logistic regression: ``z = W x + b``, ``p(y = k | x) = softmax(z)_k``.
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        Shape of one example; it is flattened to ``d = prod(input_shape)`` features.
+    num_classes : int
+        ``K``; ``W`` is ``K x d``.
+    """
+
+    def __init__(self, input_shape: Sequence[int] = (1, 8, 8), num_classes: int = 10) -> None:
+        super().__init__(input_shape, num_classes)
+        self.layers = nn.Sequential(nn.Flatten(), nn.Linear(math.prod(self.input_shape),
+                                                            num_classes))
+
+
+class MLP(_Classifier):
+    """A fully connected network: ``h = act(W1 x + b1)``, ``z = W2 h + b2``.
+
+    The default is seed 002's network: one hidden layer of 128 units. A sequence
+    ``hidden=(h1, h2, ...)`` stacks more hidden layers, each followed by ``act``.
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        Shape of one example, flattened to ``prod(input_shape)`` features.
+    num_classes : int
+        Number of outputs.
+    hidden : int or sequence of int
+        Width of the hidden layer(s).
+    activation : {"relu", "tanh"}
+        The nonlinearity ``act``.
+    """
+
+    def __init__(self, input_shape: Sequence[int] = (1, 8, 8), num_classes: int = 10,
+                 hidden: int | Sequence[int] = 128, activation: str = "relu") -> None:
+        super().__init__(input_shape, num_classes)
+        widths = [math.prod(self.input_shape), *_widths("hidden", hidden)]
+        layers: list[nn.Module] = [nn.Flatten()]
+        for fan_in, fan_out in itertools.pairwise(widths):
+            layers += [nn.Linear(fan_in, fan_out), _activation(activation)]
+        layers.append(nn.Linear(widths[-1], num_classes))
+        self.layers = nn.Sequential(*layers)
+
+
+class BatchNormMLP(_Classifier):
+    """Seed 004's regularised MLP: each hidden layer is Linear -> BatchNorm -> ReLU -> Dropout.
+
+    For a minibatch, BatchNorm standardises every unit ``a`` of ``W x`` with the
+    batch's mean and variance, then rescales: ``BN(a) = gamma (a - mu_B) /
+    sqrt(sigma_B^2 + eps) + beta`` (running averages replace ``mu_B``, ``sigma_B``
+    in ``eval()`` mode). Because ``beta`` shifts every unit, the Linear layers
+    before BatchNorm carry no bias of their own. Dropout zeroes each unit with
+    probability ``dropout`` in training and scales the rest by ``1 / (1 - dropout)``.
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        Shape of one example, flattened.
+    num_classes : int
+        Number of outputs.
+    hidden : int or sequence of int
+        Widths of the hidden layers (default two of 128).
+    dropout : float in [0, 1)
+        Drop probability (seed 004 uses 0.5).
+    """
+
+    def __init__(self, input_shape: Sequence[int] = (1, 8, 8), num_classes: int = 10,
+                 hidden: int | Sequence[int] = (128, 128), dropout: float = 0.5) -> None:
+        super().__init__(input_shape, num_classes)
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not (
+                0 <= dropout < 1):
+            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        widths = [math.prod(self.input_shape), *_widths("hidden", hidden)]
+        layers: list[nn.Module] = [nn.Flatten()]
+        for fan_in, fan_out in itertools.pairwise(widths):
+            layers += [nn.Linear(fan_in, fan_out, bias=False), nn.BatchNorm1d(fan_out),
+                       nn.ReLU(), nn.Dropout(dropout)]
+        layers.append(nn.Linear(widths[-1], num_classes))
+        self.layers = nn.Sequential(*layers)
+
+
+class SmallCNN(_Classifier):
+    """Seed 002's CNN: two 3x3 convolutions of 16 filters, then the MLP head.
+
+    ``a1 = act(conv3x3(x))``, ``a2 = act(conv3x3(a1))`` (padding 1, stride 1, so
+    the image keeps its ``H x W`` size), then ``z = W2 act(W1 flatten(a2) + b1) + b2``
+    with ``hidden`` units, as in :class:`MLP`.
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        ``(C, H, W)``.
+    num_classes : int
+        Number of outputs.
+    channels : int
+        Filters per convolution (16 in seed 002).
+    hidden : int
+        Width of the head's hidden layer (128).
+    activation : {"relu", "tanh"}
+        The nonlinearity.
+    """
+
+    def __init__(self, input_shape: Sequence[int] = (3, 32, 32), num_classes: int = 10,
+                 channels: int = 16, hidden: int = 128, activation: str = "relu") -> None:
+        super().__init__(input_shape, num_classes)
+        if len(self.input_shape) != 3:
+            raise ValueError(f"SmallCNN needs an image shape (C, H, W), got {input_shape!r}")
+        width = _positive_int("channels", channels)
+        units = _positive_int("hidden", hidden)
+        in_channels, height, breadth = self.input_shape
+        self.layers = nn.Sequential(
+            nn.Conv2d(in_channels, width, kernel_size=3, padding=1), _activation(activation),
+            nn.Conv2d(width, width, kernel_size=3, padding=1), _activation(activation),
+            nn.Flatten(),
+            nn.Linear(width * height * breadth, units), _activation(activation),
+            nn.Linear(units, num_classes),
+        )
+
+
+class _ResidualBlock(nn.Module):
+    """``out = relu(F(x) + S(x))`` with ``F = conv-BN-relu-conv-BN``.
+
+    The shortcut ``S`` is the identity, or a strided 1x1 convolution with BatchNorm
+    when the block changes the width or halves the image.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
+        super().__init__()
+        self.residual = nn.Sequential(
+            nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(),
+            nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+        )
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
+                nn.BatchNorm2d(out_channels),
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.residual(x) + self.shortcut(x))
+
+
+class ResNet(_Classifier):
+    """A residual network for CIFAR-sized images (He et al. 2016, section 4.2).
+
+    A 3x3 convolution to ``widths[0]`` channels, then three stages of ``n``
+    residual blocks with ``widths = (16, 32, 64)`` channels (the second and third
+    stage halve the image), global average pooling and one linear layer:
+    ``6n + 2`` weighted layers, so ``depth=20`` is ResNet-20 and ``depth=8`` a
+    quick one for a CPU. Convolutions carry no bias (BatchNorm follows each).
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        ``(C, H, W)``, e.g. ``(3, 32, 32)``.
+    num_classes : int
+        Number of outputs.
+    depth : int
+        ``6n + 2`` for an integer ``n >= 1``: 8, 14, 20, 32, 44, 56...
+    widths : tuple of three ints
+        Channels of the three stages.
+    """
+
+    def __init__(self, input_shape: Sequence[int] = (3, 32, 32), num_classes: int = 10,
+                 depth: int = 20, widths: Sequence[int] = (16, 32, 64)) -> None:
+        super().__init__(input_shape, num_classes)
+        if len(self.input_shape) != 3:
+            raise ValueError(f"ResNet needs an image shape (C, H, W), got {input_shape!r}")
+        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
+            raise ValueError(f"depth must be 6n + 2 with n >= 1 (8, 14, 20, ...), got {depth!r}")
+        widths = _widths("widths", widths)
+        if len(widths) != 3:
+            raise ValueError(f"widths must be three channel counts, got {widths!r}")
+        blocks_per_stage = (depth - 2) // 6
+        layers: list[nn.Module] = [
+            nn.Conv2d(self.input_shape[0], widths[0], 3, padding=1, bias=False),
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(),
+        ]
+        in_channels = widths[0]
+        for stage, out_channels in enumerate(widths):
+            for block in range(blocks_per_stage):
+                stride = 2 if stage > 0 and block == 0 else 1
+                layers.append(_ResidualBlock(in_channels, out_channels, stride))
+                in_channels = out_channels
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(in_channels, num_classes)]
+        self.layers = nn.Sequential(*layers)
+
+
+_REGISTRY: dict[str, type[_Classifier]] = {
+    "batchnorm_mlp": BatchNormMLP,
+    "logistic_regression": LogisticRegression,
+    "mlp": MLP,
+    "resnet": ResNet,
+    "small_cnn": SmallCNN,
+}
+
+
+def available() -> list[str]:
+    """Names accepted by :func:`create`, sorted."""
+    return sorted(_REGISTRY)
+
+
+def create(name: str, input_shape: Sequence[int], num_classes: int, **options: Any) -> nn.Module:
+    """Build a model by name: ``create("mlp", data.input_shape, data.num_classes, hidden=64)``."""
+    key = name.lower().replace("-", "_") if isinstance(name, str) else name
+    if key not in _REGISTRY:
+        raise ValueError(f"Unknown model {name!r}; available: {', '.join(available())}")
+    return _REGISTRY[key](input_shape, num_classes, **options)

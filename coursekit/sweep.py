@@ -1,0 +1,492 @@
+"""Hyperparameter sweeps: run one function over a grid, on this machine or a cluster.
+
+Seed 000 compares three learning rates for three optimizers and a beta1 x beta2
+grid with the time, final loss and minimum loss of each run; seed 002 sweeps the
+hyper-step size alpha. Each is one call::
+
+    def run(optimizer, lr, seed):            # a top-level function (it is pickled)
+        ...train...
+        return {"final_loss": losses[-1], "min_loss": min(losses)}
+
+    result = sweep(run, {"optimizer": ["sgd", "sgd_plus", "adam"], "lr": [1e-3, 1e-2, 1e-1]})
+    print(result)                            # a plain-text table
+    rows, cols, values = result.pivot("optimizer", "lr", "final_loss")   # for a heatmap
+
+The grid. A dict of lists is expanded into its cartesian product in a fixed
+order (the first key varies slowest, as in nested for-loops written in the
+dict's order); a list of dicts is taken as given. Each point runs ``repeats``
+times. Every run becomes one record of the table: its point index, repeat,
+parameters, seed, the fields ``fn`` returned (a dict, or a number stored as
+``value``), the seconds it took, and its error, if any.
+
+Seeds. When ``fn`` has a parameter named ``seed`` (and the grid does not set
+it), each run receives one derived with ``numpy.random.SeedSequence`` from
+``(seed, repeat)``: repeat ``r`` of every point sees the same seed, so the points
+are compared on the same initial weights and minibatch order (common random
+numbers), and the repeats differ. ``seed_per_point=True`` derives it from
+``(seed, point index, repeat)`` instead. Neither depends on ``hash()``, so the
+seeds are the same in every process and on every machine.
+
+Failures. An exception inside ``fn`` (or a worker lost by the executor) is
+recorded in that run's ``error`` as ``"TypeName: message"``, with the traceback
+in ``SweepResult.tracebacks``, and the sweep carries on.
+
+Where it runs (``executor``):
+
+- ``None`` (default): a ``ProcessPoolExecutor`` with one worker per CPU core (at
+  most one per run), each limited to one torch thread so they do not compete.
+  ``fn`` must be picklable: a function defined at the top level of a module or a
+  notebook, not a lambda or a nested function. Workers are forked where the
+  platform allows it (Linux, unless CUDA is already initialised), so notebook
+  functions work; elsewhere they are spawned and ``fn`` must live in a module.
+- ``"serial"``: one run after the other in this process (debugging, notebooks
+  on any platform).
+- any ``concurrent.futures.Executor``: a thread pool, a process pool of your own,
+  or a cluster. The cluster path is Dask distributed (``pip install
+  coursekit[cluster]``)::
+
+      from distributed import Client
+      client = Client("tcp://scheduler-address:8786")   # or Client() for a local cluster
+      result = sweep(run, grid, executor=client.get_executor(pure=False))
+
+  (``pure=False`` stops Dask from merging runs whose arguments are equal, such as
+  the repeats of a function without a ``seed`` parameter.)
+
+  An executor passed in is left running; the caller shuts it down.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import inspect
+import itertools
+import math
+import multiprocessing
+import os
+import pickle
+import time
+import traceback
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+
+from coursekit.train import _show_progress
+
+__all__ = ["Pivot", "SweepResult", "grid_points", "sweep"]
+
+RESERVED = ("point", "repeat", "seed", "time", "error")
+_REDUCERS: dict[str, Callable[[np.ndarray], float]] = {
+    "mean": np.mean, "median": np.median, "min": np.min, "max": np.max,
+}
+
+
+def grid_points(grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]]
+                ) -> list[dict[str, Any]]:
+    """The points of ``grid`` in sweep order.
+
+    ``{"a": [1, 2], "b": ["x", "y"]}`` gives ``a=1,b=x``, ``a=1,b=y``, ``a=2,b=x``,
+    ``a=2,b=y``; a list of dicts is returned as a list of copies.
+    """
+    if isinstance(grid, Mapping):
+        if not grid:
+            raise ValueError("grid is empty: give at least one parameter and its values")
+        for key, values in grid.items():
+            _check_param_name(key)
+            if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+                raise ValueError(f"grid[{key!r}] must be a list of values, got {values!r}")
+        axes = {key: list(values) for key, values in grid.items()}
+        for key, values in axes.items():
+            if not values:
+                raise ValueError(f"grid[{key!r}] has no values")
+        return [dict(zip(axes, combo, strict=True)) for combo in itertools.product(*axes.values())]
+    if isinstance(grid, Sequence) and not isinstance(grid, (str, bytes)) and grid:
+        points = []
+        for index, point in enumerate(grid):
+            if not isinstance(point, Mapping):
+                raise ValueError(f"grid[{index}] must be a dict of parameters, got {point!r}")
+            for key in point:
+                _check_param_name(key)
+            points.append(dict(point))
+        return points
+    raise ValueError(f"grid must be a dict of lists or a non-empty list of dicts, got {grid!r}")
+
+
+def _check_param_name(key: Any) -> None:
+    if not isinstance(key, str) or not key.isidentifier():
+        raise ValueError(f"grid parameter names must be identifiers, got {key!r}")
+    if key in RESERVED and key != "seed":
+        raise ValueError(f"grid parameter {key!r} clashes with a column of the results table "
+                         f"({', '.join(RESERVED)})")
+
+
+class Pivot(NamedTuple):
+    """A metric laid out over two parameters, ready for a heatmap.
+
+    ``values[i, j]`` is the metric at ``row = rows[i]`` and ``col = cols[j]``
+    (NaN where every run failed or the pair was not in the grid).
+    """
+
+    rows: list[Any]
+    cols: list[Any]
+    values: np.ndarray
+    row: str
+    col: str
+    value: str
+
+
+@dataclasses.dataclass
+class SweepResult:
+    """The table of a sweep: one record (a dict) per run, in grid order.
+
+    Attributes
+    ----------
+    records : list of dict
+        ``point``, ``repeat``, the parameters, ``seed`` (when ``fn`` takes one),
+        the fields ``fn`` returned, ``time`` (seconds) and ``error`` (None or
+        ``"TypeName: message"``).
+    params : tuple of str
+        Parameter names, in grid order.
+    fields : tuple of str
+        Names of the returned fields, in order of first appearance.
+    tracebacks : list of str or None
+        The traceback of each failed run, aligned with ``records``.
+    """
+
+    records: list[dict[str, Any]]
+    params: tuple[str, ...]
+    fields: tuple[str, ...]
+    tracebacks: list[str | None]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __iter__(self):
+        return iter(self.records)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.records[index]
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def column(self, name: str) -> list[Any]:
+        """The values of one column, in record order (None where a run lacks it)."""
+        self._check_column(name)
+        return [record.get(name) for record in self.records]
+
+    def errors(self) -> list[dict[str, Any]]:
+        """The records of the runs that failed."""
+        return [record for record in self.records if record["error"] is not None]
+
+    def where(self, **fixed: Any) -> SweepResult:
+        """The records whose parameters equal ``fixed`` (e.g. ``where(optimizer="adam")``)."""
+        for name in fixed:
+            self._check_column(name)
+        keep = [i for i, record in enumerate(self.records)
+                if all(record.get(name) == value for name, value in fixed.items())]
+        return dataclasses.replace(self, records=[self.records[i] for i in keep],
+                                   tracebacks=[self.tracebacks[i] for i in keep])
+
+    def best(self, field: str, mode: str = "min") -> dict[str, Any]:
+        """The successful record with the smallest (``mode="min"``) or largest ``field``."""
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        self._check_column(field)
+        scored = [r for r in self.records if r["error"] is None and _is_finite(r.get(field))]
+        if not scored:
+            raise ValueError(f"no successful run has a finite {field!r}")
+        pick = min if mode == "min" else max
+        return pick(scored, key=lambda record: record[field])
+
+    def pivot(self, row: str, col: str, value: str, reduce: str = "mean") -> Pivot:
+        """Lay ``value`` out over parameters ``row`` x ``col``, reducing the repeats.
+
+        Failed runs are left out; a cell with no successful run is NaN. Any other
+        parameter that varies must be fixed first with :meth:`where`, so that no
+        cell silently mixes different settings.
+        """
+        if reduce not in _REDUCERS:
+            raise ValueError(f"reduce must be one of {sorted(_REDUCERS)}, got {reduce!r}")
+        for name in (row, col, value):
+            self._check_column(name)
+        others = [p for p in self.params if p not in (row, col)
+                  and len(_unique(record.get(p) for record in self.records)) > 1]
+        if others:
+            raise ValueError(f"parameters {others} also vary; fix them first, e.g. "
+                             f"result.where({others[0]}=...).pivot(...)")
+        rows = _unique(record.get(row) for record in self.records)
+        cols = _unique(record.get(col) for record in self.records)
+        cells: dict[tuple[int, int], list[float]] = {}
+        for record in self.records:
+            i, j = _position(rows, record.get(row)), _position(cols, record.get(col))
+            cells.setdefault((i, j), [])
+            if record["error"] is None:
+                cells[(i, j)].append(_as_number(record.get(value), value))
+        values = np.full((len(rows), len(cols)), np.nan)
+        for (i, j), numbers in cells.items():
+            if numbers:
+                values[i, j] = _REDUCERS[reduce](np.array(numbers))
+        return Pivot(rows, cols, values, row, col, value)
+
+    def to_text(self, columns: Sequence[str] | None = None, precision: int = 4) -> str:
+        """The table as aligned plain text (numbers to ``precision`` significant digits)."""
+        if columns is None:
+            columns = [*self.params]
+            if any(record["repeat"] for record in self.records):
+                columns.append("repeat")
+            if any("seed" in record for record in self.records) and "seed" not in columns:
+                columns.append("seed")
+            columns += [*self.fields, "time"]
+            if self.errors():
+                columns.append("error")
+        for name in columns:
+            self._check_column(name)
+        cells = [[_format(record.get(name), precision) for name in columns]
+                 for record in self.records]
+        numeric = [all(_is_number(record.get(name)) or record.get(name) is None
+                       for record in self.records) for name in columns]
+        widths = [max([len(name), *(len(row[k]) for row in cells)])
+                  for k, name in enumerate(columns)]
+
+        def line(texts: Sequence[str]) -> str:
+            return "  ".join(text.rjust(width) if right else text.ljust(width)
+                             for text, width, right in zip(texts, widths, numeric, strict=True)
+                             ).rstrip()
+
+        rule = "  ".join("-" * width for width in widths)
+        return "\n".join([line(list(columns)), rule, *(line(row) for row in cells)])
+
+    def _check_column(self, name: str) -> None:
+        known = {*RESERVED, *self.params, *self.fields}
+        if name not in known:
+            raise KeyError(f"no column {name!r}; columns: {', '.join(sorted(known))}")
+
+
+def sweep(fn: Callable[..., Any],
+          grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]],
+          executor: concurrent.futures.Executor | str | None = None, repeats: int = 1,
+          seed: int = 0, seed_per_point: bool = False, progress: bool | None = None,
+          ) -> SweepResult:
+    """Run ``fn(**point)`` for every point of ``grid``, ``repeats`` times; tabulate.
+
+    Parameters
+    ----------
+    fn : callable
+        Takes the grid's parameters as keyword arguments (and ``seed``, if it has
+        such a parameter); returns a dict of result fields, a number, or None.
+    grid : dict of lists or list of dicts
+        The hyperparameters (see the module notes for the order).
+    executor : None, "serial" or concurrent.futures.Executor
+        Where the runs go (module notes); default a local process pool.
+    repeats : int
+        Runs per point, each with its own seed.
+    seed : int
+        The base seed the per-run seeds are derived from.
+    seed_per_point : bool
+        Derive seeds from the point index too, instead of sharing them across points.
+    progress : bool, optional
+        Show a progress bar (default: in a notebook or terminal, not in CI).
+
+    Returns
+    -------
+    SweepResult
+        The records in grid order (point-major, repeat-minor), whatever order the
+        runs finished in.
+    """
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {fn!r}")
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be a positive int, got {repeats!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    points = grid_points(grid)
+    params = tuple(_unique(key for point in points for key in point))
+    passes_seed = _takes_seed(fn) and "seed" not in params
+
+    runs = []
+    for index, point in enumerate(points):
+        for repeat in range(repeats):
+            kwargs = dict(point)
+            if passes_seed:
+                keys = (seed, index, repeat) if seed_per_point else (seed, repeat)
+                kwargs["seed"] = int(np.random.SeedSequence(keys).generate_state(1)[0])
+            runs.append((index, repeat, kwargs))
+
+    outcomes = _execute(fn, [kwargs for _, _, kwargs in runs], executor, progress)
+
+    records, tracebacks, fields = [], [], []
+    for (index, repeat, kwargs), outcome in zip(runs, outcomes, strict=True):
+        clash = [name for name in outcome["fields"] if name in (*RESERVED, *params)]
+        if clash and outcome["error"] is None:
+            outcome = {**outcome, "fields": {}, "traceback": None,
+                       "error": f"ValueError: fn returned field(s) {clash} that clash with "
+                                f"the table's columns; rename them"}
+        fields += [name for name in outcome["fields"] if name not in fields]
+        records.append({"point": index, "repeat": repeat, **kwargs, **outcome["fields"],
+                        "time": outcome["time"], "error": outcome["error"]})
+        tracebacks.append(outcome["traceback"])
+    return SweepResult(records, params, tuple(fields), tracebacks)
+
+
+def _execute(fn: Callable[..., Any], calls: list[dict[str, Any]],
+             executor: concurrent.futures.Executor | str | None,
+             progress: bool | None) -> list[dict[str, Any]]:
+    """Run ``_call(fn, kwargs)`` for every entry of ``calls``; outcomes in input order."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(calls), disable=not _show_progress(progress), unit="run",
+               desc="sweep", leave=False)
+    if executor == "serial":
+        outcomes = []
+        for kwargs in calls:
+            outcomes.append(_call(fn, kwargs))
+            bar.update()
+        bar.close()
+        return outcomes
+    if executor is None:
+        _check_picklable(fn)
+        pool = concurrent.futures.ProcessPoolExecutor(
+            max_workers=min(_cpu_count(), len(calls)), mp_context=_pool_context(),
+            initializer=_limit_threads)
+        with pool:
+            return _gather(pool, fn, calls, bar)
+    if isinstance(executor, concurrent.futures.Executor):
+        return _gather(executor, fn, calls, bar)
+    raise TypeError(f"executor must be None, 'serial' or a concurrent.futures.Executor, "
+                    f"got {executor!r}")
+
+
+def _gather(executor: concurrent.futures.Executor, fn: Callable[..., Any],
+            calls: list[dict[str, Any]], bar: Any) -> list[dict[str, Any]]:
+    futures = [executor.submit(_call, fn, kwargs) for kwargs in calls]
+    for _ in concurrent.futures.as_completed(futures):
+        bar.update()
+    bar.close()
+    outcomes = []
+    for future in futures:
+        error = future.exception()
+        if error is None:
+            outcomes.append(future.result())
+        else:  # the executor itself failed: a lost worker, an unpicklable argument...
+            outcomes.append({"fields": {}, "time": math.nan, "error": _describe(error),
+                             "traceback": "".join(traceback.format_exception(error))})
+    return outcomes
+
+
+def _call(fn: Callable[..., Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Run one grid point (in a worker): its fields, time, and error if any."""
+    start = time.perf_counter()
+    try:
+        fields = _as_fields(fn(**kwargs))
+    except Exception as error:  # recorded, so that one bad point does not end the sweep
+        return {"fields": {}, "time": time.perf_counter() - start, "error": _describe(error),
+                "traceback": traceback.format_exc()}
+    return {"fields": fields, "time": time.perf_counter() - start, "error": None,
+            "traceback": None}
+
+
+def _as_fields(result: Any) -> dict[str, Any]:
+    if result is None:
+        return {}
+    if isinstance(result, Mapping):
+        if not all(isinstance(key, str) for key in result):
+            raise TypeError(f"fn must return a dict with str keys, got keys {list(result)}")
+        return {key: _plain(value) for key, value in result.items()}
+    if _is_number(_plain(result)):
+        return {"value": _plain(result)}
+    raise TypeError(f"fn must return a dict, a number or None, got {type(result).__name__}")
+
+
+def _plain(value: Any) -> Any:
+    """0-d tensors and NumPy scalars as Python numbers; anything else unchanged."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return value.item()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+def _takes_seed(fn: Callable[..., Any]) -> bool:
+    try:
+        parameters = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return "seed" in parameters
+
+
+def _check_picklable(fn: Callable[..., Any]) -> None:
+    try:
+        pickle.dumps(fn)
+    except Exception as error:
+        raise TypeError(
+            f"fn {fn!r} cannot be pickled, so it cannot be sent to the worker processes "
+            f"({_describe(error)}). Define it with def at the top level of a module or "
+            f"notebook (not a lambda or a function inside a function), or pass "
+            f"executor='serial'.") from error
+
+
+def _cpu_count() -> int:
+    counter = getattr(os, "process_cpu_count", os.cpu_count)
+    return counter() or 1
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """Fork where possible (notebook functions work); spawn once CUDA is initialised."""
+    if "fork" in multiprocessing.get_all_start_methods() and not torch.cuda.is_initialized():
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
+def _limit_threads() -> None:
+    """Worker initialiser: one torch thread per process, as many processes as cores."""
+    torch.set_num_threads(1)
+
+
+def _same(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and a == b
+
+
+def _unique(values: Iterable[Any]) -> list[Any]:
+    """The distinct values in order of first appearance (by type and equality, not hash)."""
+    seen: list[Any] = []
+    for value in values:
+        if not any(_same(value, known) for known in seen):
+            seen.append(value)
+    return seen
+
+
+def _position(values: list[Any], value: Any) -> int:
+    return next(i for i, known in enumerate(values) if _same(value, known))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_finite(value: Any) -> bool:
+    return _is_number(value) and math.isfinite(value)
+
+
+def _as_number(value: Any, name: str) -> float:
+    if not _is_number(value):
+        raise ValueError(f"column {name!r} holds {value!r}, not a number, so it cannot be "
+                         "laid out as a 2-D array")
+    return float(value)
+
+
+def _format(value: Any, precision: int) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.{precision}g}"
+    if isinstance(value, (list, tuple)) and len(value) > 4:
+        return f"[{len(value)} values]"
+    text = str(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,467 @@
+"""One training loop for the whole course: ``fit``, ``evaluate`` and checkpoints.
+
+``fit`` is the loop every lecture would otherwise write again::
+
+    for epoch in range(epochs):
+        for x, y in batches:                      # reshuffled every epoch
+            loss = loss_fn(model(x), y)
+            optimizer.zero_grad(); loss.backward(); optimizer.step()
+            scheduler.step()                      # if scheduler_on == "batch"
+        evaluate(model, valid)                    # then step the scheduler per epoch
+
+and records everything a plot needs in a :class:`History`: the loss of every
+minibatch, the learning rate of every step, per-epoch train and validation loss
+and accuracy, and the wall time. A loss that becomes NaN or infinite stops the
+run at once with a warning saying where and at what learning rate, and the
+History says ``status == "diverged"``; no step is taken on the non-finite loss.
+
+``save_checkpoint`` / ``load_checkpoint`` store and restore the model, optimizer,
+scheduler, history and every random number generator (Python, NumPy, torch on
+the CPU and on each CUDA device). The order of the minibatches of epoch ``e`` is a
+function of the seed and ``e`` alone (:class:`coursekit.data.Batches`), so a run
+stopped after epoch 2, saved, loaded into fresh objects and continued with
+``fit(..., history=history)`` takes exactly the steps of a run that never stopped.
+
+Progress bars (``tqdm.auto``: a widget in Jupyter, text in a terminal) appear by
+default in a notebook or terminal and stay out of CI logs (``CI`` or
+``COURSEKIT_FAST`` set, or no terminal); ``progress=True`` or ``False`` decides
+explicitly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import random
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from coursekit.data import Batches, Split
+from coursekit.runtime import fast_mode
+
+__all__ = ["History", "evaluate", "fit", "load_checkpoint", "save_checkpoint"]
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+SCHEDULER_ON = ("epoch", "batch", "valid_loss", "valid_acc")
+_CHECKPOINT_FORMAT = "coursekit-checkpoint-1"
+
+
+@dataclasses.dataclass
+class History:
+    """What happened during training, as plain lists (one entry per step or per epoch).
+
+    Attributes
+    ----------
+    batch_loss : list of float
+        The loss of every minibatch, in order (the last one is NaN/inf when
+        training diverged).
+    lr : list of float
+        The learning rate of the first parameter group used at every step.
+    train_loss, train_acc : list of float
+        Per epoch: the mean loss and accuracy over that epoch's minibatches,
+        measured in training mode while the weights changed.
+    valid_loss, valid_acc : list of float
+        Per epoch: ``evaluate(model, valid)`` at the end of the epoch (NaN when
+        there is no validation set; accuracy is NaN when the targets are not
+        class labels).
+    wall_time : list of float
+        Seconds since the start of the first epoch (training and validation), at
+        the end of each epoch; a resumed run continues the count.
+    status : str
+        ``"new"``, ``"completed"`` or ``"diverged"``.
+    stopped_reason : str or None
+        Why training stopped early, in words.
+    seed : int
+        Seed of the minibatch order.
+    """
+
+    batch_loss: list[float] = dataclasses.field(default_factory=list)
+    lr: list[float] = dataclasses.field(default_factory=list)
+    train_loss: list[float] = dataclasses.field(default_factory=list)
+    train_acc: list[float] = dataclasses.field(default_factory=list)
+    valid_loss: list[float] = dataclasses.field(default_factory=list)
+    valid_acc: list[float] = dataclasses.field(default_factory=list)
+    wall_time: list[float] = dataclasses.field(default_factory=list)
+    status: str = "new"
+    stopped_reason: str | None = None
+    seed: int = 0
+
+    @property
+    def epochs(self) -> int:
+        """Epochs completed."""
+        return len(self.train_loss)
+
+    @property
+    def steps(self) -> int:
+        """Minibatches seen, including one that diverged."""
+        return len(self.batch_loss)
+
+    @property
+    def diverged(self) -> bool:
+        """True when training stopped on a NaN or infinite loss."""
+        return self.status == "diverged"
+
+    def __repr__(self) -> str:
+        last = ""
+        if self.epochs:
+            last = f", train loss {self.train_loss[-1]:.4g}, valid acc {self.valid_acc[-1]:.4g}"
+        seconds = self.wall_time[-1] if self.wall_time else 0.0
+        return (f"History({self.status}, {self.epochs} epochs, {self.steps} steps{last}, "
+                f"{seconds:.1f} s)")
+
+    def state_dict(self) -> dict[str, Any]:
+        """The history as a dict of plain Python values."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> History:
+        """Rebuild a History from ``state_dict()``."""
+        return cls(**state)
+
+
+def fit(model: nn.Module, optimizer: torch.optim.Optimizer,
+        train: Split | tuple[torch.Tensor, torch.Tensor] | Batches | Iterable, epochs: int,
+        valid: Split | tuple[torch.Tensor, torch.Tensor] | None = None, scheduler: Any = None,
+        scheduler_on: str = "epoch", loss: LossFn = F.cross_entropy,
+        device: torch.device | str | None = None, batch_size: int = 128,
+        progress: bool | None = None, seed: int | None = None,
+        history: History | None = None) -> History:
+    """Train ``model`` for ``epochs`` epochs of minibatch steps; return the History.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Maps a batch of inputs to outputs (logits for classification).
+    optimizer : torch.optim.Optimizer
+        Built on ``model.parameters()``.
+    train : Split, (x, y) tuple, Batches or iterable of (x, y) batches
+        A Split or tuple is moved to ``device`` once and iterated by
+        :class:`~coursekit.data.Batches` (shuffled, ``batch_size``, ``seed``); a
+        Batches or a ``DataLoader`` is used as given.
+    epochs : int
+        Epochs to run in this call (a resumed run continues from ``history``).
+    valid : Split or (x, y) tuple, optional
+        Evaluated at the end of every epoch.
+    scheduler : optional
+        A learning-rate scheduler (``torch.optim.lr_scheduler`` contract).
+    scheduler_on : {"epoch", "batch", "valid_loss", "valid_acc"}
+        When to call ``scheduler.step()``: after every epoch, after every step, or
+        after every epoch with the validation loss or accuracy as its metric
+        (``ReduceLROnPlateau``; use ``mode="max"`` for accuracy).
+    loss : callable
+        ``loss(outputs, targets)``, a scalar averaged over the batch
+        (default: cross entropy).
+    device : torch.device or str, optional
+        Where to train; the model and data are moved there once. Default: where
+        the model's parameters already are.
+    batch_size : int
+        Examples per step when ``train`` is a Split or a tuple.
+    progress : bool, optional
+        Show a progress bar; ``None`` decides from the environment (module notes).
+    seed : int, optional
+        Seed of the minibatch order (default 0, or the seed of ``history``).
+    history : History, optional
+        Continue this run (from ``load_checkpoint``) instead of starting anew.
+
+    Returns
+    -------
+    History
+        ``history`` itself when given, updated.
+    """
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+        raise ValueError(f"epochs must be a non-negative int, got {epochs!r}")
+    if scheduler_on not in SCHEDULER_ON:
+        raise ValueError(f"scheduler_on must be one of {SCHEDULER_ON}, got {scheduler_on!r}")
+    if scheduler_on.startswith("valid") and scheduler is not None and valid is None:
+        raise ValueError(f"scheduler_on={scheduler_on!r} needs a validation set: pass valid=...")
+    if scheduler_on == "valid_acc" and getattr(scheduler, "mode", "max") != "max":
+        raise ValueError("scheduler_on='valid_acc' needs a scheduler that maximises its metric, "
+                         f"e.g. ReduceLROnPlateau(mode='max'); this one has mode="
+                         f"{scheduler.mode!r}")
+    history = _start_history(history, seed)
+    device = _model_device(model) if device is None else torch.device(device)
+    model.to(device)
+    batches = _as_batches(train, device, batch_size, history.seed)
+    if valid is not None:
+        valid = _as_split(valid, "valid").to(device)
+
+    started = time.perf_counter() - (history.wall_time[-1] if history.wall_time else 0.0)
+    total = epochs * len(batches) if hasattr(batches, "__len__") else None
+    bar = _progress_bar(total, progress)
+    for _ in range(epochs):
+        epoch = history.epochs
+        if isinstance(batches, Batches):
+            batches.set_epoch(epoch)
+        if not _train_one_epoch(model, optimizer, batches, loss, device, scheduler,
+                                scheduler_on, history, bar):
+            break
+        if valid is not None:
+            metrics = evaluate(model, valid, loss=loss)
+            history.valid_loss.append(metrics["loss"])
+            history.valid_acc.append(metrics["accuracy"])
+        else:
+            history.valid_loss.append(math.nan)
+            history.valid_acc.append(math.nan)
+        history.wall_time.append(time.perf_counter() - started)
+        if scheduler is not None and scheduler_on != "batch":
+            _step_scheduler(scheduler, scheduler_on, history)
+        bar.set_postfix(epoch=epoch + 1, loss=f"{history.train_loss[-1]:.4g}",
+                        valid_acc=f"{history.valid_acc[-1]:.4g}")
+    else:
+        history.status = "completed"
+    bar.close()
+    return history
+
+
+def _train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, batches: Iterable,
+                     loss_fn: LossFn, device: torch.device, scheduler: Any, scheduler_on: str,
+                     history: History, bar: Any) -> bool:
+    """One pass over ``batches``; False when the loss stopped being finite."""
+    model.train()
+    total_loss, correct, seen, labelled = 0.0, 0, 0, True
+    for batch, (x, y) in enumerate(batches):
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        outputs = model(x)
+        loss = loss_fn(outputs, y)
+        value = loss.item()
+        lr = float(optimizer.param_groups[0]["lr"])
+        history.batch_loss.append(value)
+        history.lr.append(lr)
+        if not math.isfinite(value):
+            _stop_diverged(history, value, batch, lr)
+            return False
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None and scheduler_on == "batch":
+            scheduler.step()
+        total_loss += value * len(y)
+        seen += len(y)
+        hits = _correct(outputs, y)
+        labelled = labelled and hits is not None
+        correct += hits or 0
+        bar.update()
+    if seen == 0:
+        raise ValueError("the training set yielded no batches (is it empty, or is "
+                         "batch_size larger than it with drop_last=True?)")
+    history.train_loss.append(total_loss / seen)
+    history.train_acc.append(correct / seen if labelled else math.nan)
+    return True
+
+
+def _stop_diverged(history: History, value: float, batch: int, lr: float) -> None:
+    history.status = "diverged"
+    history.stopped_reason = (
+        f"the loss became {value} at epoch {history.epochs + 1}, batch {batch + 1} "
+        f"(step {history.steps}) with learning rate {lr:g}; training stopped there, without "
+        f"stepping on that loss. Try a smaller learning rate, gradient clipping, or check "
+        f"the inputs for NaN.")
+    warnings.warn(f"Training diverged: {history.stopped_reason}", RuntimeWarning, stacklevel=4)
+
+
+def _step_scheduler(scheduler: Any, scheduler_on: str, history: History) -> None:
+    if scheduler_on == "epoch":
+        scheduler.step()
+    elif scheduler_on == "valid_loss":
+        scheduler.step(history.valid_loss[-1])
+    else:
+        scheduler.step(history.valid_acc[-1])
+
+
+def _correct(outputs: torch.Tensor, y: torch.Tensor) -> int | None:
+    """How many rows of ``outputs`` have their largest entry at the label ``y``."""
+    if outputs.ndim != 2 or y.ndim != 1 or y.dtype.is_floating_point:
+        return None
+    return int((outputs.argmax(dim=1) == y).sum().item())
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: Split | tuple[torch.Tensor, torch.Tensor],
+             loss: LossFn = F.cross_entropy, batch_size: int = 1024,
+             device: torch.device | str | None = None) -> dict[str, float]:
+    """Mean loss and accuracy of ``model`` on ``data``, in ``eval()`` mode.
+
+    The loss is averaged over examples (``loss`` must average over its batch);
+    the accuracy is the share of rows whose largest output is the label (NaN
+    when the targets are not class labels). The model's train/eval mode is
+    restored afterwards.
+
+    Returns
+    -------
+    dict
+        ``{"loss": float, "accuracy": float}``.
+    """
+    split = _as_split(data, "data")
+    if len(split) == 0:
+        raise ValueError("evaluate got an empty dataset")
+    device = _model_device(model) if device is None else torch.device(device)
+    was_training = model.training
+    model.eval()
+    total_loss, correct, labelled = 0.0, 0, True
+    for x, y in Batches(split.x, split.y, batch_size, shuffle=False):
+        x, y = x.to(device), y.to(device)
+        outputs = model(x)
+        total_loss += loss(outputs, y).item() * len(y)
+        hits = _correct(outputs, y)
+        labelled = labelled and hits is not None
+        correct += hits or 0
+    model.train(was_training)
+    n = len(split)
+    return {"loss": total_loss / n, "accuracy": correct / n if labelled else math.nan}
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _start_history(history: History | None, seed: int | None) -> History:
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    if history is None:
+        return History(seed=0 if seed is None else seed)
+    if not isinstance(history, History):
+        raise TypeError(f"history must be a History (from fit or load_checkpoint), "
+                        f"got {type(history).__name__}")
+    if history.diverged:
+        raise ValueError(f"this history ended in divergence ({history.stopped_reason}); "
+                         "start a new run instead of continuing it")
+    if seed is not None and seed != history.seed:
+        raise ValueError(f"seed={seed} differs from the resumed history's seed {history.seed}")
+    return history
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    parameter = next(model.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
+
+
+def _as_split(data: Any, argument: str) -> Split:
+    if isinstance(data, Split):
+        return data
+    if (isinstance(data, (tuple, list)) and len(data) == 2
+            and all(isinstance(t, torch.Tensor) for t in data)):
+        x, y = data
+        return Split(x, y, name="tensors", part=argument, classes=())
+    raise TypeError(f"{argument} must be a coursekit.data.Split or an (x, y) pair of tensors, "
+                    f"got {type(data).__name__}")
+
+
+def _as_batches(train: Any, device: torch.device, batch_size: int, seed: int) -> Iterable:
+    in_memory = (Split, tuple, list, torch.Tensor)
+    if isinstance(train, Batches) or (isinstance(train, Iterable)
+                                      and not isinstance(train, in_memory)):
+        return train
+    split = _as_split(train, "train").to(device)
+    return Batches(split.x, split.y, batch_size, shuffle=True, seed=seed)
+
+
+def _show_progress(progress: bool | None) -> bool:
+    """``progress`` if given; otherwise on in a notebook or terminal, off in CI."""
+    if progress is not None:
+        return bool(progress)
+    if os.environ.get("CI") or fast_mode():
+        return False
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    in_notebook = type(shell).__name__ == "ZMQInteractiveShell"
+    return in_notebook or sys.stderr.isatty()
+
+
+def _progress_bar(total: int | None, progress: bool | None) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, disable=not _show_progress(progress), unit="batch",
+                desc="training", leave=False)
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+def save_checkpoint(path: str | os.PathLike, model: nn.Module,
+                    optimizer: torch.optim.Optimizer | None = None, scheduler: Any = None,
+                    history: History | None = None) -> None:
+    """Save everything needed to resume training exactly, in one file.
+
+    The file holds the ``state_dict()`` of the model, optimizer and scheduler, the
+    history, and the states of Python's, NumPy's and torch's random number
+    generators (CPU and every CUDA device), all as tensors and plain Python
+    values, so ``load_checkpoint`` can read it with ``torch.load(weights_only=True)``.
+    The file is written to a temporary name and renamed, so an interrupted save
+    never leaves a half-written checkpoint.
+    """
+    state = {
+        "format": _CHECKPOINT_FORMAT,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "history": history.state_dict() if history is not None else None,
+        "rng": _rng_state(),
+    }
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    torch.save(state, partial)
+    os.replace(partial, path)
+
+
+def load_checkpoint(path: str | os.PathLike, model: nn.Module,
+                    optimizer: torch.optim.Optimizer | None = None, scheduler: Any = None,
+                    restore_rng: bool = True) -> History | None:
+    """Load a checkpoint from ``save_checkpoint`` into freshly built objects.
+
+    The objects must be built as they were before saving (same architecture,
+    optimizer and scheduler classes). Their state is replaced; with
+    ``restore_rng`` the random number generators are set back too, so that
+    ``fit(..., history=returned_history)`` continues exactly.
+
+    Returns
+    -------
+    History or None
+        The saved history, if one was saved.
+    """
+    state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or state.get("format") != _CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a coursekit checkpoint (written by save_checkpoint)")
+    for name, target in (("optimizer", optimizer), ("scheduler", scheduler)):
+        if target is not None and state[name] is None:
+            raise ValueError(f"{path} holds no {name} state, but a {name} was given to load into")
+    model.load_state_dict(state["model"])
+    if optimizer is not None:
+        optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    if restore_rng:
+        _set_rng_state(state["rng"])
+    return History.from_state_dict(state["history"]) if state["history"] is not None else None
+
+
+def _rng_state() -> dict[str, Any]:
+    numpy_state = np.random.get_state(legacy=False)  # noqa: NPY002 - the global generator
+    return {
+        "python": random.getstate(),
+        "numpy": {**numpy_state, "state": {
+            "key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64)),
+            "pos": numpy_state["state"]["pos"]}},
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    python_state = state["python"]
+    random.setstate((python_state[0], tuple(python_state[1]), python_state[2]))
+    numpy_state = state["numpy"]
+    np.random.set_state({**numpy_state, "state": {  # noqa: NPY002 - the global generator
+        "key": numpy_state["state"]["key"].numpy().astype(np.uint32),
+        "pos": numpy_state["state"]["pos"]}})
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
