@@ -10,7 +10,8 @@ hyper-step size alpha. Each is one call::
 
     result = sweep(run, {"optimizer": ["sgd", "sgd_plus", "adam"], "lr": [1e-3, 1e-2, 1e-1]})
     print(result)                            # a plain-text table
-    rows, cols, values = result.pivot("optimizer", "lr", "final_loss")   # for a heatmap
+    result.heatmap("optimizer", "lr", "final_loss", highlight="min")   # coursekit.plot
+    grid = result.pivot("optimizer", "lr", "final_loss")    # grid.values[i, j], a 2-D array
 
 The grid. A dict of lists is expanded into its cartesian product in a fixed
 order (the first key varies slowest, as in nested for-loops written in the
@@ -230,6 +231,18 @@ class SweepResult:
             if numbers:
                 values[i, j] = _REDUCERS[reduce](np.array(numbers))
         return Pivot(rows, cols, values, row, col, value)
+
+    def heatmap(self, row: str, col: str, value: str, reduce: str = "mean",
+                **options: Any) -> Any:
+        """Draw :meth:`pivot`'s array with ``coursekit.plot.heatmap``; return its Axes.
+
+        ``options`` go to ``coursekit.plot.heatmap`` (``ax``, ``fmt``, ``highlight``...).
+        """
+        from coursekit.plot import heatmap
+
+        grid = self.pivot(row, col, value, reduce)
+        labels = {"row_label": row, "col_label": col, "value_label": value}
+        return heatmap(grid.values, grid.rows, grid.cols, **{**labels, **options})
 
     def to_text(self, columns: Sequence[str] | None = None, precision: int = 4) -> str:
         """The table as aligned plain text (numbers to ``precision`` significant digits)."""

@@ -140,6 +140,17 @@ def _with_width(optimizer, lr, width, seed):
     return noisy_quadratic(optimizer, lr, seed)
 
 
+def test_heatmap_draws_the_pivot_with_labels(serial):
+    plt = pytest.importorskip("matplotlib.pyplot")
+    ax = serial.heatmap("optimizer", "lr", "final_loss", fmt=".3f")
+    pivot = serial.pivot("optimizer", "lr", "final_loss")
+    assert (ax.get_ylabel(), ax.get_xlabel()) == ("optimizer", "lr")
+    annotations = [text.get_text() for text in ax.texts]
+    assert f"{pivot.values[1, 2]:.3f}" in annotations
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["sgd", "adam"]
+    plt.close(ax.figure)
+
+
 def test_best_picks_the_smallest_successful_value(serial):
     best = serial.best("final_loss")
     successful = [r["final_loss"] for r in serial if r["error"] is None]
