@@ -2,8 +2,9 @@
 
 - SGD / SGD and SGD / SGD / SGD on a quadratic follow the hypergradients derived
   by hand (d f(w_t) / d alpha = -g_t . g_{t-1}, and its chain one level up).
-- Adam / SGD and RMSProp / SGD: every hypergradient equals a central difference
-  of the one-step-ahead loss, with the step taken by torch.optim itself.
+- Adam / SGD, RMSProp / SGD, AdaGrad / SGD and SGD(momentum) / SGD: every
+  hypergradient equals a central difference of the one-step-ahead loss, with the
+  step taken by torch.optim itself.
 - With the top step size 0 every stack is its base torch.optim optimizer.
 - On sklearn's digits, SGD / SGD rescues a poor learning rate.
 """
@@ -178,12 +179,16 @@ def _dnatural_dstored(name: str, value: float, kind: str) -> float:
 
 
 def _set_torch_hyperparameters(opt: torch.optim.Optimizer, kind: str, h: dict) -> None:
+    """Our names to torch's: alpha -> lr, mu -> momentum, (beta1, beta2) -> betas, and
+    RMSProp's gamma -> torch's alpha."""
     group = opt.param_groups[0]
     group["lr"] = h["alpha"]
     if kind == "adam":
         group["betas"] = (h["beta1"], h["beta2"])
-    else:
+    elif kind == "rmsprop":
         group["alpha"] = h["gamma"]
+    elif kind == "sgd_momentum":
+        group["momentum"] = h["mu"]
 
 
 HYPERGRADIENT_CASES = {
@@ -191,6 +196,10 @@ HYPERGRADIENT_CASES = {
              lambda params: torch.optim.Adam(params)),
     "rmsprop": (lambda kappa: hyper.RMSProp(0.01, 0.9, optimizer=hyper.SGD(kappa)),
                 lambda params: torch.optim.RMSprop(params)),
+    "adagrad": (lambda kappa: hyper.AdaGrad(0.05, optimizer=hyper.SGD(kappa)),
+                lambda params: torch.optim.Adagrad(params)),
+    "sgd_momentum": (lambda kappa: hyper.SGD(0.05, 0.5, optimizer=hyper.SGD(kappa)),
+                     lambda params: torch.optim.SGD(params, momentum=0.5)),
 }
 
 
