@@ -7,8 +7,20 @@ Import the pieces by what they are::
     opt = coursekit.optim.Adam(model.parameters(), lr=1e-3)
 """
 
-from coursekit import landscapes, optim, plot
+from coursekit import data, landscapes, models, optim, plot, schedules, sweep, train
 from coursekit.runtime import device, fast_mode, seed
 
-__all__ = ["device", "fast_mode", "landscapes", "optim", "plot", "seed"]
+__all__ = [
+    "data",
+    "device",
+    "fast_mode",
+    "landscapes",
+    "models",
+    "optim",
+    "plot",
+    "schedules",
+    "seed",
+    "sweep",
+    "train",
+]
 __version__ = "0.1.0"

@@ -21,9 +21,6 @@ import torch
 from sklearn.datasets import load_digits
 
 from coursekit import data
-from tests._single_thread import one_torch_thread  # noqa: F401 - used by pytestmark
-
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _write_idx(path: Path, array: np.ndarray) -> None:

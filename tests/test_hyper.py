@@ -22,15 +22,6 @@ from torch import nn
 from coursekit.optim import hyper
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These models are tiny: two threads on a busy 2-core machine only wait for each other."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def _tiny_mlp(dtype: torch.dtype = torch.float64, seed: int = 0) -> nn.Module:
     torch.manual_seed(seed)
     return nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 3)).to(dtype)

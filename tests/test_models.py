@@ -10,9 +10,6 @@ import torch
 import torch.nn.functional as F
 
 from coursekit import models
-from tests._single_thread import one_torch_thread  # noqa: F401 - used by pytestmark
-
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 IMAGE_SHAPES = [(1, 8, 8), (1, 28, 28), (3, 32, 32)]
 

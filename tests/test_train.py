@@ -18,9 +18,6 @@ import torch.nn.functional as F
 
 import coursekit
 from coursekit import data, models, train
-from tests._single_thread import one_torch_thread  # noqa: F401 - used by pytestmark
-
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

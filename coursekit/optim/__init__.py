@@ -1,5 +1,9 @@
 """From-scratch optimizers, each a ``torch.optim.Optimizer`` verified against PyTorch.
 
+Submodules: :mod:`~coursekit.optim.hyper` (optimizers that learn their own
+hyperparameters by gradient descent, stackable) and :mod:`~coursekit.optim.clip`
+(global-norm and running-mean gradient clipping).
+
 One module per family, each written from its equations (see the module
 docstrings). Argument names and defaults match ``torch.optim`` wherever PyTorch
 has the same algorithm, so ours and torch's are interchangeable.
@@ -18,6 +22,7 @@ from typing import Any
 
 import torch
 
+from coursekit.optim import clip, hyper
 from coursekit.optim.adabelief import AdaBelief
 from coursekit.optim.adagrad import Adagrad
 from coursekit.optim.adam import Adam, AdamW
@@ -45,7 +50,9 @@ __all__ = [
     "RMSprop",
     "SGDPlus",
     "available",
+    "clip",
     "create",
+    "hyper",
 ]
 
 _REGISTRY: dict[str, type[torch.optim.Optimizer]] = {

@@ -1,0 +1,20 @@
+"""Suite-wide settings.
+
+Tests run with one torch thread: CI and students' laptops have two cores, and on
+the course's tiny tensors torch's intra-op thread pool spends more time waiting
+for a busy core than computing (an MLP step on the digits is ~50x slower with two
+contended threads). One thread also makes reductions run in a fixed order.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
