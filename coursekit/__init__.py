@@ -7,7 +7,18 @@ Import the pieces by what they are::
     opt = coursekit.optim.Adam(model.parameters(), lr=1e-3)
 """
 
-from coursekit import data, landscapes, models, optim, plot, schedules, sweep, train
+from coursekit import (
+    data,
+    landscapes,
+    models,
+    optim,
+    plot,
+    primer,
+    schedules,
+    sweep,
+    train,
+    widgets,
+)
 from coursekit.runtime import device, fast_mode, seed
 
 __all__ = [
@@ -18,9 +29,11 @@ __all__ = [
     "models",
     "optim",
     "plot",
+    "primer",
     "schedules",
     "seed",
     "sweep",
     "train",
+    "widgets",
 ]
 __version__ = "0.1.0"

@@ -1,0 +1,89 @@
+"""coursekit.widgets.explore: controls, redraws, and the headless fallback."""
+
+from __future__ import annotations
+
+import ipywidgets as w
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from coursekit.widgets import explore
+
+
+def _line_drawer(calls: list):
+    def draw(ax, slope, intercept=0.0, kind="line", grid=True):
+        calls.append(dict(slope=slope, intercept=intercept, kind=kind, grid=grid))
+        x = np.arange(5.0)
+        ax.plot(x, slope * x + intercept, label=kind)
+        ax.set_title(f"slope {slope}")
+    return draw
+
+
+def test_without_a_front_end_it_draws_once_with_the_defaults():
+    calls = []
+    fig = explore(_line_drawer(calls), slope=(0.0, 2.0, 0.1, 0.5), kind=["line", "dots"],
+                  grid=False)
+    assert isinstance(fig, Figure)
+    assert calls == [dict(slope=0.5, intercept=0.0, kind="line", grid=False)]
+    (line,) = fig.axes[0].get_lines()
+    np.testing.assert_allclose(line.get_ydata(), 0.5 * np.arange(5.0))
+    assert fig.explorer.redraws == 1
+
+
+def test_controls_map_to_the_right_widgets():
+    box = explore(_line_drawer([]), interactive=True, slope=("log", 1e-3, 1.0, 0.1),
+                  intercept=(0, 10, 1, 3), kind=["line", "dots"], grid=True)
+    controls = box.explorer.controls
+    assert isinstance(box, w.VBox) and isinstance(box.children[-1], w.Output)
+    assert isinstance(controls["slope"], w.FloatLogSlider)
+    assert controls["slope"].min == pytest.approx(-3) and controls["slope"].max == pytest.approx(0)
+    assert isinstance(controls["intercept"], w.IntSlider) and controls["intercept"].value == 3
+    assert isinstance(controls["kind"], w.Dropdown) and controls["kind"].value == "line"
+    assert isinstance(controls["grid"], w.Checkbox) and controls["grid"].value is True
+
+
+def test_moving_a_slider_redraws_with_the_new_value():
+    calls = []
+    box = explore(_line_drawer(calls), interactive=True, slope=(0.0, 2.0, 0.1, 0.5))
+    explorer = box.explorer
+    explorer.controls["slope"].value = 1.5           # what dragging the slider does
+    assert [c["slope"] for c in calls] == [0.5, 1.5]
+    (line,) = explorer.figure.axes[0].get_lines()    # the old line was cleared
+    np.testing.assert_allclose(line.get_ydata(), 1.5 * np.arange(5.0))
+    assert explorer.figure.axes[0].get_title() == "slope 1.5"
+
+
+def test_update_sets_controls_and_redraws_once():
+    calls = []
+    box = explore(_line_drawer(calls), interactive=True, slope=(0.0, 2.0, 0.1, 0.5),
+                  intercept=(0.0, 1.0, 0.1, 0.0))
+    box.explorer.update(slope=2.0, intercept=1.0)
+    assert calls[-1] == dict(slope=2.0, intercept=1.0, kind="line", grid=True)
+    assert len(calls) == 2
+    assert box.explorer.controls["slope"].value == 2.0
+    with pytest.raises(ValueError, match=r"Unknown control.*'nope'"):
+        box.explorer.update(nope=1)
+
+
+def test_several_axes_are_passed_as_a_list():
+    seen = []
+    explore(lambda axes, k: seen.append(len(axes)), ncols=3, k=(1, 5, 1, 2))
+    assert seen == [3]
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ((1.0, 0.0, 0.1, 0.5), "low <= default <= high"),
+    ((0.0, 1.0, 0.0, 0.5), "step > 0"),
+    (("log", 0.0, 1.0, 0.1), "0 < low"),
+    ([], "empty list"),
+    ("fast", "expected"),
+])
+def test_bad_control_specs_name_the_control(spec, message):
+    with pytest.raises(ValueError, match=f"'lr'.*{message}|{message}.*") as excinfo:
+        explore(lambda ax, lr: None, lr=spec)
+    assert "'lr'" in str(excinfo.value)
+
+
+def test_explore_needs_a_control():
+    with pytest.raises(ValueError, match="at least one control"):
+        explore(lambda ax: None)
