@@ -19,11 +19,12 @@ from coursekit import (
     train,
     widgets,
 )
-from coursekit.runtime import device, fast_mode, seed
+from coursekit.runtime import device, environment, fast_mode, seed
 
 __all__ = [
     "data",
     "device",
+    "environment",
     "fast_mode",
     "landscapes",
     "models",

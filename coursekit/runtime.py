@@ -15,7 +15,7 @@ import random
 import numpy as np
 import torch
 
-__all__ = ["device", "fast_mode", "seed"]
+__all__ = ["device", "environment", "fast_mode", "seed"]
 
 
 def seed(n: int) -> int:
@@ -55,3 +55,40 @@ def device() -> torch.device:
 def fast_mode() -> bool:
     """True when ``COURSEKIT_FAST`` is set to a true value (``1``, ``true``, ``yes``)."""
     return os.environ.get("COURSEKIT_FAST", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def environment() -> list[dict[str, str]]:
+    """What this machine offers the course, as ``{"item": ..., "value": ...}`` records.
+
+    Versions of Python and the libraries, the device :func:`device` picks, torch's
+    thread count, whether CI mode is on, where datasets are looked for and which of
+    them are present. ``coursekit.plot.format_table(environment())`` prints it.
+    """
+    import platform
+
+    import matplotlib
+    import torchvision
+
+    from coursekit import __version__, data
+
+    chosen = device()
+    if chosen.type == "cuda":
+        hardware = torch.cuda.get_device_name(chosen)
+    else:
+        hardware = platform.processor() or platform.machine()
+    records = [
+        ("python", platform.python_version()),
+        ("coursekit", __version__),
+        ("torch", torch.__version__),
+        ("torchvision", torchvision.__version__),
+        ("numpy", np.__version__),
+        ("matplotlib", matplotlib.__version__),
+        ("device", f"{chosen.type} ({hardware})"),
+        ("torch threads", str(torch.get_num_threads())),
+        ("CI mode (COURSEKIT_FAST)", "on" if fast_mode() else "off"),
+        ("data root", str(data.data_root())),
+    ]
+    for name in data.TORCHVISION:
+        records.append((f"dataset {name}", "present" if data.is_present(name) else "missing"))
+    records.append(("dataset digits", "present (bundled with scikit-learn)"))
+    return [{"item": item, "value": value} for item, value in records]

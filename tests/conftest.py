@@ -18,3 +18,8 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+# Notebooks under tests/ are fixtures (example and hostile submissions), not lessons:
+# nbval must not execute them.
+collect_ignore_glob = ["**/*.ipynb", "*.ipynb"]

@@ -45,3 +45,14 @@ def test_device_prefers_cuda_then_mps_then_cpu(monkeypatch):
 def test_fast_mode_reads_the_environment(monkeypatch, value, expected):
     monkeypatch.setenv("COURSEKIT_FAST", value)
     assert coursekit.fast_mode() is expected
+
+
+def test_environment_reports_versions_device_and_datasets(monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSEKIT_DATA", str(tmp_path))
+    monkeypatch.setenv("COURSEKIT_FAST", "1")
+    report = {r["item"]: r["value"] for r in coursekit.environment()}
+    assert report["torch"] == torch.__version__
+    assert report["device"].startswith(coursekit.device().type)
+    assert report["data root"] == str(tmp_path)
+    assert report["dataset mnist"] == "missing"          # tmp_path is empty
+    assert report["CI mode (COURSEKIT_FAST)"] == "on"

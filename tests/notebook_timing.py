@@ -1,0 +1,62 @@
+"""pytest plugin: run notebooks in CI mode, time each one, enforce the time budget.
+
+Loaded from pyproject.toml (``-p tests.notebook_timing``). nbval executes every
+notebook under ``lectures/`` and ``solutions/`` cell by cell (lax mode: outputs are
+not compared, errors fail). This plugin
+
+* sets ``COURSEKIT_FAST=1`` (unless already set) so that the kernels nbval starts
+  run the small CI-sized experiments;
+* adds up the time of each notebook's cells (kernel start included) and prints a
+  table at the end of the run;
+* fails the run when a notebook exceeds its budget: ``COURSEKIT_NOTEBOOK_BUDGET``
+  seconds (default 60, the course's promise for two CPU cores).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+
+DEFAULT_BUDGET_S = 60.0
+
+_times: dict[str, float] = defaultdict(float)
+_over_budget: list[str] = []
+
+
+def budget_seconds() -> float:
+    """The per-notebook budget in seconds (``COURSEKIT_NOTEBOOK_BUDGET`` or 60)."""
+    return float(os.environ.get("COURSEKIT_NOTEBOOK_BUDGET", DEFAULT_BUDGET_S))
+
+
+def pytest_configure(config) -> None:
+    os.environ.setdefault("COURSEKIT_FAST", "1")
+
+
+def pytest_runtest_logreport(report) -> None:
+    path = report.nodeid.split("::", 1)[0]
+    if path.endswith(".ipynb"):
+        _times[path] += report.duration
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    budget = budget_seconds()
+    _over_budget[:] = sorted(p for p, t in _times.items() if t > budget)
+    if _over_budget and session.exitstatus == 0:
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if not _times:
+        return
+    budget = budget_seconds()
+    tr = terminalreporter
+    tr.section("notebook run times (CI mode)")
+    width = max(len(p) for p in _times)
+    for path, seconds in sorted(_times.items()):
+        flag = "  OVER BUDGET" if seconds > budget else ""
+        tr.write_line(f"{path:<{width}}  {seconds:7.1f} s{flag}")
+    tr.write_line(f"{'total':<{width}}  {sum(_times.values()):7.1f} s   (budget {budget:.0f} s "
+                  "per notebook)")
+    if _over_budget:
+        tr.write_line(f"FAILED: {len(_over_budget)} notebook(s) over the {budget:.0f} s budget: "
+                      + ", ".join(_over_budget), red=True)
