@@ -1,0 +1,159 @@
+"""The ``coursekit`` command: release homework, check a notebook, grade a folder.
+
+::
+
+    coursekit release solutions/ homework/
+    coursekit check homework/hw1.ipynb
+    coursekit grade hw1 submissions/ --out grades/ [--workers N] [--timeout S]
+                    [--cell-timeout S] [--seed N] [--solutions DIR]
+
+Exit status: 0 on success (``check``: every public test passed), 1 when
+``check`` finds failing tests, 2 on bad arguments or unusable input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from coursekit.grading.authoring import MarkerError, release
+from coursekit.grading.grader import DEFAULT_CELL_TIMEOUT, DEFAULT_TIMEOUT, STATUSES, grade
+from coursekit.grading.selfcheck import check_notebook
+from coursekit.grading.spec import GradingSpecError
+
+__all__ = ["main"]
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0 seconds, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="coursekit", description="Release, check and grade coursekit assignments.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    rel = commands.add_parser(
+        "release", help="write student notebooks from solution notebooks",
+        description="Strip solution regions, drop hidden tests and outputs, and write each "
+                    "solutions/<hw>.ipynb to homework/ with its public checks.")
+    rel.add_argument("solutions", type=Path, help="folder of solution notebooks")
+    rel.add_argument("homework", type=Path, help="folder to write student notebooks to")
+
+    chk = commands.add_parser(
+        "check", help="run a notebook's public tests",
+        description="Run the saved notebook as the grader will, then its public tests.")
+    chk.add_argument("notebook", type=Path, help="the notebook to check")
+    chk.add_argument("--checks", type=Path, help="public checks file (default: "
+                     "<hw>_public.json beside the notebook)")
+    _add_timeouts(chk)
+
+    grd = commands.add_parser(
+        "grade", help="grade a folder of submitted notebooks",
+        description="Grade every .ipynb under SUBMISSIONS, each in its own process, and "
+                    "write gradebook.csv, feedback/ and summary.json to --out.")
+    grd.add_argument("assignment", help="assignment name (looked up as "
+                     "SOLUTIONS/<name>_grading.py) or the path of its grading file")
+    grd.add_argument("submissions", type=Path, help="folder of submitted notebooks")
+    grd.add_argument("--out", type=Path, required=True, help="folder for the results")
+    grd.add_argument("--workers", type=_positive_int, default=os.cpu_count() or 1,
+                     help="submissions graded at once (default: the number of CPUs)")
+    grd.add_argument("--seed", type=_seed, help="secret seed for hidden inputs "
+                     "(default: the grading file's)")
+    grd.add_argument("--solutions", type=Path, default=Path("solutions"),
+                     help="folder of the grading files (default: solutions)")
+    grd.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _add_timeouts(grd)
+    return parser
+
+
+def _add_timeouts(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT,
+                        help=f"seconds per notebook (default {DEFAULT_TIMEOUT:g})")
+    parser.add_argument("--cell-timeout", type=_seconds, default=DEFAULT_CELL_TIMEOUT,
+                        help=f"seconds per cell (default {DEFAULT_CELL_TIMEOUT:g})")
+
+
+def _grading_file(assignment: str, solutions: Path) -> Path:
+    path = Path(assignment)
+    if path.name.endswith("_grading.py"):
+        return path
+    if path.suffix == ".ipynb":
+        return path.with_name(f"{path.stem}_grading.py")
+    return solutions / f"{assignment}_grading.py"
+
+
+def _release(args: argparse.Namespace) -> int:
+    written = release(args.solutions, args.homework)
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    report = check_notebook(args.notebook, checks=args.checks, timeout=args.timeout,
+                            cell_timeout=args.cell_timeout)
+    print(report)
+    return 0 if report.passed else 1
+
+
+def _grade(args: argparse.Namespace) -> int:
+    grading = _grading_file(args.assignment, args.solutions)
+    if not grading.is_file():
+        raise GradingSpecError(f"no grading file for {args.assignment!r}: looked for {grading}")
+    start = time.perf_counter()
+    results = grade(grading, args.submissions, args.out, workers=args.workers,
+                    timeout=args.timeout, cell_timeout=args.cell_timeout, seed=args.seed,
+                    progress=not args.no_progress)
+    elapsed = time.perf_counter() - start
+    counts = ", ".join(f"{n} {status}" for status in STATUSES
+                       if (n := sum(r.status == status for r in results)))
+    print(f"graded {len(results)} submissions in {elapsed:.1f} s ({counts or 'none'})")
+    print(f"wrote {args.out / 'gradebook.csv'}, {args.out / 'feedback'}/, "
+          f"{args.out / 'summary.json'}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``coursekit`` command line; return the exit status."""
+    args = _parser().parse_args(argv)
+    commands = {"release": _release, "check": _check, "grade": _grade}
+    try:
+        return commands[args.command](args)
+    except (MarkerError, GradingSpecError, ValueError, FileNotFoundError) as exc:
+        print(f"coursekit {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

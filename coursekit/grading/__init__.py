@@ -1,0 +1,47 @@
+"""Authoring, release and autograding of the course's assignments.
+
+Instructors write ``solutions/<hw>.ipynb`` with nbgrader-style markers and the
+grading tests beside it in ``solutions/<hw>_grading.py`` (:mod:`.spec`); then
+
+- ``coursekit release solutions/ homework/`` writes the student notebooks and
+  their public checks (:func:`release`; :func:`check_sync` tests the result);
+- ``coursekit check homework/<hw>.ipynb``, or ``check(globals(), "<hw>")`` in a
+  notebook, runs the public tests for a student (:func:`check_notebook`, :func:`check`);
+- ``coursekit grade <hw> SUBMISSIONS/ --out DIR`` grades a folder, each
+  submission in its own process, comparisons in the grader (:func:`grade`).
+
+See ``docs/grading.md`` for the full guide.
+
+Names are loaded from their submodule on first use, so that a notebook's
+``from coursekit.grading import check`` does not pay for the release machinery
+(nbformat's schema validation is slow to import).
+"""
+
+import importlib
+
+_SOURCES = {
+    "authoring": ["MarkerError", "check_sync", "release", "release_notebook",
+                  "render_release", "strip_code", "strip_markdown"],
+    "selfcheck": ["CheckReport", "check", "check_notebook", "load_public_plan"],
+    "grader": ["STATUSES", "SubmissionResult", "TestResult", "compare", "feedback", "grade",
+              "grade_notebook"],
+    "spec": ["Assignment", "GradingSpecError", "Plan", "PlannedTest", "Probe", "Question",
+             "Test", "build_plan", "load_assignment", "plan_from_json", "plan_to_json",
+             "probe"],
+}
+_MODULE_OF = {name: module for module, names in _SOURCES.items() for name in names}
+
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str):
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'coursekit.grading' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"coursekit.grading.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_MODULE_OF))

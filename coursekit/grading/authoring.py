@@ -1,0 +1,342 @@
+"""Solution notebooks in, student notebooks out: markers, release, and the sync check.
+
+Instructors write the full answer inside markers, the nbgrader way. In code::
+
+    def momentum_step(theta, grad, velocity, lr, mu):
+        \"\"\"One heavy-ball step.\"\"\"
+        ### BEGIN SOLUTION
+        velocity = mu * velocity + grad
+        return theta - lr * velocity, velocity
+        ### END SOLUTION
+
+and in markdown, with markers that do not show when the cell is rendered::
+
+    <!-- BEGIN ANSWER -->
+    Early on, m and v are biased towards their zero start...
+    <!-- END ANSWER -->
+
+``coursekit release solutions/ homework/`` (:func:`release`) replaces each code
+region by a stub that keeps the signature and raises ``NotImplementedError``
+naming the function, and each markdown region by ``YOUR ANSWER HERE``; it drops
+outputs, execution counts and cell metadata other than tags, stamps the notebook
+with its assignment's name, and writes the public tests of ``<hw>_grading.py``
+as ``<hw>_public.json``. Hidden tests stay behind. The output depends on the
+solutions alone (stable JSON, no timestamps), and nothing is written unless every
+notebook releases cleanly: unbalanced or misplaced markers stop the release with
+an error naming the notebook, the cell and the line.
+
+:func:`check_sync` tells whether a homework folder is what the release of its
+solutions would produce.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from coursekit.grading.runner import python_source
+from coursekit.grading.spec import build_plan, load_assignment, plan_to_json
+
+__all__ = ["MarkerError", "check_sync", "release", "release_notebook", "render_release",
+           "strip_code", "strip_markdown"]
+
+ANSWER_PLACEHOLDER = "YOUR ANSWER HERE"
+_CODE_MARKER = re.compile(r"###\s*(BEGIN|END)\s+(SOLUTION|HIDDEN\s+TESTS)\Z", re.IGNORECASE)
+_ANSWER_MARKER = re.compile(r"<!--\s*(BEGIN|END)\s+ANSWER\s*-->\Z", re.IGNORECASE)
+_DEF = re.compile(r"\s*(?:async\s+)?def\s+([A-Za-z_]\w*)\s*\(")
+
+
+class MarkerError(ValueError):
+    """A solution notebook whose markers cannot be released as written."""
+
+
+def _regions(lines: list[str], marker: re.Pattern, where: str) -> list[tuple[int, int]]:
+    """``(begin, end)`` line indices of each marked region; checks that they balance."""
+    regions, begin = [], None
+    for i, line in enumerate(lines):
+        match = marker.match(line.strip())
+        if match is None:
+            continue
+        text = line.strip()
+        if match.lastindex == 2 and match.group(2).upper().startswith("HIDDEN"):
+            raise MarkerError(f"{where}, line {i + 1}: {text!r}: hidden tests belong in the "
+                              "assignment's _grading.py, never in the notebook")
+        if match.group(1).upper() == "BEGIN":
+            if begin is not None:
+                raise MarkerError(f"{where}, line {i + 1}: {text!r} inside the region opened "
+                                  f"on line {begin + 1}, which is not closed")
+            begin = i
+        else:
+            if begin is None:
+                raise MarkerError(f"{where}, line {i + 1}: {text!r} has no matching BEGIN")
+            regions.append((begin, i))
+            begin = None
+    if begin is not None:
+        raise MarkerError(f"{where}, line {begin + 1}: {lines[begin].strip()!r} is never "
+                          "closed by an END marker")
+    return regions
+
+
+def _enclosing_function(lines: list[str], index: int) -> str | None:
+    """The name of the function whose body contains line ``index``, if any."""
+    indent = len(lines[index]) - len(lines[index].lstrip())
+    for line in reversed(lines[:index]):
+        if not line.strip():
+            continue
+        level = len(line) - len(line.lstrip())
+        if level < indent:
+            match = _DEF.match(line)
+            if match:
+                return match.group(1)
+            indent = level
+            if level == 0:
+                return None
+    return None
+
+
+def _join(lines: list[str], source: str) -> str:
+    return "\n".join(lines) + ("\n" if source.endswith("\n") else "")
+
+
+def _refuse(source: str, marker: re.Pattern, where: str, use: str) -> None:
+    for i, line in enumerate(source.splitlines()):
+        if marker.match(line.strip()):
+            raise MarkerError(f"{where}, line {i + 1}: {line.strip()!r} does not belong in "
+                              f"this kind of cell; {use}")
+
+
+def strip_code(source: str, where: str = "cell") -> str:
+    """Replace each ``### BEGIN SOLUTION`` ... ``### END SOLUTION`` region by a stub.
+
+    The stub, at the marker's indentation, is a ``# YOUR CODE HERE`` comment and
+    ``raise NotImplementedError("<function> is not implemented yet")``, so the
+    function's signature and docstring stay and calling it fails clearly.
+
+    Raises
+    ------
+    MarkerError
+        Unbalanced or nested markers, hidden-test markers, markdown markers in
+        code, or a release that would not be valid Python; ``where`` names the cell.
+    """
+    _refuse(source, _ANSWER_MARKER, where, "code cells use ### BEGIN/END SOLUTION")
+    lines = source.splitlines()
+    regions = _regions(lines, _CODE_MARKER, where)
+    if not regions:
+        return source
+    out, last = [], 0
+    for begin, end in regions:
+        out += lines[last:begin]
+        indent = lines[begin][:len(lines[begin]) - len(lines[begin].lstrip())]
+        name = _enclosing_function(lines, begin)
+        message = f"{name} is not implemented yet" if name else "replace this line with your code"
+        out += [f"{indent}# YOUR CODE HERE", f'{indent}raise NotImplementedError("{message}")']
+        last = end + 1
+    out += lines[last:]
+    released = _join(out, source)
+    _check_compiles(source, released, where)
+    return released
+
+
+def _check_compiles(source: str, released: str, where: str) -> None:
+    try:
+        compile(python_source(source), where, "exec")
+    except SyntaxError:
+        return  # the solution itself is not plain Python; nothing to compare with
+    try:
+        compile(python_source(released), where, "exec")
+    except SyntaxError as exc:
+        raise MarkerError(f"{where}: the released code is not valid Python ({exc.msg}, "
+                          f"line {exc.lineno}); put the markers around whole statements, "
+                          "inside a block that has other lines") from None
+
+
+def strip_markdown(source: str, where: str = "cell") -> str:
+    """Replace each ``<!-- BEGIN ANSWER -->`` ... ``<!-- END ANSWER -->`` region by
+    ``YOUR ANSWER HERE``.
+
+    Raises
+    ------
+    MarkerError
+        Unbalanced or nested markers, or code markers in markdown.
+    """
+    _refuse(source, _CODE_MARKER, where, "markdown cells use <!-- BEGIN/END ANSWER -->")
+    lines = source.splitlines()
+    regions = _regions(lines, _ANSWER_MARKER, where)
+    out, last = [], 0
+    for begin, end in regions:
+        out += [*lines[last:begin], ANSWER_PLACEHOLDER]
+        last = end + 1
+    return _join(out + lines[last:], source) if regions else source
+
+
+def release_notebook(notebook: nbformat.NotebookNode, assignment: str,
+                     name: str = "notebook") -> nbformat.NotebookNode:
+    """The student version of a solution notebook (see the module docstring).
+
+    ``name`` (the file name) appears in error messages. Cells keep their ids
+    (``cell-<n>`` when a cell has none) and only their ``tags`` metadata.
+    """
+    cells = []
+    for number, cell in enumerate(notebook.cells, start=1):
+        kind = cell.get("cell_type")
+        cell_id = cell.get("id") or f"cell-{number}"
+        where = f"{name}, cell {number} ({kind}, id {cell_id})"
+        if kind == "code":
+            new = nbformat.v4.new_code_cell(strip_code(cell.source, where))
+        elif kind == "markdown":
+            new = nbformat.v4.new_markdown_cell(strip_markdown(cell.source, where))
+            if cell.get("attachments"):
+                new.attachments = cell.attachments
+        else:
+            _refuse(cell.source, _CODE_MARKER, where, "markers belong in code or markdown")
+            _refuse(cell.source, _ANSWER_MARKER, where, "markers belong in code or markdown")
+            new = nbformat.v4.new_raw_cell(cell.source)
+        new.id = cell_id
+        tags = cell.get("metadata", {}).get("tags")
+        if tags:
+            new.metadata = nbformat.NotebookNode({"tags": list(tags)})
+        cells.append(new)
+    released = nbformat.v4.new_notebook(cells=cells)
+    for key in ("kernelspec", "language_info"):
+        if key in notebook.metadata:
+            released.metadata[key] = notebook.metadata[key]
+    released.metadata["coursekit"] = {"assignment": assignment}
+    nbformat.validate(released)
+    return released
+
+
+def _notebook_text(notebook: nbformat.NotebookNode) -> str:
+    text = nbformat.writes(notebook, version=4)
+    return text if text.endswith("\n") else text + "\n"
+
+
+def render_release(solutions: str | Path) -> dict[str, str]:
+    """The files ``release(solutions, ...)`` writes, by file name, as text.
+
+    For every ``<hw>.ipynb`` in ``solutions`` (not recursive): the released
+    ``<hw>.ipynb`` and, if ``<hw>_grading.py`` exists, ``<hw>_public.json``.
+
+    Raises
+    ------
+    MarkerError
+        If a notebook's markers are unbalanced or misplaced.
+    ValueError
+        If ``solutions`` is not a folder, a notebook cannot be read, or a
+        grading file has no notebook.
+    """
+    solutions = Path(solutions)
+    if not solutions.is_dir():
+        raise ValueError(f"solutions must be a folder, got {str(solutions)!r}")
+    files = {}
+    notebooks = sorted(solutions.glob("*.ipynb"))
+    for path in notebooks:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                notebook = nbformat.read(path, as_version=4)
+        except Exception as exc:
+            raise ValueError(f"{path} is not a readable notebook: {exc}") from None
+        files[path.name] = _notebook_text(release_notebook(notebook, path.stem, path.name))
+        grading = solutions / f"{path.stem}_grading.py"
+        if grading.is_file():
+            plan = build_plan(load_assignment(grading), include_hidden=False)
+            files[f"{path.stem}_public.json"] = plan_to_json(plan)
+    stems = {p.stem for p in notebooks}
+    orphans = sorted(p.name for p in solutions.glob("*_grading.py")
+                     if p.name.removesuffix("_grading.py") not in stems)
+    if orphans:
+        raise ValueError(f"grading files without a notebook in {solutions}: {', '.join(orphans)}")
+    return files
+
+
+def release(solutions: str | Path, homework: str | Path) -> list[Path]:
+    """Write the student versions of every notebook in ``solutions`` to ``homework``.
+
+    Everything is rendered before anything is written, so a marker error leaves
+    ``homework`` untouched. Returns the paths written, sorted.
+    """
+    files = render_release(solutions)
+    homework = Path(homework)
+    homework.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in sorted(files.items()):
+        path = homework / name
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    """Equal JSON values, floats equal to 1e-9 relative (platforms round differently)."""
+    if isinstance(a, float) or isinstance(b, float):
+        if not isinstance(a, (int, float)) or not isinstance(b, (int, float)) \
+                or isinstance(a, bool) or isinstance(b, bool):
+            return False
+        return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-9,
+                                                                  abs_tol=1e-12)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same_json(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return sorted(a) == sorted(b) and all(_same_json(a[k], b[k]) for k in a)
+    return type(a) is type(b) and a == b
+
+
+def _first_difference(actual: str, expected: str) -> str:
+    try:
+        old, new = json.loads(actual).get("cells", []), json.loads(expected)["cells"]
+    except (ValueError, AttributeError):
+        return "it is not a readable notebook"
+    for number, (a, b) in enumerate(zip(old, new, strict=False), start=1):
+        if a != b:
+            return f"first difference in cell {number}"
+    if len(old) != len(new):
+        return f"it has {len(old)} cells, the release has {len(new)}"
+    return "notebook metadata or formatting differ"
+
+
+def check_sync(solutions: str | Path, homework: str | Path) -> list[str]:
+    """What differs between ``homework`` and the release of ``solutions``.
+
+    Notebooks must match the release byte for byte; public-checks files must
+    hold the same tests, with expected values equal to 1e-9 relative (the last
+    bits of a float can differ between machines). Generated-looking files in
+    ``homework`` with no source are reported too.
+
+    Returns
+    -------
+    list of str
+        One message per problem; empty when in sync. Use as
+        ``assert check_sync("solutions", "homework") == []``.
+    """
+    solutions, homework = Path(solutions), Path(homework)
+    expected = render_release(solutions)
+    fix = f"run `coursekit release {solutions} {homework}`"
+    problems = []
+    for name, text in sorted(expected.items()):
+        path = homework / name
+        if not path.is_file():
+            problems.append(f"{path} is missing; {fix}")
+            continue
+        actual = path.read_text(encoding="utf-8")
+        if name.endswith(".json"):
+            try:
+                same = _same_json(json.loads(actual), json.loads(text))
+            except ValueError:
+                same = False
+            why = "its public tests differ"
+        else:
+            same = actual == text
+            why = "" if same else _first_difference(actual, text)
+        if not same:
+            problems.append(f"{path} is out of date ({why}); {fix}")
+    for path in sorted([*homework.glob("*.ipynb"), *homework.glob("*_public.json")]):
+        if path.name not in expected:
+            problems.append(f"{path} has no source in {solutions}; delete it or add its "
+                            "solution")
+    return problems

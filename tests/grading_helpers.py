@@ -1,0 +1,124 @@
+"""Shared by the grading tests: the example assignment and notebooks built from it.
+
+Test notebooks are made here from the committed solution, with nbformat, rather
+than committed one by one: each helper names the edit a real submission makes.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell
+
+from coursekit.grading import Plan, build_plan, load_assignment
+
+EXAMPLE = Path(__file__).parent / "grading_example"
+SOLUTIONS = EXAMPLE / "solutions"
+HOMEWORK = EXAMPLE / "homework"
+GRADING = SOLUTIONS / "example_grading.py"
+
+
+def full_plan() -> Plan:
+    """Every test of the example assignment, hidden ones included."""
+    return build_plan(load_assignment(GRADING))
+
+
+def solution() -> nbformat.NotebookNode:
+    """A fresh copy of the example's solution notebook."""
+    return nbformat.read(SOLUTIONS / "example.ipynb", as_version=4)
+
+
+def homework() -> nbformat.NotebookNode:
+    """A fresh copy of the example's released homework notebook."""
+    return nbformat.read(HOMEWORK / "example.ipynb", as_version=4)
+
+
+def index(notebook: nbformat.NotebookNode, cell_id: str) -> int:
+    """Position of the cell with id ``cell_id``."""
+    return next(i for i, cell in enumerate(notebook.cells) if cell.id == cell_id)
+
+
+def edit(notebook: nbformat.NotebookNode, cell_id: str, old: str,
+         new: str) -> nbformat.NotebookNode:
+    """Replace ``old`` by ``new`` in one cell (``old`` must be there)."""
+    cell = notebook.cells[index(notebook, cell_id)]
+    assert old in cell.source, f"{old!r} not in cell {cell_id}"
+    cell.source = cell.source.replace(old, new)
+    return notebook
+
+
+def with_cell(notebook: nbformat.NotebookNode, source: str,
+              after: str | None = None) -> nbformat.NotebookNode:
+    """Insert a code cell after the cell ``after`` (at the end by default)."""
+    position = len(notebook.cells) if after is None else index(notebook, after) + 1
+    notebook.cells.insert(position, new_code_cell(source))
+    return notebook
+
+
+def without(notebook: nbformat.NotebookNode, cell_id: str) -> nbformat.NotebookNode:
+    """Delete one cell."""
+    del notebook.cells[index(notebook, cell_id)]
+    return notebook
+
+
+def as_markdown(notebook: nbformat.NotebookNode, cell_id: str) -> nbformat.NotebookNode:
+    """Turn one code cell into a markdown cell with the same text."""
+    i = index(notebook, cell_id)
+    notebook.cells[i] = new_markdown_cell(notebook.cells[i].source)
+    return notebook
+
+
+def duplicated(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Every cell twice in a row, as after a careless copy and paste."""
+    cells = []
+    for cell in notebook.cells:
+        twin = copy.deepcopy(cell)
+        twin.id = f"{cell.id}-copy"
+        cells += [cell, twin]
+    notebook.cells = cells
+    return notebook
+
+
+def moved_first(notebook: nbformat.NotebookNode, cell_id: str) -> nbformat.NotebookNode:
+    """Move one cell to the top of the notebook."""
+    cell = notebook.cells.pop(index(notebook, cell_id))
+    notebook.cells.insert(0, cell)
+    return notebook
+
+
+def emptied(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Remove every cell."""
+    notebook.cells = []
+    return notebook
+
+
+def stamped(notebook: nbformat.NotebookNode, assignment: str) -> nbformat.NotebookNode:
+    """Give the notebook release metadata naming ``assignment``."""
+    notebook.metadata["coursekit"] = {"assignment": assignment}
+    return notebook
+
+
+def write(notebook: nbformat.NotebookNode | str, path: Path) -> Path:
+    """Save a notebook (or raw text, for broken files) to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(notebook, str):
+        path.write_text(notebook, encoding="utf-8")
+    else:
+        nbformat.write(notebook, path)
+    return path
+
+
+def points_without(plan: Plan, *failing: str) -> float:
+    """The score of a submission that fails exactly the tests whose key starts
+    with one of ``failing`` (``"adam/"`` for a question, ``"adam/moments"`` for a test)."""
+    return sum(t.points for t in plan.tests if not t.key.startswith(failing))
+
+
+# Typical wrong answers, as edits of the solution.
+SIGN_ERROR = ("momentum-code", "theta = theta - lr * velocity", "theta = theta + lr * velocity")
+NO_BIAS_CORRECTION = ("adam-code", "theta = theta - lr * m_hat / (np.sqrt(v_hat) + eps)",
+                      "theta = theta - lr * m / (np.sqrt(v) + eps)")
+OFF_BY_ONE = ("trajectory-code", "for t in range(1, num_steps + 1):",
+              "for t in range(1, num_steps):")

@@ -1,0 +1,143 @@
+"""The separate process: time limits, crashes, its environment, repeatable results."""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+import numpy as np
+import pytest
+from grading_helpers import (
+    GRADING,
+    NO_BIAS_CORRECTION,
+    SIGN_ERROR,
+    edit,
+    emptied,
+    full_plan,
+    moved_first,
+    points_without,
+    solution,
+    with_cell,
+    write,
+)
+
+from coursekit.grading import grade, grade_notebook
+
+PLAN = full_plan()
+
+
+def test_a_submission_that_swallows_every_interrupt_is_stopped_at_the_wall_clock_limit(
+        tmp_path):
+    stubborn = "import time\nwhile True:\n    try:\n        time.sleep(60)\n" \
+               "    except BaseException:\n        pass"
+    path = write(with_cell(solution(), stubborn), tmp_path / "stubborn.ipynb")
+    result = grade_notebook(path, PLAN, timeout=3, cell_timeout=0.5)
+    last = len(solution().cells) + 1
+    assert result.status == "timeout"
+    assert result.detail == f"stopped after 3 s while running cell {last}"
+    assert result.score() == 0
+    assert {r.message for r in result.tests} == \
+        {"not run: the submission ran out of time first"}
+
+
+def test_a_graded_call_that_never_returns_costs_only_its_own_tests(tmp_path):
+    hanging = edit(solution(), "momentum-code", "    velocity = mu * velocity + grad\n",
+                   "    while True:\n        pass\n")
+    result = grade_notebook(write(hanging, tmp_path / "hang.ipynb"), PLAN, timeout=60,
+                            cell_timeout=0.5)
+    assert result.status == "cell_timeout"
+    assert result.score() == pytest.approx(points_without(PLAN, "momentum/"))
+    assert "test momentum/first_step was stopped at the per-cell limit" in result.detail
+
+
+@pytest.mark.parametrize(("source", "how"), [
+    ("import os\nos._exit(3)", "exited with status 3"),
+    ("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
+     f"was killed by {signal.SIGKILL.name}"),
+])
+def test_a_process_that_dies_is_reported_as_crashed(tmp_path, source, how):
+    notebook = with_cell(solution(), source, after="imports")
+    result = grade_notebook(write(notebook, tmp_path / "dies.ipynb"), PLAN, timeout=60,
+                            cell_timeout=10)
+    assert result.status == "crashed"
+    assert result.detail.startswith(f"the process {how} while running cell 3")
+    assert result.score() == 0
+
+
+def test_student_code_runs_in_a_scratch_folder_with_a_minimal_environment(tmp_path,
+                                                                          monkeypatch):
+    monkeypatch.setenv("GRADER_ONLY_SECRET", "do-not-leak")
+    probe_cell = ("import os\n"
+                  "assert 'GRADER_ONLY_SECRET' not in os.environ, 'environment leaked'\n"
+                  "assert os.listdir('.') == [], os.listdir('.')\n"
+                  "assert os.environ['OMP_NUM_THREADS'] == '1'\n"
+                  "assert os.environ['CUDA_VISIBLE_DEVICES'] == ''")
+    notebook = with_cell(solution(), probe_cell, after="imports")
+    result = grade_notebook(write(notebook, tmp_path / "env.ipynb"), PLAN, timeout=60,
+                            cell_timeout=10)
+    assert result.status == "ok", result.detail
+    assert result.score() == PLAN.max_points()
+
+
+def _float_reprs(values):
+    """repr of every float in dicts, lists and arrays of floats."""
+    found = set()
+    for value in values:
+        if isinstance(value, dict):
+            found |= _float_reprs(value.values())
+        elif isinstance(value, (np.ndarray, float)):
+            found |= {repr(float(x)) for x in np.ravel(value)}
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/fd")
+def test_the_submission_process_never_receives_references_or_the_seed(tmp_path):
+    hidden = [t for t in PLAN.tests if t.hidden]
+    secrets = sorted(_float_reprs(t.expected for t in hidden)
+                     - _float_reprs(t.inputs for t in hidden) | {"20240917"})
+    hidden_input = repr(float(np.ravel(hidden[0].inputs["theta"])[0]))
+    snoop = ("job = open('/proc/self/fd/0').read()\n"
+             f"assert {hidden_input!r} in job, 'the job was not read'\n"
+             # reversed, since the job also holds this cell's own source
+             f"leaked = [s[::-1] for s in {[x[::-1] for x in secrets]!r} if s[::-1] in job]\n"
+             "assert leaked == [], leaked")
+    notebook = with_cell(solution(), snoop, after="imports")
+    result = grade_notebook(write(notebook, tmp_path / "snoop.ipynb"), PLAN, timeout=60,
+                            cell_timeout=10)
+    assert len(secrets) > 30
+    assert result.status == "ok", result.detail
+
+
+def test_patching_numpy_comparisons_in_the_submission_changes_no_verdict(tmp_path):
+    cheat = ("import numpy as np\n"
+             "np.allclose = lambda *args, **kwargs: True\n"
+             "np.isclose = lambda a, b, **kwargs: np.ones(np.shape(a), dtype=bool)\n"
+             "np.testing.assert_allclose = lambda *args, **kwargs: None")
+    notebook = with_cell(edit(solution(), *SIGN_ERROR), cheat)
+    result = grade_notebook(write(notebook, tmp_path / "cheat.ipynb"), PLAN, timeout=60,
+                            cell_timeout=10)
+    assert result.status == "ok"
+    assert result.score() == pytest.approx(points_without(PLAN, "momentum/"))
+
+
+def test_grading_twice_gives_identical_gradebooks_and_feedback(tmp_path):
+    submissions = tmp_path / "subs"
+    write(solution(), submissions / "ann.ipynb")
+    write(edit(solution(), *NO_BIAS_CORRECTION), submissions / "ben.ipynb")
+    write(moved_first(solution(), "try-it"), submissions / "cy" / "example.ipynb")
+    write(with_cell(solution(), "1 / 0"), submissions / "dee.ipynb")
+    write(emptied(solution()), submissions / "eve.ipynb")
+    write("{not json", submissions / "fay.ipynb")
+    write(solution(), submissions / ".ipynb_checkpoints" / "ann-checkpoint.ipynb")
+    outputs = []
+    for run, workers in (("first", 1), ("second", 2)):
+        grade(GRADING, submissions, tmp_path / run, workers=workers, timeout=60,
+              cell_timeout=10, progress=False)
+        files = sorted(p for p in (tmp_path / run).rglob("*") if p.is_file())
+        outputs.append({p.relative_to(tmp_path / run).as_posix(): p.read_bytes()
+                        for p in files})
+    first, second = outputs
+    assert sorted(first) == ["feedback/ann.json", "feedback/ben.json", "feedback/cy/example.json",
+                             "feedback/dee.json", "feedback/eve.json", "feedback/fay.json",
+                             "gradebook.csv", "summary.json"]
+    assert first == second
