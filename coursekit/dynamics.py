@@ -1,0 +1,553 @@
+r"""How fast gradient descent and momentum converge: measured rates, and the theory beside them.
+
+Near a minimum, gradient methods converge *linearly*: the distance to the
+minimum shrinks by a roughly constant factor :math:`r` per step,
+
+.. math:: \|\theta_k - \theta^\star\| \approx C\, r^k, \qquad 0 \le r < 1,
+
+and :math:`r` (the *rate*; smaller is faster) is what the learning rate
+:math:`\eta` and the momentum :math:`\mu` control. This module measures
+:math:`r` from a run and computes it from theory.
+
+Measured::
+
+    traj = landscapes.run(lambda p: optim.SGD(p, lr=0.05, momentum=0.8), Quadratic(25))
+    convergence_rate(traj)                          # r fitted to the distances
+    rate_map(Quadratic(25), lrs, momenta)           # r on a whole (mu, lr) grid at once
+
+Theory, on a quadratic with curvatures (Hessian eigenvalues) :math:`h` between
+:math:`\mu_{\min}` and :math:`L`, condition number :math:`\kappa = L / \mu_{\min}`::
+
+    momentum_rate(lr, momentum, curvatures=(mu_min, L))   # spectral radius of the iteration
+    gradient_descent_optimum(L, mu_min)                   # best lr and rate without momentum
+    heavy_ball_optimum(L, mu_min)                         # best (lr, momentum) and rate
+    averaging_window(momentum)                            # 1 / (1 - mu)
+
+The two optima are the lecture's headline: gradient descent's best rate is
+:math:`(\kappa - 1)/(\kappa + 1)`, heavy-ball momentum's is
+:math:`(\sqrt\kappa - 1)/(\sqrt\kappa + 1)`, so momentum needs about
+:math:`\sqrt\kappa` rather than :math:`\kappa` steps per digit of accuracy.
+
+Two figures go with them: :func:`plot_rate_map` and :func:`plot_distances`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib import colors
+from matplotlib.axes import Axes
+
+from coursekit.landscapes import Landscape, NoisyGradient, Trajectory
+from coursekit.plot import COLORS, style
+
+__all__ = [
+    "Optimum",
+    "averaging_window",
+    "convergence_rate",
+    "escape_step",
+    "gradient_descent_optimum",
+    "heavy_ball_optimum",
+    "momentum_rate",
+    "momentum_weights",
+    "plot_distances",
+    "plot_rate_map",
+    "rate_map",
+]
+
+_DASHES = ["--", ":", "-."]
+
+FLOOR = 1e-120
+"""Distances at or below this count as "arrived": a run is measured only down to here.
+
+Far below it the squares inside a Euclidean distance leave the normal floating-point
+range (about 1e-308 for float64) and the distances lose their precision."""
+
+
+class Optimum(NamedTuple):
+    """The best constant hyperparameters for a quadratic, and the rate they reach."""
+
+    lr: float
+    momentum: float
+    rate: float
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def _real(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"Invalid {name}: {value!r} (expected a real number)")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"Invalid {name}: {value} (must be finite)")
+    return value
+
+
+def _momentum_array(name: str, momentum: Any) -> np.ndarray:
+    """``momentum`` as a float64 array, every entry in [0, 1)."""
+    values = np.asarray(momentum, dtype=np.float64)
+    if not np.all(np.isfinite(values)) or np.any(values < 0) or np.any(values >= 1):
+        raise ValueError(f"Invalid {name}: {momentum!r} (every momentum must be in [0, 1))")
+    return values
+
+
+def _curvatures(L: Any, mu: Any) -> tuple[float, float]:
+    L, mu = _real("L", L), _real("mu", mu)
+    if mu <= 0:
+        raise ValueError(f"Invalid mu: {mu} (the smallest curvature must be > 0)")
+    if L < mu:
+        raise ValueError(f"Invalid L: {L} (the largest curvature must be >= mu = {mu})")
+    return L, mu
+
+
+def _grid(name: str, values: Any) -> np.ndarray:
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim != 1 or array.size == 0 or not np.all(np.isfinite(array)):
+        raise ValueError(f"Invalid {name}: {values!r} (expected a non-empty 1-D sequence of "
+                         "finite numbers)")
+    return array
+
+
+def _check_tail(tail: Any) -> float:
+    tail = _real("tail", tail)
+    if not 0 < tail <= 1:
+        raise ValueError(f"Invalid tail: {tail} (the fraction of the run to fit must be in (0, 1])")
+    return tail
+
+
+# ----------------------------------------------------------------------------- theory
+
+
+def averaging_window(momentum: float | np.ndarray) -> float | np.ndarray:
+    r"""The number of recent gradients that momentum effectively averages: :math:`1/(1-\mu)`.
+
+    The "SGD+" velocity :math:`v_t = \mu v_{t-1} + g_t` (with :math:`v_0 = 0`) is a
+    weighted sum of past gradients,
+
+    .. math:: v_t = \sum_{k=0}^{t-1} \mu^k g_{t-k}, \qquad
+              \sum_{k=0}^{\infty} \mu^k = \frac{1}{1 - \mu},
+
+    so on a constant gradient it tends to :math:`g / (1 - \mu)`: each step is
+    :math:`1/(1-\mu)` times longer than plain gradient descent's. The weights
+    :math:`\mu^k` fall by a factor :math:`e` after :math:`-1/\ln\mu \approx 1/(1-\mu)`
+    steps, which is why :math:`1/(1-\mu)` is read as the length of the averaging
+    window: 10 gradients for :math:`\mu = 0.9`, 100 for 0.99.
+
+    Parameters
+    ----------
+    momentum : float or array
+        :math:`\mu` in [0, 1).
+
+    Returns
+    -------
+    float or numpy.ndarray
+    """
+    mu = _momentum_array("momentum", momentum)
+    window = 1.0 / (1.0 - mu)
+    return float(window) if window.ndim == 0 else window
+
+
+def momentum_weights(momentum: float, steps: int) -> np.ndarray:
+    r"""The weight :math:`\mu^k` of the gradient seen ``k`` steps ago in the velocity.
+
+    ``momentum_weights(mu, n)[k]`` multiplies :math:`g_{t-k}` in
+    :math:`v_t = \sum_k \mu^k g_{t-k}`, for ``k = 0, ..., n - 1``; the weights sum
+    to :math:`(1 - \mu^n)/(1 - \mu)`, approaching :func:`averaging_window`.
+    """
+    mu = float(_momentum_array("momentum", _real("momentum", momentum)))
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ValueError(f"Invalid steps: {steps!r} (expected an integer >= 1)")
+    return mu ** np.arange(int(steps), dtype=np.float64)
+
+
+def momentum_rate(lr: float | np.ndarray, momentum: float | np.ndarray,
+                  curvatures: Sequence[float], *, nesterov: bool = False) -> float | np.ndarray:
+    r"""The theoretical linear rate of momentum on a quadratic: the iteration's spectral radius.
+
+    Along an eigenvector of the Hessian with curvature :math:`h`, heavy-ball
+    momentum :math:`\theta_{k+1} = \theta_k - \eta h \theta_k + \mu(\theta_k - \theta_{k-1})`
+    is a linear recurrence whose characteristic polynomial is
+
+    .. math:: z^2 - (1 + \mu - \eta h)\, z + \mu = 0 \qquad \text{(heavy ball)}
+
+    and, for Nesterov's momentum in PyTorch's form
+    (:math:`v_{k+1} = \mu v_k + g_k`, :math:`\theta_{k+1} = \theta_k - \eta(g_k + \mu v_{k+1})`),
+
+    .. math:: z^2 - (1 + \mu)(1 - \eta h)\, z + \mu (1 - \eta h) = 0 \qquad \text{(Nesterov)}.
+
+    The error shrinks like :math:`r^k` with :math:`r = \max_h \max |z|` over the
+    roots :math:`z` and the curvatures :math:`h`; ``r >= 1`` means no convergence.
+    With ``momentum = 0`` both reduce to gradient descent, :math:`r = \max_h |1 - \eta h|`.
+    Complex roots (:math:`(1 + \mu - \eta h)^2 < 4\mu` for heavy ball) have
+    modulus :math:`\sqrt\mu`: the iterates spiral in.
+
+    Parameters
+    ----------
+    lr, momentum : float or array
+        :math:`\eta \ge 0` and :math:`\mu \in [0, 1)`; arrays broadcast against each
+        other (e.g. ``lr[None, :]`` and ``momentum[:, None]`` give a grid).
+    curvatures : sequence of float
+        The Hessian's eigenvalues, e.g. ``(fn.mu, fn.L)`` for a
+        :class:`~coursekit.landscapes.Quadratic` (the extremes decide the maximum).
+    nesterov : bool
+        Nesterov's polynomial instead of heavy ball's.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        The rate, shaped like ``lr`` and ``momentum`` broadcast.
+    """
+    eta = np.asarray(lr, dtype=np.float64)
+    if not np.all(np.isfinite(eta)) or np.any(eta < 0):
+        raise ValueError(f"Invalid lr: {lr!r} (every learning rate must be finite and >= 0)")
+    mu = _momentum_array("momentum", momentum)
+    h = np.asarray(curvatures, dtype=np.float64)
+    if h.ndim != 1 or h.size == 0 or not np.all(np.isfinite(h)) or np.any(h < 0):
+        raise ValueError(f"Invalid curvatures: {curvatures!r} (expected a non-empty sequence of "
+                         "finite numbers >= 0)")
+    eta, mu = np.broadcast_arrays(eta[..., None], mu[..., None])  # curvature on the last axis
+    if nesterov:
+        trace, det = (1 + mu) * (1 - eta * h), mu * (1 - eta * h)
+    else:
+        trace, det = 1 + mu - eta * h, mu
+    root = np.sqrt((trace**2 - 4 * det).astype(np.complex128))
+    rate = np.maximum(np.abs((trace + root) / 2), np.abs((trace - root) / 2)).max(axis=-1)
+    return float(rate) if rate.ndim == 0 else rate
+
+
+def gradient_descent_optimum(L: float, mu: float) -> Optimum:
+    r"""The best constant step of gradient descent on a quadratic with curvatures in [mu, L].
+
+    The rate :math:`\max(|1 - \eta\mu|, |1 - \eta L|)` is smallest where the two
+    are equal:
+
+    .. math:: \eta^\star = \frac{2}{L + \mu}, \qquad
+              r^\star = \frac{L - \mu}{L + \mu} = \frac{\kappa - 1}{\kappa + 1}.
+    """
+    L, mu = _curvatures(L, mu)
+    return Optimum(lr=2.0 / (L + mu), momentum=0.0, rate=(L - mu) / (L + mu))
+
+
+def heavy_ball_optimum(L: float, mu: float) -> Optimum:
+    r"""The best constant (lr, momentum) of heavy-ball momentum on a quadratic (Polyak 1964).
+
+    .. math:: \eta^\star = \left(\frac{2}{\sqrt L + \sqrt\mu}\right)^2, \qquad
+              \mu^\star = \left(\frac{\sqrt\kappa - 1}{\sqrt\kappa + 1}\right)^2, \qquad
+              r^\star = \sqrt{\mu^\star} = \frac{\sqrt\kappa - 1}{\sqrt\kappa + 1}
+
+    with :math:`\kappa = L / \mu`. At these values the roots of
+    :func:`momentum_rate`'s polynomial are double roots of modulus
+    :math:`\sqrt{\mu^\star}` at both ends of the spectrum, and complex of the same
+    modulus in between: every direction converges at the same rate.
+
+    Parameters
+    ----------
+    L, mu : float
+        The largest and smallest curvature, ``L >= mu > 0``.
+
+    Returns
+    -------
+    Optimum
+        ``(lr, momentum, rate)``.
+    """
+    L, mu = _curvatures(L, mu)
+    root_kappa = math.sqrt(L / mu)
+    rate = (root_kappa - 1) / (root_kappa + 1)
+    return Optimum(lr=(2.0 / (math.sqrt(L) + math.sqrt(mu))) ** 2, momentum=rate**2, rate=rate)
+
+
+# ----------------------------------------------------------------------------- measurement
+
+
+def _fit_rates(distances: np.ndarray, lengths: np.ndarray, tail: float, floor: float
+               ) -> np.ndarray:
+    r"""Fit :math:`\log d_k = a + k \log r` to the tail of each column of ``distances``.
+
+    Column ``p`` holds ``lengths[p]`` recorded distances (rows beyond are ignored).
+    Its usable part ends before the first distance that is not finite or is <= ``floor``;
+    the fit uses the last ``tail`` fraction of that part (at least two points). A
+    run that reached the floor in one step has rate 0; one that blew up at once, inf.
+    """
+    n_rows, n_runs = distances.shape
+    k = np.arange(n_rows, dtype=np.float64)[:, None]
+    recorded = k < lengths[None, :]
+    with np.errstate(invalid="ignore"):
+        good = recorded & np.isfinite(distances) & (distances > floor)
+    usable = np.where(good.all(axis=0), n_rows, np.argmin(good, axis=0))
+    stop = distances[np.minimum(usable, n_rows - 1), np.arange(n_runs)]
+    arrived = (usable < lengths) & np.isfinite(stop) & (stop <= floor)  # else: a blow-up
+    count = np.maximum(2, np.ceil(tail * usable))
+    in_tail = (k >= (usable - count)[None, :]) & (k < usable[None, :])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = np.where(in_tail, np.log(np.where(good, distances, 1.0)), 0.0)
+        weights = in_tail.astype(np.float64)
+        n = weights.sum(axis=0)
+        k_mean = (weights * k).sum(axis=0) / n
+        y_mean = y.sum(axis=0) / n
+        k_centred = np.where(in_tail, k - k_mean, 0.0)
+        slope = (k_centred * (y - y_mean)).sum(axis=0) / (k_centred**2).sum(axis=0)
+        rates = np.exp(slope)
+    return np.where(usable >= 2, rates, np.where(arrived, 0.0, np.inf))
+
+
+def convergence_rate(trajectory: Trajectory | Sequence[float] | np.ndarray, *,
+                     tail: float = 0.5, floor: float = FLOOR) -> float:
+    r"""The linear rate :math:`r` fitted to the distances to the minimum of one run.
+
+    With :math:`d_k` the distance after step :math:`k`, fit by least squares
+
+    .. math:: \log d_k \approx a + k \log r
+
+    over the last ``tail`` fraction of the run, so the transient of the first steps
+    is left out, and return :math:`r = e^{\text{slope}}`. A pure geometric sequence
+    :math:`d_k = d_0 r^k` gives back :math:`r` exactly; oscillating distances
+    (momentum spiralling in) are averaged over. :math:`r < 1` converges, and
+    :math:`-1/\log_{10} r` is the number of steps per digit of accuracy.
+
+    The fit stops at the first distance that is not finite (the run blew up) or
+    is at most ``floor`` (it arrived). Fewer than two usable distances give 0 if
+    the run arrived in one step and ``inf`` if it blew up at once.
+
+    Parameters
+    ----------
+    trajectory : Trajectory or sequence of float
+        A run from :func:`coursekit.landscapes.run` on a landscape with a minimum,
+        or the distances :math:`d_0, d_1, \dots` themselves.
+    tail : float
+        Fraction of the run to fit, in (0, 1].
+    floor : float
+        Distances at or below this end the measurement (see :data:`FLOOR`).
+
+    Returns
+    -------
+    float
+    """
+    tail = _check_tail(tail)
+    floor = _real("floor", floor)
+    if isinstance(trajectory, Trajectory):
+        distances = trajectory.distances_to_minimum()
+    else:
+        distances = np.asarray(trajectory, dtype=np.float64)
+        if distances.ndim != 1 or np.any(distances < 0):
+            raise ValueError(f"Invalid trajectory: expected a Trajectory or a 1-D sequence of "
+                             f"distances >= 0, got {trajectory!r}")
+    if len(distances) < 2:
+        raise ValueError(f"Invalid trajectory: {len(distances)} distance(s); a rate needs a run "
+                         "of at least one step")
+    if not distances[0] > floor:
+        raise ValueError(f"Invalid trajectory: it starts at distance {distances[0]} from the "
+                         f"minimum, not above floor={floor}")
+    return float(_fit_rates(distances[:, None], np.array([len(distances)]), tail, floor)[0])
+
+
+def rate_map(landscape: Landscape, lrs: Sequence[float] | np.ndarray,
+             momenta: Sequence[float] | np.ndarray, steps: int = 500, *,
+             start: Sequence[float] | None = None, nesterov: bool = False, tail: float = 0.5,
+             floor: float = FLOOR) -> np.ndarray:
+    r"""Measured linear rates of momentum SGD over a grid of (momentum, lr), all runs at once.
+
+    Every grid cell is one run of PyTorch-style SGD with momentum from ``start``,
+
+    .. math:: v_{k+1} = \mu v_k + \nabla f(\theta_k), \qquad
+              \theta_{k+1} = \theta_k - \eta\, d_{k+1}, \qquad
+              d_{k+1} = \begin{cases} v_{k+1} & \text{heavy ball} \\
+              \nabla f(\theta_k) + \mu v_{k+1} & \text{Nesterov} \end{cases}
+
+    with :math:`v_0 = 0` (so the first step is a gradient step, as in
+    ``torch.optim.SGD``; at a constant rate SGD+, Qian's form and ``SGD`` coincide).
+    The cells run side by side as one batch of shape ``(cells, 2)``, using that a
+    landscape's gradient accepts any batch of points, and each cell stops at its
+    first non-finite point, value or gradient, like
+    :func:`coursekit.landscapes.run`. The rates are then fitted as in
+    :func:`convergence_rate`, so ``rate_map(...)[i, j]`` equals
+    ``convergence_rate(run(lambda p: SGD(p, lr=lrs[j], momentum=momenta[i]), landscape, ...))``
+    up to rounding, at a fraction of the cost.
+
+    Parameters
+    ----------
+    landscape : Landscape
+        A deterministic landscape with a documented minimum (not ``NoisyGradient``).
+    lrs : 1-D sequence of float
+        Learning rates :math:`\eta \ge 0` (the columns).
+    momenta : 1-D sequence of float
+        Momenta :math:`\mu \in [0, 1)` (the rows).
+    steps : int
+        Steps per run, >= 1.
+    start : pair of float, optional
+        Common starting point (default ``landscape.start``).
+    nesterov : bool
+        Nesterov's momentum instead of heavy ball's.
+    tail, floor : float
+        As in :func:`convergence_rate`.
+
+    Returns
+    -------
+    numpy.ndarray, shape (len(momenta), len(lrs))
+        ``rates[i, j]`` for ``momenta[i]`` and ``lrs[j]``; ``inf`` where a run blew
+        up at its first step.
+    """
+    if not isinstance(landscape, Landscape):
+        raise TypeError(f"Invalid landscape: {landscape!r} (expected a Landscape)")
+    if isinstance(landscape, NoisyGradient):
+        raise ValueError(f"Invalid landscape: {landscape.name} has noisy gradients, which have "
+                         "no linear rate; pass the landscape it wraps")
+    if not landscape.minima:
+        raise ValueError(f"Invalid landscape: {landscape.name} has no minimum to converge to")
+    lr_grid = _grid("lrs", lrs)
+    if np.any(lr_grid < 0):
+        raise ValueError(f"Invalid lrs: {lrs!r} (learning rates must be >= 0)")
+    momentum_grid = _momentum_array("momenta", _grid("momenta", momenta))
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ValueError(f"Invalid steps: {steps!r} (expected an integer >= 1)")
+    tail, floor = _check_tail(tail), _real("floor", floor)
+    start = landscape.start if start is None else start
+    start_point = torch.tensor(np.asarray(start, dtype=np.float64), dtype=torch.float64)
+    if start_point.shape != (2,) or not torch.isfinite(start_point).all():
+        raise ValueError(f"Invalid start: {start!r} (expected two finite numbers)")
+
+    mu, eta = (torch.from_numpy(a.reshape(-1, 1).copy())
+               for a in np.meshgrid(momentum_grid, lr_grid, indexing="ij"))
+    minima = torch.tensor(landscape.minima, dtype=torch.float64)
+    theta = start_point.expand(len(mu), 2).clone()
+    velocity = torch.zeros_like(theta)
+    gradient = landscape.grad(theta)
+    lengths = torch.full((len(mu),), int(steps) + 1)
+    alive = torch.ones(len(mu), dtype=torch.bool)
+    distances = torch.empty(int(steps) + 1, len(mu), dtype=torch.float64)
+    distances[0] = _distance(theta, minima)
+    for k in range(1, int(steps) + 1):
+        velocity = mu * velocity + gradient
+        direction = gradient + mu * velocity if nesterov else velocity
+        theta = theta - eta * direction
+        gradient = landscape.grad(theta)
+        finite = (torch.isfinite(theta).all(dim=1) & torch.isfinite(landscape(theta))
+                  & torch.isfinite(gradient).all(dim=1))
+        lengths[alive & ~finite] = k
+        alive &= finite
+        distances[k] = _distance(theta, minima)
+    rates = _fit_rates(distances.numpy(), lengths.numpy(), tail, floor)
+    return rates.reshape(len(momentum_grid), len(lr_grid))
+
+
+def _distance(points: torch.Tensor, minima: torch.Tensor) -> torch.Tensor:
+    """Euclidean distance from each point (n, 2) to its nearest minimum (m, 2)."""
+    gaps = points[:, None, :] - minima[None, :, :]
+    return (gaps**2).sum(dim=-1).sqrt().min(dim=1).values
+
+
+def escape_step(trajectory: Trajectory, level: float) -> int | None:
+    """The first step at which the loss is below ``level``, or None if it never gets there.
+
+    On a saddle (:class:`~coursekit.landscapes.Saddle`, value 0 at the saddle
+    point) ``escape_step(traj, -1.0)`` counts the steps an optimizer needs to
+    leave it and head downhill.
+    """
+    if not isinstance(trajectory, Trajectory):
+        raise TypeError(f"Invalid trajectory: {trajectory!r} (expected a Trajectory)")
+    below = np.flatnonzero(trajectory.values < _real("level", level))
+    return int(below[0]) if below.size else None
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def plot_rate_map(rates: np.ndarray, lrs: Sequence[float], momenta: Sequence[float], *,
+                  ax: Axes | None = None, optimum: Optimum | None = None,
+                  marker: tuple[float, float] | None = None,
+                  theory: np.ndarray | None = None,
+                  title: str = "Linear convergence rate (smaller is faster)") -> Axes:
+    """The rate over a (learning rate, momentum) grid; cells that do not converge in grey.
+
+    Parameters
+    ----------
+    rates : array, shape (len(momenta), len(lrs))
+        From :func:`rate_map` or :func:`momentum_rate`.
+    lrs, momenta : sequence of float
+        The grid; the learning-rate axis is logarithmic when ``lrs`` are positive
+        and spread over more than a factor of 10.
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure when omitted.
+    optimum : Optimum, optional
+        Marked with a star (e.g. :func:`heavy_ball_optimum`).
+    marker : (lr, momentum), optional
+        One more point to mark (the current setting of an explorer).
+    theory : array, optional
+        Theoretical rates on the same grid, drawn as labelled contour lines.
+    title : str
+        Title of the axes.
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    lr_grid, momentum_grid = _grid("lrs", lrs), _grid("momenta", momenta)
+    values = np.asarray(rates, dtype=np.float64)
+    if values.shape != (len(momentum_grid), len(lr_grid)):
+        raise ValueError(f"Invalid rates: shape {values.shape}, expected (len(momenta), "
+                         f"len(lrs)) = ({len(momentum_grid)}, {len(lr_grid)})")
+    with style():
+        if ax is None:
+            _, ax = plt.subplots()
+        cmap = plt.get_cmap("viridis").with_extremes(over="lightgrey")
+        mesh = ax.pcolormesh(lr_grid, momentum_grid, values, cmap=cmap, shading="nearest",
+                             norm=colors.Normalize(vmin=0.0, vmax=1.0))
+        ax.figure.colorbar(mesh, ax=ax, extend="max", label="rate r (grey: r >= 1)")
+        if theory is not None:
+            lines = ax.contour(lr_grid, momentum_grid, np.asarray(theory, dtype=np.float64),
+                               levels=[0.5, 0.8, 0.9, 0.95, 0.99], colors="white",
+                               linewidths=0.8)
+            ax.clabel(lines, fontsize=7, fmt="%.2f")
+        if optimum is not None:
+            ax.plot(optimum.lr, optimum.momentum, marker="*", markersize=15, color="gold",
+                    markeredgecolor="black", linestyle="none",
+                    label=f"theory optimum, r = {optimum.rate:.3f}")
+        if marker is not None:
+            ax.plot(*marker, marker="o", markersize=9, markerfacecolor="none",
+                    markeredgecolor="red", markeredgewidth=2, linestyle="none", label="current")
+        if lr_grid.min() > 0 and lr_grid.max() > 10 * lr_grid.min():
+            ax.set_xscale("log")
+        ax.grid(False)
+        ax.set_xlabel("learning rate")
+        ax.set_ylabel("momentum")
+        ax.set_title(title)
+        if optimum is not None or marker is not None:
+            ax.legend(loc="lower left", frameon=True, framealpha=0.9)
+    return ax
+
+
+def plot_distances(trajectories: Trajectory | Sequence[Trajectory], *, ax: Axes | None = None,
+                   rates: Mapping[str, float] | None = None,
+                   title: str = "Distance to the minimum") -> Axes:
+    r"""Distance to the minimum against step, on a log axis, one line per run.
+
+    A linear rate is a straight line here. ``rates`` adds dashed reference lines
+    :math:`d_0 r^k` (e.g. the theoretical rates) from the first run's start.
+    """
+    runs = [trajectories] if isinstance(trajectories, Trajectory) else list(trajectories)
+    if not runs or not all(isinstance(run, Trajectory) for run in runs):
+        raise TypeError(f"Invalid trajectories: {trajectories!r} (expected Trajectory objects)")
+    with style():
+        if ax is None:
+            _, ax = plt.subplots()
+        for i, run in enumerate(runs):
+            label = run.label + (f" (diverged at step {run.diverged_at})" if run.diverged else "")
+            ax.semilogy(run.distances_to_minimum(), color=COLORS[i % len(COLORS)], label=label)
+        if rates:
+            shown = ax.get_ylim()
+            d0 = float(runs[0].distances_to_minimum()[0])
+            steps = np.arange(max(run.steps for run in runs) + 1)
+            for (name, rate), dashes in zip(rates.items(), _DASHES * len(rates), strict=False):
+                ax.semilogy(steps, d0 * float(rate) ** steps, linestyle=dashes, color="black",
+                            linewidth=1.0, alpha=0.7, label=f"{name}: r = {float(rate):.3f}")
+            ax.set_ylim(*shown)
+        ax.set_xlabel("step")
+        ax.set_ylabel("distance to the minimum")
+        ax.set_title(title)
+        ax.legend(loc="best")
+    return ax

@@ -1,0 +1,242 @@
+"""Tests for coursekit.dynamics: measured rates against closed forms, the theory against
+numpy's eigenvalues of the iteration matrices written out here, and the vectorised rate
+map against one coursekit.landscapes.run per cell."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+
+from coursekit import dynamics, optim
+from coursekit.landscapes import NoisyGradient, Quadratic, Rosenbrock, Saddle, run
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def _heavy_ball_matrix(lr: float, momentum: float, h: float) -> np.ndarray:
+    """theta_{k+1} = theta_k - lr h theta_k + momentum (theta_k - theta_{k-1}) on (theta_k,
+    theta_{k-1})."""
+    return np.array([[1 + momentum - lr * h, -momentum], [1.0, 0.0]])
+
+
+def _nesterov_matrix(lr: float, momentum: float, h: float) -> np.ndarray:
+    """torch.optim.SGD(nesterov=True) on f = h theta^2 / 2, with state (v_k, theta_k):
+    v_{k+1} = momentum v_k + h theta_k
+    theta_{k+1} = theta_k - lr (h theta_k + momentum v_{k+1})"""
+    return np.array([[momentum, h],
+                     [-lr * momentum**2, 1 - lr * h * (1 + momentum)]])
+
+
+def _spectral_radius(matrices: list[np.ndarray]) -> float:
+    return max(np.abs(np.linalg.eigvals(m)).max() for m in matrices)
+
+
+# ----------------------------------------------------------------------------- measured rates
+
+
+@pytest.mark.parametrize("lr", [0.05, 0.3, 0.5, 0.8, 0.95, 1.1])
+def test_gradient_descent_rate_on_a_1d_quadratic_is_abs_one_minus_lr_h(lr):
+    h = 2.0
+    fn = Quadratic(condition_number=1.0, mu=h)      # curvature h in every direction
+    rate = dynamics.convergence_rate(run(lambda p: optim.SGD(p, lr=lr), fn, steps=60))
+    assert rate == pytest.approx(abs(1 - lr * h), rel=1e-12, abs=1e-15)
+
+
+def test_convergence_rate_of_a_geometric_sequence_after_a_transient():
+    k = np.arange(200)
+    distances = 0.97**k + 5.0 * 0.5**k       # the fast mode dies out within the first half
+    assert dynamics.convergence_rate(distances) == pytest.approx(0.97, rel=1e-12)
+
+
+def test_convergence_rate_reports_a_blow_up_as_growth():
+    fn = Quadratic(condition_number=1.0, mu=1.0)
+    traj = run(lambda p: optim.SGD(p, lr=3.0), fn, steps=40)    # |1 - 3| = 2 per step
+    assert dynamics.convergence_rate(traj) == pytest.approx(2.0, rel=1e-12)
+    assert dynamics.convergence_rate([1.0, math.inf, math.inf]) == math.inf
+    assert dynamics.convergence_rate([1.0, 0.0, 0.0]) == 0.0
+
+
+def test_heavy_ball_rate_at_the_optimum_matches_the_iteration_matrix_eigenvalues():
+    fn = Quadratic(condition_number=16.0, angle=0.4, mu=0.5)
+    best = dynamics.heavy_ball_optimum(fn.L, fn.mu)
+    # the published formulas, written out
+    kappa = fn.L / fn.mu
+    assert best.lr == pytest.approx((2 / (math.sqrt(fn.L) + math.sqrt(fn.mu))) ** 2, rel=1e-14)
+    assert best.momentum == pytest.approx(((math.sqrt(kappa) - 1) / (math.sqrt(kappa) + 1)) ** 2,
+                                          rel=1e-14)
+    # numpy's eigenvalues of the 2x2 iteration matrices over the spectrum
+    spectrum = np.linspace(fn.mu, fn.L, 9)
+    radius = _spectral_radius([_heavy_ball_matrix(best.lr, best.momentum, h) for h in spectrum])
+    assert best.rate == pytest.approx(radius, rel=1e-6)
+    assert best.rate == pytest.approx((math.sqrt(kappa) - 1) / (math.sqrt(kappa) + 1), rel=1e-14)
+    assert dynamics.momentum_rate(best.lr, best.momentum, (fn.mu, fn.L)) == pytest.approx(
+        radius, rel=1e-6)
+    # and a run of torch-style SGD with those settings converges at that rate (the double
+    # root adds a factor k to the distances, hence the looser tolerance)
+    traj = run(lambda p: optim.SGD(p, lr=best.lr, momentum=best.momentum), fn, steps=400)
+    assert dynamics.convergence_rate(traj) == pytest.approx(radius, rel=1e-2)
+
+
+def test_heavy_ball_optimum_beats_every_setting_on_a_grid_of_eigenvalue_radii():
+    L, mu = 10.0, 1.0
+    lrs, momenta = np.meshgrid(np.linspace(0.01, 0.4, 80), np.linspace(0.0, 0.95, 80))
+    matrices = np.stack([
+        np.stack([np.stack([1 + momenta - lrs * h, -momenta], -1),
+                  np.stack([np.ones_like(lrs), np.zeros_like(lrs)], -1)], -2)
+        for h in (mu, L)])                                  # (2, 80, 80, 2, 2)
+    radii = np.abs(np.linalg.eigvals(matrices)).max(axis=-1).max(axis=0)
+    best = dynamics.heavy_ball_optimum(L, mu)
+    assert radii.min() >= best.rate - 1e-9
+    assert radii.min() == pytest.approx(best.rate, rel=2e-2)
+    gd = dynamics.gradient_descent_optimum(L, mu)
+    assert radii[0].min() >= gd.rate - 1e-12             # the row momentum = 0 is plain GD
+    assert gd.rate == pytest.approx(abs(1 - gd.lr * L)) == pytest.approx(abs(1 - gd.lr * mu))
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_momentum_rate_is_the_spectral_radius_of_the_iteration(nesterov):
+    rng = np.random.default_rng(7)
+    lrs, momenta = rng.uniform(0.0, 0.5, 40), rng.uniform(0.0, 0.98, 40)
+    curvatures = (0.3, 1.7, 4.0)
+    matrix = _nesterov_matrix if nesterov else _heavy_ball_matrix
+    expected = [_spectral_radius([matrix(lr, m, h) for h in curvatures])
+                for lr, m in zip(lrs, momenta, strict=True)]
+    rates = dynamics.momentum_rate(lrs, momenta, curvatures, nesterov=nesterov)
+    np.testing.assert_allclose(rates, expected, rtol=1e-7)
+    np.testing.assert_allclose(dynamics.momentum_rate(lrs, 0.0, curvatures, nesterov=nesterov),
+                               [max(abs(1 - lr * h) for h in curvatures) for lr in lrs],
+                               rtol=1e-12)
+
+
+# ----------------------------------------------------------------------------- rate map
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_rate_map_equals_looping_run_per_cell(nesterov):
+    fn = Quadratic(condition_number=20.0, angle=0.3)
+    lrs = np.array([0.005, 0.03, 0.09, 0.11, 0.2])          # the last ones blow up for small mu
+    momenta = np.array([0.3, 0.8, 0.95]) if nesterov else np.array([0.0, 0.5, 0.9])
+    rates = dynamics.rate_map(fn, lrs, momenta, steps=150, nesterov=nesterov)
+    looped = np.array([[dynamics.convergence_rate(run(
+        lambda p, lr=lr, m=m: optim.SGD(p, lr=lr, momentum=m, nesterov=nesterov), fn,
+        steps=150)) for lr in lrs] for m in momenta])
+    assert rates.shape == (len(momenta), len(lrs))
+    assert np.any(looped > 1) and np.any(looped < 1)
+    np.testing.assert_allclose(rates, looped, rtol=1e-9)
+
+
+def test_rate_map_on_rosenbrock_equals_looping_run_per_cell():
+    fn = Rosenbrock()
+    lrs, momenta = np.array([2e-4, 1e-3, 3e-3]), np.array([0.0, 0.9])
+    rates = dynamics.rate_map(fn, lrs, momenta, steps=200)
+    looped = np.array([[dynamics.convergence_rate(run(
+        lambda p, lr=lr, m=m: optim.SGD(p, lr=lr, momentum=m), fn, steps=200))
+        for lr in lrs] for m in momenta])
+    np.testing.assert_allclose(rates, looped, rtol=1e-9)
+
+
+def test_rate_map_agrees_with_the_theory_on_a_quadratic():
+    fn = Quadratic(condition_number=10.0, angle=0.5)
+    lrs, momenta = np.geomspace(0.01, 0.3, 12), np.linspace(0.0, 0.8, 9)
+    measured = dynamics.rate_map(fn, lrs, momenta, steps=600)
+    theory = dynamics.momentum_rate(lrs[None, :], momenta[:, None], (fn.mu, fn.L))
+    converging = theory < 0.97
+    relative = np.abs(measured - theory)[converging] / theory[converging]
+    assert np.median(relative) < 1e-3 and relative.max() < 3e-2
+    assert np.all((measured >= 1) == (theory >= 1))
+
+
+# ----------------------------------------------------------------------------- windows, saddles
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.5, 0.9, 0.99])
+def test_sgd_plus_velocity_on_a_constant_gradient_tends_to_the_averaging_window(momentum):
+    theta = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    opt = optim.SGDPlus([theta], lr=1.0, momentum=momentum)
+    steps = 3000
+    for _ in range(steps):
+        theta.grad = torch.ones_like(theta)
+        opt.step()
+    velocity = opt.state[theta]["velocity"].item()
+    assert velocity == pytest.approx(dynamics.averaging_window(momentum), rel=1e-9)
+    weights = dynamics.momentum_weights(momentum, steps)
+    assert weights.sum() == pytest.approx(velocity, rel=1e-12)
+    assert weights[0] == 1.0 and np.all(np.diff(weights) <= 0)
+
+
+def test_escape_step_on_the_saddle_matches_the_closed_form():
+    fn, lr, level = Saddle(), 0.05, -1.0
+    (x0, y0) = fn.start
+    traj = run(lambda p: optim.SGD(p, lr=lr), fn, steps=200)
+    # gradient descent on x^2 - y^2: x_k = (1 - 2 lr)^k x0, y_k = (1 + 2 lr)^k y0
+    closed_form = next(k for k in range(200)
+                       if ((1 - 2 * lr) ** k * x0) ** 2 - ((1 + 2 * lr) ** k * y0) ** 2 < level)
+    assert dynamics.escape_step(traj, level) == closed_form
+    assert dynamics.escape_step(traj, -1e300) is None
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def test_plot_rate_map_draws_the_rates_and_marks_the_optimum():
+    fn = Quadratic(condition_number=10.0)
+    lrs, momenta = np.geomspace(0.01, 0.3, 6), np.linspace(0.0, 0.9, 4)
+    rates = dynamics.momentum_rate(lrs[None, :], momenta[:, None], (fn.mu, fn.L))
+    best = dynamics.heavy_ball_optimum(fn.L, fn.mu)
+    ax = dynamics.plot_rate_map(rates, lrs, momenta, optimum=best, marker=(0.1, 0.5),
+                                theory=rates)
+    np.testing.assert_allclose(np.asarray(ax.collections[0].get_array()).reshape(rates.shape),
+                               rates)
+    star = next(line for line in ax.get_lines() if line.get_marker() == "*")
+    assert star.get_xdata()[0] == best.lr and star.get_ydata()[0] == best.momentum
+    assert ax.get_xscale() == "log" and ax.get_xlabel() == "learning rate"
+    with pytest.raises(ValueError, match="Invalid rates"):
+        dynamics.plot_rate_map(rates.T, lrs, momenta)
+
+
+def test_plot_distances_draws_one_line_per_run_and_the_reference_rates():
+    fn = Quadratic(condition_number=4.0)
+    runs = [run(lambda p, lr=lr: optim.SGD(p, lr=lr), fn, steps=30, label=f"lr {lr}")
+            for lr in (0.1, 0.3)]
+    ax = dynamics.plot_distances(runs, rates={"theory": 0.9})
+    lines = ax.get_lines()
+    assert [line.get_label() for line in lines] == ["lr 0.1", "lr 0.3", "theory: r = 0.900"]
+    np.testing.assert_allclose(lines[1].get_ydata(), runs[1].distances_to_minimum())
+    assert ax.get_yscale() == "log"
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize(("call", "match"), [
+    (lambda: dynamics.averaging_window(1.0), "momentum"),
+    (lambda: dynamics.averaging_window(-0.1), "momentum"),
+    (lambda: dynamics.momentum_weights(0.9, 0), "steps"),
+    (lambda: dynamics.heavy_ball_optimum(1.0, 2.0), "L"),
+    (lambda: dynamics.gradient_descent_optimum(1.0, 0.0), "mu"),
+    (lambda: dynamics.momentum_rate(-0.1, 0.5, (1.0,)), "lr"),
+    (lambda: dynamics.momentum_rate(0.1, 0.5, ()), "curvatures"),
+    (lambda: dynamics.convergence_rate([1.0]), "at least one step"),
+    (lambda: dynamics.convergence_rate([0.0, 0.0]), "starts at distance"),
+    (lambda: dynamics.convergence_rate([1.0, 0.5], tail=0.0), "tail"),
+    (lambda: dynamics.rate_map(Saddle(), [0.1], [0.5]), "no minimum"),
+    (lambda: dynamics.rate_map(NoisyGradient(Quadratic(), 0.1), [0.1], [0.5]), "noisy"),
+    (lambda: dynamics.rate_map(Quadratic(), [0.1], [1.0]), "momenta"),
+    (lambda: dynamics.rate_map(Quadratic(), [], [0.5]), "lrs"),
+    (lambda: dynamics.rate_map(Quadratic(), [0.1], [0.5], steps=0), "steps"),
+    (lambda: dynamics.escape_step([0.0], -1.0), "trajectory"),
+])
+def test_bad_arguments_are_named(call, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        call()
