@@ -124,7 +124,10 @@ def test_defaults_match_torch(name):
     params = [torch.nn.Parameter(torch.zeros(2))]
     ours = getattr(ck, name)(params).defaults
     ref = getattr(torch.optim, name)(params).defaults
+    beyond_torch = {("RMSprop", "fused")}   # our compiled path; torch's RMSprop has none
     for key, value in ours.items():
+        if (name, key) in beyond_torch:
+            continue
         assert key in ref, f"{name} has an argument torch lacks: {key}"
         assert ref[key] == value, f"{name} default {key}: ours {value}, torch {ref[key]}"
 

@@ -9,6 +9,10 @@ things, both for *one* parameter tensor:
     Apply one step in place to ``param`` given its gradient ``grad``; the
     hyperparameters come from ``group`` (``group["lr"]``, ``group["betas"]``...).
 
+``update_group(group, params, mode)``
+    Optional: the multi-tensor (``foreach``) and fused fast paths, which update a
+    whole group at once and must give the same numbers (:mod:`coursekit.optim.fast`).
+
 ``step(closure=None)`` below does the rest exactly as torch.optim does: it
 evaluates the closure with gradients enabled, skips parameters whose ``grad`` is
 ``None``, creates state lazily on the first step, and runs the updates under
@@ -28,6 +32,8 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+
+from coursekit.optim.fast import group_mode
 
 __all__ = [
     "Optimizer",
@@ -49,6 +55,15 @@ class Optimizer(torch.optim.Optimizer):
         """Update ``param`` in place from ``grad``; must be overridden."""
         raise NotImplementedError(f"{type(self).__name__} must implement update()")
 
+    def update_group(self, group: dict, params: list[torch.Tensor], mode: str) -> None:
+        """Update all ``params`` of ``group`` at once: the ``foreach``/``fused`` paths.
+
+        Optimizers with a fast path override this (see :mod:`coursekit.optim.fast`);
+        the default simply runs the readable per-tensor ``update``.
+        """
+        for param in params:
+            self.update(param, param.grad, self.state[param], group)
+
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Perform one optimization step; return the closure's loss, if given."""
@@ -57,15 +72,19 @@ class Optimizer(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            for param in group["params"]:
-                if param.grad is None:
-                    continue
+            params = [p for p in group["params"] if p.grad is not None]
+            for param in params:
                 if param.grad.is_sparse:
                     raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
                 state = self.state[param]
                 if not state:
                     self.init_state(param, state, group)
-                self.update(param, param.grad, state, group)
+            mode = group_mode(group, params)
+            if mode == "single":
+                for param in params:
+                    self.update(param, param.grad, self.state[param], group)
+            else:
+                self.update_group(group, params, mode)
         return loss
 
 

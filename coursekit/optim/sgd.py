@@ -13,6 +13,9 @@ The algorithm (PyTorch's formulation, which the tests reproduce exactly)::
             d_t = g_t
         theta_t = theta_{t-1} - lr * d_t
 
+``foreach=True`` and ``fused=True`` select the fast paths of
+:mod:`coursekit.optim.fast`.
+
 With ``dampening=0`` the buffer is the "SGD+" velocity of the course
 (``v = mu v + g``), see :mod:`coursekit.optim.momentum`.
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 import torch
 
 from coursekit.optim.base import Optimizer, check_lr, check_nonnegative
+from coursekit.optim.fast import bucket, check_fast_flags, compiled, scalar
 
 __all__ = ["SGD"]
 
@@ -45,10 +49,15 @@ class SGD(Optimizer):
         Use Nesterov's look-ahead momentum (needs momentum > 0, dampening = 0).
     maximize : bool
         Ascend the objective instead of descending it.
+    foreach : bool, optional
+        Multi-tensor path (identical numbers); ``None`` picks it on CUDA.
+    fused : bool, optional
+        Compiled single-pass path (same numbers up to rounding).
     """
 
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False):
+                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False,
+                 foreach: bool | None = None, fused: bool | None = None):
         check_lr(lr)
         check_nonnegative("momentum", momentum)
         check_nonnegative("dampening", dampening)
@@ -60,8 +69,10 @@ class SGD(Optimizer):
                 f"Invalid nesterov=True with momentum={momentum}, dampening={dampening}: "
                 "Nesterov momentum requires momentum > 0 and dampening = 0"
             )
+        check_fast_flags(foreach, fused)
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
-                        weight_decay=weight_decay, nesterov=nesterov, maximize=maximize)
+                        weight_decay=weight_decay, nesterov=nesterov, maximize=maximize,
+                        foreach=foreach, fused=fused)
         super().__init__(params, defaults)
 
     def update(self, param: torch.Tensor, grad: torch.Tensor, state: dict, group: dict) -> None:
@@ -78,3 +89,55 @@ class SGD(Optimizer):
                 buf.mul_(mu).add_(grad, alpha=1 - group["dampening"])
             grad = grad.add(buf, alpha=mu) if group["nesterov"] else buf
         param.add_(grad, alpha=-group["lr"])
+
+    def update_group(self, group: dict, params: list[torch.Tensor], mode: str) -> None:
+        """The same step for a whole group: multi-tensor (``foreach``) or compiled (``fused``)."""
+        if group["momentum"] != 0:
+            # The first step only creates the buffer (b_1 = g_1): take it on the readable path.
+            first = [p for p in params if "momentum_buffer" not in self.state[p]]
+            for param in first:
+                self.update(param, param.grad, self.state[param], group)
+            first_ids = {id(p) for p in first}
+            params = [p for p in params if id(p) not in first_ids]
+        for ps in bucket(params, key=lambda p: (p.device, p.dtype)):
+            bufs = [self.state[p]["momentum_buffer"] for p in ps] if group["momentum"] else []
+            if mode == "foreach":
+                _sgd_foreach(ps, [p.grad for p in ps], bufs, group)
+            else:
+                like = ps[0]
+                _sgd_kernel(ps, [p.grad for p in ps], bufs, lr=scalar(group["lr"], like),
+                            momentum=scalar(group["momentum"], like),
+                            dampening=scalar(group["dampening"], like),
+                            weight_decay=scalar(group["weight_decay"], like),
+                            has_momentum=group["momentum"] != 0,
+                            has_weight_decay=group["weight_decay"] != 0,
+                            nesterov=group["nesterov"], maximize=group["maximize"])
+
+
+def _sgd_foreach(params, grads, bufs, group: dict) -> None:
+    """SGD on lists of tensors with ``torch._foreach_*``: line for line the readable update."""
+    if group["maximize"]:
+        grads = torch._foreach_neg(grads)
+    if group["weight_decay"] != 0:
+        grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
+    mu = group["momentum"]
+    if mu != 0:
+        torch._foreach_mul_(bufs, mu)
+        torch._foreach_add_(bufs, grads, alpha=1 - group["dampening"])
+        grads = torch._foreach_add(grads, bufs, alpha=mu) if group["nesterov"] else bufs
+    torch._foreach_add_(params, grads, alpha=-group["lr"])
+
+
+@compiled
+def _sgd_kernel(params, grads, bufs, *, lr, momentum, dampening, weight_decay, has_momentum: bool,
+                has_weight_decay: bool, nesterov: bool, maximize: bool) -> None:
+    for i, (param, grad) in enumerate(zip(params, grads, strict=True)):
+        if maximize:
+            grad = -grad
+        if has_weight_decay:
+            grad = grad + weight_decay * param
+        if has_momentum:
+            buf = bufs[i]
+            buf.mul_(momentum).add_((1 - dampening) * grad)
+            grad = grad + momentum * buf if nesterov else buf
+        param.sub_(lr * grad)
