@@ -69,7 +69,8 @@ def test_fused_matches_the_readable_path_to_rounding(name, kwargs):
     for p, q in zip(fast.parameters(), readable.parameters(), strict=True):
         assert rel_error(p, q) <= 1e-12
         for key, value in readable_opt.state[q].items():
-            assert rel_error(torch.as_tensor(fast_opt.state[p][key]), torch.as_tensor(value)) <= 1e-12
+            fused_value = torch.as_tensor(fast_opt.state[p][key])
+            assert rel_error(fused_value, torch.as_tensor(value)) <= 1e-12
 
 
 def test_fast_flags_are_validated():
