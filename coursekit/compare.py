@@ -1,0 +1,315 @@
+"""Optimizers compared on a real task, honestly: tuned learning rates, several seeds, test data.
+
+A claim such as "adaptive methods generalise worse than SGD" is only as good as
+the comparison behind it. This module runs the comparison the careful way::
+
+    result = compare.compare(
+        {"SGD + momentum": lambda p, lr: optim.SGD(p, lr=lr, momentum=0.9),
+         "Adam": lambda p, lr: optim.Adam(p, lr=lr)},
+        lrs={"SGD + momentum": [0.01, 0.03, 0.1], "Adam": [3e-4, 1e-3, 3e-3]},
+        model_fn=lambda: models.MLP(data.input_shape, data.num_classes),
+        data=data, epochs=20, seeds=[0, 1, 2])
+    print(plot.format_table(result.summary()))
+    result.difference("Adam", "SGD + momentum")     # mean difference and its standard error
+
+The protocol:
+
+1. *Tuning.* Every learning rate in an optimizer's grid trains once (seed
+   ``tune_seed``); the one with the best final **validation** accuracy wins (ties:
+   lower validation loss). The test split plays no part in any choice.
+2. *Repeats.* The winner trains once per seed; the seed fixes the initial weights
+   and the order of the mini-batches, and every optimizer sees the same seeds.
+3. *Report.* After training, accuracy and loss on the whole training split and
+   on the test split (both in ``eval()`` mode); per optimizer the mean and the
+   standard deviation over seeds, and for two optimizers the difference of the
+   means with its standard error, so that a gap can be told from seed noise.
+
+A run may have several *phases*, each a fresh optimizer on the same weights for
+some epochs: ``[(adam, 1e-3, 5), (sgd, 0.05, 15)]`` switches from Adam to SGD after
+five epochs (Keskar & Socher 2017, seed 004). :func:`repeat` runs any set of such
+recipes.
+
+:func:`lockstep` is the other kind of comparison: two optimizers that should be
+the *same* algorithm, stepped side by side from identical weights on identical
+batches, with the largest parameter difference they reach.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import statistics
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from coursekit.data import Dataset
+from coursekit.runtime import seed as seed_everything
+from coursekit.train import History, evaluate, fit
+
+__all__ = ["Comparison", "compare", "lockstep", "repeat", "run", "tune"]
+
+Builder = Callable[[list[torch.Tensor], float], torch.optim.Optimizer]
+"""``build(params, lr)`` returns an optimizer."""
+Phase = tuple[Builder, float, int]
+"""``(build, lr, epochs)``: train with ``build(params, lr)`` for ``epochs`` epochs."""
+
+
+def _check_phases(name: str, phases: Sequence[Phase]) -> None:
+    if not phases:
+        raise ValueError(f"Invalid recipe {name!r}: no phases (expected [(build, lr, epochs)])")
+    for phase in phases:
+        if not (isinstance(phase, tuple) and len(phase) == 3 and callable(phase[0])
+                and isinstance(phase[2], int) and phase[2] >= 0):
+            raise ValueError(f"Invalid phase {phase!r} in recipe {name!r} (expected "
+                             "(build(params, lr), lr, epochs >= 0))")
+
+
+def run(model_fn: Callable[[], nn.Module], phases: Sequence[Phase], data: Dataset, *,
+        seed: int = 0, batch_size: int = 128, device: torch.device | str | None = None,
+        name: str = "run") -> tuple[dict[str, Any], History]:
+    """Train one model through its phases; return its record and its History.
+
+    ``coursekit.seed(seed)`` is called before the model is built, and the
+    mini-batch order comes from ``seed``, so two runs with the same seed start
+    from the same weights and see the same batches whatever their optimizers.
+
+    Returns
+    -------
+    (dict, History)
+        The record: ``optimizer`` (``name``), ``seed``, ``lr`` (of the first
+        phase), ``train accuracy``, ``train loss``, ``valid accuracy``,
+        ``test accuracy``, ``test loss``, ``diverged``, ``seconds``. The History
+        covers every phase (validation accuracy per epoch, lr per step).
+    """
+    _check_phases(name, phases)
+    seed_everything(seed)
+    model = model_fn()
+    if device is not None:
+        model = model.to(device)
+    history = History(seed=seed)
+    start = time.perf_counter()
+    for build, lr, epochs in phases:
+        optimizer = build([p for p in model.parameters() if p.requires_grad], lr)
+        fit(model, optimizer, data.train, epochs, valid=data.valid, batch_size=batch_size,
+            device=device, progress=False, history=history)
+        if history.diverged:
+            break
+    seconds = time.perf_counter() - start
+    train, test = evaluate(model, data.train), evaluate(model, data.test)
+    record = {
+        "optimizer": name,
+        "seed": seed,
+        "lr": phases[0][1],
+        "train accuracy": train["accuracy"],
+        "train loss": train["loss"],
+        "valid accuracy": history.valid_acc[-1] if history.valid_acc else math.nan,
+        "valid loss": history.valid_loss[-1] if history.valid_loss else math.nan,
+        "test accuracy": test["accuracy"],
+        "test loss": test["loss"],
+        "diverged": history.diverged,
+        "seconds": seconds,
+    }
+    return record, history
+
+
+@dataclasses.dataclass
+class Comparison:
+    """The runs of a comparison, with the learning rates chosen and the tuning runs.
+
+    Attributes
+    ----------
+    records : list of dict
+        One record per (optimizer, seed), as returned by :func:`run`.
+    histories : dict
+        ``histories[(optimizer, seed)]`` is that run's :class:`~coursekit.train.History`.
+    lrs : dict
+        The learning rate each optimizer ran with (chosen by :func:`tune`).
+    tuning : list of dict
+        The tuning runs (one per optimizer and candidate learning rate).
+    """
+
+    records: list[dict[str, Any]]
+    histories: dict[tuple[str, int], History]
+    lrs: dict[str, float] = dataclasses.field(default_factory=dict)
+    tuning: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+    @property
+    def names(self) -> list[str]:
+        """The optimizers (recipes), in the order they ran."""
+        return list(dict.fromkeys(r["optimizer"] for r in self.records))
+
+    def values(self, name: str, metric: str = "test accuracy") -> list[float]:
+        """``metric`` of every seed's run of ``name``."""
+        if name not in self.names:
+            raise ValueError(f"Invalid name: {name!r} (compared: {self.names})")
+        return [r[metric] for r in self.records if r["optimizer"] == name]
+
+    def summary(self, metrics: Sequence[str] = ("train accuracy", "test accuracy", "test loss")
+                ) -> list[dict[str, Any]]:
+        """Per optimizer: its lr, then ``mean +- std`` over seeds of each metric.
+
+        Accuracies are shown in percent. Returns records for
+        :func:`coursekit.plot.format_table`.
+        """
+        rows = []
+        for name in self.names:
+            row: dict[str, Any] = {"optimizer": name, "lr": self.values(name, "lr")[0]}
+            for metric in metrics:
+                scale = 100.0 if "accuracy" in metric else 1.0
+                values = [scale * v for v in self.values(name, metric)]
+                spread = statistics.stdev(values) if len(values) > 1 else math.nan
+                unit = " %" if scale == 100.0 else ""
+                row[metric + unit] = f"{statistics.mean(values):.2f} +- {spread:.2f}"
+            row["seeds"] = len(self.values(name))
+            rows.append(row)
+        return rows
+
+    def difference(self, a: str, b: str, metric: str = "test accuracy") -> dict[str, float]:
+        """Mean of ``a`` minus mean of ``b`` for ``metric``, with the standard error of that gap.
+
+        The standard error is ``sqrt(s_a^2 / n_a + s_b^2 / n_b)`` (Welch): a gap
+        smaller than about two of them is within what the seeds alone produce.
+        """
+        xa, xb = self.values(a, metric), self.values(b, metric)
+        if len(xa) < 2 or len(xb) < 2:
+            raise ValueError("difference() needs at least two seeds per optimizer")
+        gap = statistics.mean(xa) - statistics.mean(xb)
+        error = math.sqrt(statistics.variance(xa) / len(xa) + statistics.variance(xb) / len(xb))
+        return {"difference": gap, "standard error": error}
+
+
+def tune(builders: Mapping[str, Builder], lrs: Mapping[str, Sequence[float]],
+         model_fn: Callable[[], nn.Module], data: Dataset, epochs: int, *, seed: int = 0,
+         batch_size: int = 128, device: torch.device | str | None = None
+         ) -> tuple[dict[str, float], list[dict[str, Any]]]:
+    """Choose each optimizer's learning rate by final validation accuracy (one seed each).
+
+    Returns
+    -------
+    (dict, list of dict)
+        The chosen lr per optimizer, and the record of every tuning run.
+    """
+    missing = [name for name in builders if name not in lrs or not lrs[name]]
+    if missing:
+        raise ValueError(f"Invalid lrs: no learning rates to try for {missing}")
+    if data.valid is None or len(data.valid) == 0:
+        raise ValueError("tune() needs a validation split (load the data with valid_fraction > 0)")
+    chosen, records = {}, []
+    for name, build in builders.items():
+        best = None
+        for lr in lrs[name]:
+            record, _ = run(model_fn, [(build, lr, epochs)], data, seed=seed,
+                            batch_size=batch_size, device=device, name=name)
+            records.append(record)
+            score = (record["valid accuracy"], -record["valid loss"])
+            if not record["diverged"] and all(math.isfinite(s) for s in score) \
+                    and (best is None or score > best[0]):
+                best = (score, lr)
+        if best is None:
+            raise RuntimeError(f"Every learning rate diverged for {name!r}: {list(lrs[name])}")
+        chosen[name] = best[1]
+    return chosen, records
+
+
+def repeat(recipes: Mapping[str, Sequence[Phase]], model_fn: Callable[[], nn.Module],
+           data: Dataset, seeds: Sequence[int], *, batch_size: int = 128,
+           device: torch.device | str | None = None) -> Comparison:
+    """Run every recipe (a list of phases) once per seed."""
+    if not seeds:
+        raise ValueError("Invalid seeds: none given")
+    for name, phases in recipes.items():
+        _check_phases(name, phases)
+    records, histories = [], {}
+    for name, phases in recipes.items():
+        for seed in seeds:
+            record, history = run(model_fn, phases, data, seed=seed, batch_size=batch_size,
+                                  device=device, name=name)
+            records.append(record)
+            histories[(name, seed)] = history
+    return Comparison(records, histories)
+
+
+def compare(builders: Mapping[str, Builder], lrs: Mapping[str, Sequence[float]],
+            model_fn: Callable[[], nn.Module], data: Dataset, epochs: int,
+            seeds: Sequence[int], *, tune_seed: int = 0, batch_size: int = 128,
+            device: torch.device | str | None = None) -> Comparison:
+    """Tune each optimizer's learning rate on the validation split, then repeat over seeds.
+
+    Parameters
+    ----------
+    builders : mapping of name to ``build(params, lr)``
+        The optimizers.
+    lrs : mapping of name to list of float
+        The learning rates to try for each.
+    model_fn : callable
+        Returns a fresh model (called after seeding).
+    data : Dataset
+        With ``train``, ``valid`` and ``test`` splits.
+    epochs : int
+        Training length, for tuning and for the repeats.
+    seeds : sequence of int
+        One run per seed and optimizer.
+    tune_seed : int
+        The seed of the tuning runs.
+    batch_size : int
+        Mini-batch size.
+    device : torch.device or str, optional
+        Where to train.
+    """
+    chosen, tuning = tune(builders, lrs, model_fn, data, epochs, seed=tune_seed,
+                          batch_size=batch_size, device=device)
+    result = repeat({name: [(build, chosen[name], epochs)] for name, build in builders.items()},
+                    model_fn, data, seeds, batch_size=batch_size, device=device)
+    result.lrs, result.tuning = chosen, tuning
+    return result
+
+
+def lockstep(builders: Mapping[str, Callable[[list[torch.Tensor]], torch.optim.Optimizer]],
+             model_fn: Callable[[], nn.Module], x: torch.Tensor, y: torch.Tensor,
+             steps: int = 50, *, batch_size: int = 64, dtype: torch.dtype = torch.float64,
+             loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
+             seed: int = 0) -> dict[str, float]:
+    """Step several optimizers side by side from the same weights; report how far they drift.
+
+    Every optimizer gets a copy of one model (built by ``model_fn()`` after
+    ``coursekit.seed(seed)``, converted to ``dtype``) and takes ``steps`` steps on
+    the same sequence of batches of ``(x, y)`` (consecutive slices of
+    ``batch_size``, wrapping around).
+
+    Returns
+    -------
+    dict
+        For each optimizer after the first, the largest absolute difference
+        between its parameters and the first optimizer's, over all steps.
+    """
+    if len(builders) < 2:
+        raise ValueError("lockstep() needs at least two optimizers to compare")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"Invalid steps: {steps!r} (expected an integer >= 1)")
+    seed_everything(seed)
+    template = model_fn().to(dtype)
+    models = {name: copy.deepcopy(template) for name in builders}
+    optimizers = {name: build(list(models[name].parameters()))
+                  for name, build in builders.items()}
+    x = x.to(dtype) if x.is_floating_point() else x
+    y = y.to(dtype) if y.is_floating_point() else y
+    reference = next(iter(builders))
+    drift = {name: 0.0 for name in builders if name != reference}
+    n = len(x)
+    for step in range(steps):
+        index = torch.arange(step * batch_size, (step + 1) * batch_size) % n
+        for name, optimizer in optimizers.items():
+            optimizer.zero_grad()
+            loss(models[name](x[index]), y[index]).backward()
+            optimizer.step()
+        for name in drift:
+            for p, q in zip(models[reference].parameters(), models[name].parameters(),
+                            strict=True):
+                drift[name] = max(drift[name], (p - q).abs().max().item())
+    return drift

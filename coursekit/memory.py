@@ -1,0 +1,209 @@
+"""What an optimizer costs in memory, measured from the state it actually keeps.
+
+An optimizer's memory is its *state*: whatever it stores between steps for each
+parameter tensor. Plain SGD stores nothing, SGD with momentum one buffer the size
+of the parameters, Adam two (``m`` and ``v``) and a step counter. For a model with
+``n`` float32 parameters that is roughly::
+
+    SGD            0            bytes of state
+    SGD + momentum 4 n
+    Adagrad        4 n          (the sum of squared gradients)
+    RMSprop        4 n          (the running mean of squared gradients)
+    Adam / AdamW   8 n          (m and v)
+
+Rather than trusting such a table, :func:`optimizer_state_bytes` walks the
+optimizer's ``state`` and adds up what is there, and :func:`memory_table` does it
+for several optimizers after one real step, as a ratio to the parameters' own
+bytes::
+
+    opt = coursekit.optim.Adam(model.parameters())
+    ...one step...
+    optimizer_state_bytes(opt) / parameter_bytes(model.parameters())   # ~2.0
+
+Counting rules. A tensor counts ``numel * element_size`` bytes. A Python number
+(an ``int`` step counter, a ``float`` product) counts 8 bytes, what one int64 or
+float64 takes; ``None`` and strings count nothing. Containers (dicts, lists,
+tuples) are walked. Tensors reached twice (the same storage) count once. Wrappers
+are followed: :class:`coursekit.optim.Lookahead` adds its inner optimizer's
+state to its own slow weights, and a :class:`coursekit.optim.hyper.ModuleWrapper`
+counts every level of its stack (its state, and its hyperparameters as numbers).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "format_bytes",
+    "memory_table",
+    "optimizer_state_bytes",
+    "parameter_bytes",
+    "state_bytes",
+]
+
+PYTHON_NUMBER_BYTES = 8
+"""Bytes counted for a Python ``int`` or ``float`` in optimizer state."""
+
+
+def _tensor_key(tensor: torch.Tensor) -> tuple:
+    """Identify a tensor's memory: storage address, offset, shape and strides."""
+    return (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape),
+            tuple(tensor.stride()), tensor.dtype, str(tensor.device))
+
+
+def state_bytes(value: Any, _seen: set | None = None) -> int:
+    """Bytes held by ``value``: a tensor, a Python number, or a container of them.
+
+    Parameters
+    ----------
+    value : Any
+        A tensor (``numel * element_size`` bytes), an ``int``/``float``/``bool``
+        (8 bytes), ``None`` or a string (0), or a dict/list/tuple/set of these
+        (walked recursively).
+
+    Returns
+    -------
+    int
+    """
+    seen = set() if _seen is None else _seen
+    if isinstance(value, torch.Tensor):
+        key = _tensor_key(value)
+        if key in seen:
+            return 0
+        seen.add(key)
+        return value.numel() * value.element_size()
+    if isinstance(value, (bool, int, float)):
+        return PYTHON_NUMBER_BYTES
+    if value is None or isinstance(value, (str, bytes)):
+        return 0
+    if isinstance(value, Mapping):
+        return sum(state_bytes(v, seen) for v in value.values())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return sum(state_bytes(v, seen) for v in value)
+    raise TypeError(f"Cannot count the bytes of {type(value).__name__}: {value!r} (expected "
+                    "tensors, numbers, None, strings or containers of them)")
+
+
+def optimizer_state_bytes(optimizer: Any) -> int:
+    """Bytes of state an optimizer keeps between steps (the counting rules of the module).
+
+    Parameters
+    ----------
+    optimizer : torch.optim.Optimizer or coursekit.optim.hyper.ModuleWrapper
+        Ours or PyTorch's, after at least one step (most optimizers create their
+        state lazily, so a fresh one holds nothing yet).
+
+    Returns
+    -------
+    int
+    """
+    from coursekit.optim.hyper import ModuleWrapper
+
+    seen: set = set()
+    if isinstance(optimizer, ModuleWrapper):
+        return sum(state_bytes(level.state, seen) + state_bytes(level.hyperparameters(), seen)
+                   for level in optimizer.optimizer.levels())
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"Invalid optimizer: {optimizer!r} (expected a torch.optim.Optimizer or "
+                        "a coursekit.optim.hyper.ModuleWrapper)")
+    total = 0
+    while isinstance(optimizer, torch.optim.Optimizer):
+        total += state_bytes(dict(optimizer.state), seen)
+        inner = getattr(optimizer, "optimizer", None)   # Lookahead and other wrappers
+        optimizer = inner if inner is not optimizer else None
+    return total
+
+
+def parameter_bytes(params: Iterable[torch.Tensor] | nn.Module) -> int:
+    """Bytes of the parameters themselves (each tensor counted once)."""
+    if isinstance(params, nn.Module):
+        params = params.parameters()
+    seen: set = set()
+    return sum(state_bytes(p, seen) for p in params)
+
+
+def format_bytes(n: float) -> str:
+    """``n`` bytes in decimal units: ``format_bytes(3.7e10) == '37.0 GB'``."""
+    if isinstance(n, bool) or not isinstance(n, (int, float)) or not n >= 0:
+        raise ValueError(f"Invalid n: {n!r} (expected a number of bytes >= 0)")
+    if n < 1000:
+        return f"{n:.0f} B"
+    units = ("kB", "MB", "GB", "TB", "PB", "EB")
+    power = min(int(math.log10(n) // 3), len(units))
+    if round(n / 1000**power, 1) >= 1000 and power < len(units):  # 999,999 B is 1.0 MB
+        power += 1
+    return f"{n / 1000**power:.1f} {units[power - 1]}"
+
+
+OptimizerFactory = Callable[[list[torch.Tensor]], Any]
+
+
+def memory_table(optimizers: Mapping[str, OptimizerFactory], model_fn: Callable[[], nn.Module],
+                 x: torch.Tensor, y: torch.Tensor,
+                 loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
+                 steps: int = 1) -> list[dict[str, Any]]:
+    """Measure each optimizer's state after ``steps`` real steps on a fresh model.
+
+    Each optimizer gets its own model from ``model_fn()`` and takes ``steps`` steps
+    on the loss of ``(x, y)`` through a closure (so ``torch.optim.LBFGS`` works
+    too); then its state is counted with :func:`optimizer_state_bytes`.
+
+    Parameters
+    ----------
+    optimizers : mapping of name to factory
+        ``factory(params)`` builds the optimizer, e.g.
+        ``{"Adam": lambda p: coursekit.optim.Adam(p, lr=1e-3)}``. A factory may
+        also return a :class:`coursekit.optim.hyper.ModuleWrapper` built on the
+        parameter list.
+    model_fn : callable
+        Returns a fresh model.
+    x, y : torch.Tensor
+        One batch of inputs and targets.
+    loss : callable
+        ``loss(model(x), y)``, a scalar.
+    steps : int
+        Steps before measuring (>= 1).
+
+    Returns
+    -------
+    list of dict
+        One record per optimizer: ``optimizer``, ``state bytes``,
+        ``parameter bytes``, ``state / parameters`` (the ratio) and
+        ``bytes per parameter`` (state bytes over the number of scalar parameters).
+    """
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"Invalid steps: {steps!r} (expected an integer >= 1)")
+    records = []
+    for name, factory in optimizers.items():
+        model = model_fn()
+        params = [p for p in model.parameters() if p.requires_grad]
+        optimizer = factory(params)
+
+        def closure(model=model, optimizer=optimizer) -> torch.Tensor:
+            optimizer.zero_grad()
+            value = loss(model(x), y)
+            value.backward()
+            return value
+
+        for _ in range(steps):
+            if isinstance(optimizer, torch.optim.Optimizer):
+                optimizer.step(closure)
+            else:
+                closure()
+                optimizer.step()
+        state = optimizer_state_bytes(optimizer)
+        own = parameter_bytes(params)
+        records.append({
+            "optimizer": name,
+            "state bytes": state,
+            "parameter bytes": own,
+            "state / parameters": state / own,
+            "bytes per parameter": state / sum(p.numel() for p in params),
+        })
+    return records

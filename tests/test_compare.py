@@ -1,0 +1,110 @@
+"""coursekit.compare: the comparison protocol, checked against fit() run by hand.
+
+Small digits runs (a logistic regression, a few epochs) keep it to seconds.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import coursekit
+from coursekit import compare, data, models, train
+from coursekit.optim import transforms
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return data.load("digits")
+
+
+def _model_fn(d):
+    return lambda: models.LogisticRegression(d.input_shape, d.num_classes)
+
+
+def _sgd(params, lr):
+    return torch.optim.SGD(params, lr=lr)
+
+
+def _adam(params, lr):
+    return torch.optim.Adam(params, lr=lr)
+
+
+def test_a_switching_run_equals_two_fits_by_hand(digits):
+    record, history = compare.run(_model_fn(digits), [(_adam, 1e-2, 2), (_sgd, 0.1, 1)], digits,
+                                  seed=3, batch_size=64, name="Adam -> SGD")
+    coursekit.seed(3)
+    model = _model_fn(digits)()
+    by_hand = train.History(seed=3)
+    train.fit(model, _adam(list(model.parameters()), 1e-2), digits.train, 2, valid=digits.valid,
+              batch_size=64, progress=False, history=by_hand)
+    train.fit(model, _sgd(list(model.parameters()), 0.1), digits.train, 1, valid=digits.valid,
+              batch_size=64, progress=False, history=by_hand)
+    assert history.batch_loss == by_hand.batch_loss
+    assert history.lr[-1] == 0.1 and history.lr[0] == 1e-2
+    assert record["test accuracy"] == train.evaluate(model, digits.test)["accuracy"]
+    assert record["train accuracy"] == train.evaluate(model, digits.train)["accuracy"]
+    assert record["optimizer"] == "Adam -> SGD" and record["seed"] == 3
+
+
+def test_tuning_never_picks_a_learning_rate_that_cannot_learn(digits):
+    chosen, records = compare.tune({"SGD": _sgd}, {"SGD": [0.0, 0.1]}, _model_fn(digits), digits,
+                                   epochs=2, batch_size=64)
+    assert chosen == {"SGD": 0.1}
+    assert len(records) == 2
+    frozen = next(r for r in records if r["lr"] == 0.0)
+    assert frozen["valid accuracy"] < 0.5
+
+
+def test_compare_runs_every_optimizer_on_every_seed_with_its_chosen_lr(digits):
+    result = compare.compare({"SGD": _sgd, "Adam": _adam}, {"SGD": [0.1], "Adam": [1e-2]},
+                             _model_fn(digits), digits, epochs=1, seeds=[0, 1], batch_size=128)
+    assert result.names == ["SGD", "Adam"]
+    assert result.lrs == {"SGD": 0.1, "Adam": 1e-2}
+    assert [(r["optimizer"], r["seed"], r["lr"]) for r in result.records] == [
+        ("SGD", 0, 0.1), ("SGD", 1, 0.1), ("Adam", 0, 1e-2), ("Adam", 1, 1e-2)]
+    # Same seed, same start: the two seeds of one optimizer differ, reruns do not.
+    rerun, _ = compare.run(_model_fn(digits), [(_sgd, 0.1, 1)], digits, seed=1, batch_size=128)
+    assert rerun["test loss"] == result.records[1]["test loss"]
+    assert result.records[0]["test loss"] != result.records[1]["test loss"]
+    rows = result.summary()
+    assert [row["optimizer"] for row in rows] == ["SGD", "Adam"]
+    accuracies = [100 * r["test accuracy"] for r in result.records[:2]]
+    spread = np.std(accuracies, ddof=1)
+    assert rows[0]["test accuracy %"] == f"{np.mean(accuracies):.2f} +- {spread:.2f}"
+
+
+def test_difference_is_welch_standard_error():
+    records = [{"optimizer": name, "test accuracy": value, "lr": 0.1}
+               for name, values in (("a", [0.9, 0.92, 0.94]), ("b", [0.8, 0.85]))
+               for value in values]
+    result = compare.Comparison(records, {})
+    a, b = np.array([0.9, 0.92, 0.94]), np.array([0.8, 0.85])
+    expected = math.sqrt(a.var(ddof=1) / 3 + b.var(ddof=1) / 2)
+    out = result.difference("a", "b")
+    assert out["difference"] == pytest.approx(a.mean() - b.mean(), rel=1e-12)
+    assert out["standard error"] == pytest.approx(expected, rel=1e-12)
+    with pytest.raises(ValueError, match="name"):
+        result.values("c")
+
+
+def test_lockstep_sees_equal_algorithms_as_equal_and_different_ones_drift(digits):
+    drift = compare.lockstep({
+        "torch Adam": lambda p: torch.optim.Adam(p, lr=1e-2),
+        "chain Adam": lambda p: transforms.TransformOptimizer(p, transforms.adam(), lr=1e-2),
+        "SGD": lambda p: torch.optim.SGD(p, lr=1e-2),
+    }, _model_fn(digits), digits.train.x, digits.train.y, steps=10)
+    assert drift["chain Adam"] < 1e-12
+    assert drift["SGD"] > 1e-3
+
+
+def test_bad_arguments_raise_clear_errors(digits):
+    with pytest.raises(ValueError, match="phases"):
+        compare.run(_model_fn(digits), [], digits)
+    with pytest.raises(ValueError, match="lrs"):
+        compare.tune({"SGD": _sgd}, {}, _model_fn(digits), digits, epochs=1)
+    with pytest.raises(ValueError, match="at least two"):
+        compare.lockstep({"SGD": _sgd}, _model_fn(digits), digits.train.x, digits.train.y)
