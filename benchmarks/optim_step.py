@@ -1,15 +1,24 @@
 """Step time of coursekit's optimizers vs torch.optim on a ResNet-18 parameter set.
 
 For SGD with momentum, RMSprop and Adam, every variant updates its own copy of
-ResNet-18's ~11.7M parameters with the same random gradients. The variants take
-turns step by step (round-robin, so a slow moment of the machine hits them all),
-and the script prints the median step time of each and the ratios measured in
-this run:
+ResNet-18's ~11.7M parameters with the same random gradients:
 
-    ours / torch default   (torch's default on CPU is the per-tensor for-loop)
-    ours / torch foreach   (torch's multi-tensor path, foreach=True)
+    ours          the readable per-tensor path (what the lectures show)
+    ours-foreach  coursekit's multi-tensor path (foreach=True, identical numbers)
+    ours-fused    coursekit's compiled single-pass path (fused=True)
+    torch         torch.optim's default on this device (per-tensor loop on CPU)
+    torch-foreach torch.optim with foreach=True
+    torch-fused   torch.optim with fused=True (SGD and Adam; RMSprop has none)
 
-Usage: python benchmarks/optim_step.py [--steps 30] [--device cpu]
+The variants take turns step by step (round-robin, so a slow moment of the machine
+hits them all) after warm-up steps (which include torch.compile's compilation),
+and the script prints each variant's median step time, the ratios measured in
+this run, and the *roofline*: the bytes a step must move per parameter (Adam in
+fp32: read param, grad, m, v and write param, m, v = 28 B) times the number of
+parameters, divided by the step time, next to the bandwidth of a plain memory copy
+measured on the same machine.
+
+Usage: python benchmarks/optim_step.py [--steps 30] [--device cpu] [--no-fused]
 """
 
 from __future__ import annotations
@@ -23,12 +32,14 @@ import torchvision
 
 import coursekit
 import coursekit.optim as ck
+from coursekit.optim.fast import roofline_bytes_per_param
 
 OPTIMIZERS = {
-    "SGD momentum": (ck.SGD, torch.optim.SGD, dict(lr=0.01, momentum=0.9)),
-    "RMSprop": (ck.RMSprop, torch.optim.RMSprop, dict(lr=0.01)),
-    "Adam": (ck.Adam, torch.optim.Adam, dict(lr=1e-3)),
+    "SGD momentum": (ck.SGD, torch.optim.SGD, dict(lr=0.01, momentum=0.9), "sgd_momentum"),
+    "RMSprop": (ck.RMSprop, torch.optim.RMSprop, dict(lr=0.01), "rmsprop"),
+    "Adam": (ck.Adam, torch.optim.Adam, dict(lr=1e-3), "adam"),
 }
+WARMUP = 3
 
 
 def _resnet18_params(device: torch.device) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
@@ -51,40 +62,77 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def bench(steps: int, device: torch.device) -> None:
+def copy_bandwidth(device: torch.device, n: int) -> float:
+    """GB/s of ``dst.copy_(src)`` on ``n`` fp32 elements (8 bytes moved per element)."""
+    src = torch.randn(n, device=device)
+    dst = torch.empty_like(src)
+    times = []
+    for _ in range(10):
+        _sync(device)
+        start = time.perf_counter()
+        dst.copy_(src)
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return 8 * n / statistics.median(times) / 1e9
+
+
+def _variants(ours_cls, torch_cls, kwargs, params, grads, fused: bool) -> dict:
+    variants = {
+        "ours": ours_cls(_fresh_copy(params, grads), **kwargs),
+        "ours-foreach": ours_cls(_fresh_copy(params, grads), foreach=True, **kwargs),
+        "torch": torch_cls(_fresh_copy(params, grads), **kwargs),
+        "torch-foreach": torch_cls(_fresh_copy(params, grads), foreach=True, **kwargs),
+    }
+    if fused:
+        variants["ours-fused"] = ours_cls(_fresh_copy(params, grads), fused=True, **kwargs)
+        if "fused" in torch_cls(_fresh_copy(params[:1], grads[:1]), **kwargs).defaults:
+            variants["torch-fused"] = torch_cls(_fresh_copy(params, grads), fused=True, **kwargs)
+    return variants
+
+
+def bench(steps: int, device: torch.device, fused: bool) -> None:
     params, grads = _resnet18_params(device)
     n = sum(p.numel() for p in params)
+    bandwidth = copy_bandwidth(device, n)
     print(f"ResNet-18: {len(params)} tensors, {n / 1e6:.2f}M parameters, device={device}, "
           f"torch {torch.__version__}, threads={torch.get_num_threads()}, steps={steps}")
-    print(f"{'optimizer':<14}{'ours ms':>10}{'torch ms':>10}{'foreach ms':>12}"
-          f"{'ours/torch':>12}{'ours/foreach':>14}")
-    for name, (ours_cls, torch_cls, kwargs) in OPTIMIZERS.items():
-        variants = {
-            "ours": ours_cls(_fresh_copy(params, grads), **kwargs),
-            "torch": torch_cls(_fresh_copy(params, grads), foreach=False, **kwargs),
-            "foreach": torch_cls(_fresh_copy(params, grads), foreach=True, **kwargs),
-        }
+    print(f"memory copy bandwidth: {bandwidth:.1f} GB/s")
+    for name, (ours_cls, torch_cls, kwargs, algorithm) in OPTIMIZERS.items():
+        variants = _variants(ours_cls, torch_cls, kwargs, params, grads, fused)
         times: dict[str, list[float]] = {key: [] for key in variants}
-        for i in range(steps + 3):           # the first 3 rounds are warm-up
+        for i in range(steps + WARMUP):
             for key, opt in variants.items():
                 _sync(device)
                 start = time.perf_counter()
                 opt.step()
                 _sync(device)
-                if i >= 3:
+                if i >= WARMUP:
                     times[key].append(time.perf_counter() - start)
-        med = {key: statistics.median(t) * 1e3 for key, t in times.items()}
-        print(f"{name:<14}{med['ours']:>10.2f}{med['torch']:>10.2f}{med['foreach']:>12.2f}"
-              f"{med['ours'] / med['torch']:>11.2f}x{med['ours'] / med['foreach']:>13.2f}x")
+        med = {key: statistics.median(t) for key, t in times.items()}
+        roofline = roofline_bytes_per_param(algorithm)
+        print(f"\n{name} (roofline {roofline} B/param = {roofline * n / 1e6:.0f} MB per step)")
+        for key, seconds in med.items():
+            achieved = roofline * n / seconds / 1e9
+            print(f"  {key:<14}{seconds * 1e3:9.2f} ms   {achieved:6.1f} GB/s "
+                  f"({achieved / bandwidth:5.0%} of copy bandwidth)")
+        print(f"  ratio ours / torch default        = {med['ours'] / med['torch']:.2f}x")
+        print(f"  ratio ours-foreach / torch-foreach = "
+              f"{med['ours-foreach'] / med['torch-foreach']:.2f}x")
+        if "ours-fused" in med and "torch-fused" in med:
+            print(f"  ratio ours-fused / torch-fused    = "
+                  f"{med['ours-fused'] / med['torch-fused']:.2f}x")
+        if "ours-fused" in med:
+            print(f"  ratio ours-fused / torch default  = {med['ours-fused'] / med['torch']:.2f}x")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=30, help="timed steps per variant")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: best available)")
+    parser.add_argument("--no-fused", action="store_true", help="skip the compiled variants")
     args = parser.parse_args()
     device = torch.device(args.device) if args.device else coursekit.device()
-    bench(args.steps, device)
+    bench(args.steps, device, fused=not args.no_fused)
 
 
 if __name__ == "__main__":
