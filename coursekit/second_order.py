@@ -63,6 +63,8 @@ __all__ = [
 ]
 
 FlatFunction = Callable[[torch.Tensor], torch.Tensor]
+_MIN_DAMPING = 1e-3   # adaptive damping restarts here after a rejected pure Newton step
+_MAX_DAMPING = 1e12   # ... and gives up on lowering f beyond this
 
 
 def _check_vector(name: str, w: Any) -> torch.Tensor:
@@ -192,13 +194,21 @@ def newton_step(f: FlatFunction, w: torch.Tensor, damping: float = 0.0,
 
 
 def newton_path(fn: Landscape, start: Sequence[float] | None = None, steps: int = 10,
-                damping: float = 0.0, lr: float = 1.0, *, label: str | None = None
-                ) -> Trajectory:
+                damping: float = 0.0, lr: float = 1.0, *, adaptive: bool = False,
+                label: str | None = None) -> Trajectory:
     """Newton's method on a 2-D landscape, recorded as a :class:`~coursekit.landscapes.Trajectory`.
 
     Repeats :func:`newton_step` with the landscape's exact Hessian, so the result
     plots with :func:`coursekit.plot.trajectories` next to first-order runs. A
     step that lands on a non-finite point stops the run (``diverged``).
+
+    With ``adaptive=True`` the damping is adjusted as in Levenberg-Marquardt: a
+    step that would *raise* ``f`` is rejected and retried with ten times the
+    damping (a shorter step, turned toward the gradient); an accepted step
+    divides the damping by ten for the next one (toward the pure Newton step).
+    Every recorded step then lowers ``f``, and near the minimum the steps become
+    pure Newton steps again. ``damping`` is the starting value (0 is replaced by
+    ``1e-3`` once a step is rejected).
 
     Parameters
     ----------
@@ -210,6 +220,8 @@ def newton_path(fn: Landscape, start: Sequence[float] | None = None, steps: int 
         Number of Newton steps, >= 0.
     damping, lr : float
         As in :func:`newton_step`.
+    adaptive : bool
+        Levenberg-Marquardt damping (see above).
     label : str, optional
         Legend label (default describes the damping and step length).
     """
@@ -221,16 +233,28 @@ def newton_path(fn: Landscape, start: Sequence[float] | None = None, steps: int 
     w = torch.tensor(np.asarray(start, dtype=np.float64), dtype=torch.float64)
     if w.shape != (2,):
         raise ValueError(f"Invalid start: {start!r} (expected two numbers)")
+    damping = _check_nonnegative("damping", damping)
     points, diverged_at = [w], None
     for k in range(1, steps + 1):
-        w = newton_step(fn, w, damping=damping, lr=lr)
-        if not (torch.isfinite(w).all() and torch.isfinite(fn(w))):
+        new = newton_step(fn, w, damping=damping, lr=lr)
+        while adaptive and not fn(new) <= fn(w) and damping < _MAX_DAMPING:
+            damping = max(10 * damping, _MIN_DAMPING)
+            new = newton_step(fn, w, damping=damping, lr=lr)
+        if adaptive:
+            damping /= 10
+        if not (torch.isfinite(new).all() and torch.isfinite(fn(new))):
             diverged_at = k
             break
+        w = new
         points.append(w)
     xy = torch.stack(points)
     if label is None:
-        label = "Newton" if damping == 0 and lr == 1 else f"Newton (damping {damping:g}, lr {lr:g})"
+        if adaptive:
+            label = "Newton, adaptive damping (Levenberg-Marquardt)"
+        elif damping == 0 and lr == 1:
+            label = "Newton"
+        else:
+            label = f"Newton (damping {damping:g}, lr {lr:g})"
     return Trajectory(points=xy.numpy(), values=fn(xy).numpy(),
                       grad_norms=fn.grad(xy).norm(dim=-1).numpy(),
                       lrs=np.full(len(points) - 1, float(lr)), landscape=fn, label=label,

@@ -77,6 +77,24 @@ def test_newton_path_on_rosenbrock_uses_the_exact_hessian():
     assert np.allclose(traj.points[1], expected.numpy(), rtol=1e-12)
 
 
+def test_pure_newton_is_attracted_to_a_maximum_and_adaptive_damping_is_not():
+    fn = landscapes.Himmelblau()
+    pure = second_order.newton_path(fn, start=(0.0, 0.0), steps=30)
+    assert np.allclose(pure.final, fn.maxima[0], atol=1e-9)
+    damped = second_order.newton_path(fn, start=(0.0, 0.0), steps=30, adaptive=True)
+    assert np.allclose(damped.final, fn.nearest_minimum(damped.final), atol=1e-9)
+    assert np.all(np.diff(damped.values) <= 0)
+
+
+def test_adaptive_damping_descends_every_step_to_the_rosenbrock_minimum():
+    fn = landscapes.Rosenbrock()
+    pure = second_order.newton_path(fn, start=(-1.2, 1.0), steps=40)
+    damped = second_order.newton_path(fn, start=(-1.2, 1.0), steps=40, adaptive=True)
+    assert np.any(np.diff(pure.values) > 0)  # pure Newton climbs on the way
+    assert np.all(np.diff(damped.values) <= 0)
+    assert np.allclose(damped.final, fn.minima[0], atol=1e-8)
+
+
 def test_singular_hessian_asks_for_damping():
     def f(w):
         return w[0] ** 2  # flat along w[1]

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
+from coursekit import landscapes
 from coursekit.optim import transforms as T
 from tests._optim_helpers import TinyMLP, rel_error
 
@@ -157,6 +159,18 @@ def test_state_dict_resumes_exactly():
         assert torch.equal(p, q)
 
 
+def test_effective_learning_rates_are_lr_for_sgd_and_adagrads_formula():
+    fn = landscapes.Quadratic(condition_number=10.0, angle=0.0)
+    sgd = landscapes.run(lambda p: torch.optim.SGD(p, lr=0.05), fn, steps=20)
+    assert np.allclose(T.effective_learning_rates(sgd), 0.05, rtol=1e-10)
+
+    lr, eps = 0.3, 1e-10
+    adagrad = landscapes.run(lambda p: torch.optim.Adagrad(p, lr=lr, eps=eps), fn, steps=20)
+    grads = fn.grad(torch.as_tensor(adagrad.points[:-1])).numpy()
+    expected = lr / (np.sqrt(np.cumsum(grads**2, axis=0)) + eps)
+    assert np.allclose(T.effective_learning_rates(adagrad), expected, rtol=1e-8)
+
+
 def test_bad_pieces_and_arguments_raise_clear_errors():
     with pytest.raises(ValueError, match="factor"):
         T.scale(math.nan)
@@ -170,3 +184,5 @@ def test_bad_pieces_and_arguments_raise_clear_errors():
         T.TransformOptimizer([torch.zeros(1, requires_grad=True)], "adam")
     with pytest.raises(ValueError, match="steps"):
         T.bias_correction_table(steps=0)
+    with pytest.raises(TypeError, match="trajectory"):
+        T.effective_learning_rates([1, 2])

@@ -44,7 +44,8 @@ and ready-made chains :func:`sgd_momentum`, :func:`rmsprop`, :func:`adam`,
 
 :func:`bias_correction_table` shows numerically what the correction undoes: the
 first steps of :class:`coursekit.optim.Adam` on a constant gradient, with ``m_t``
-next to ``m_hat``.
+next to ``m_hat``. :func:`effective_learning_rates` reads, from any run on a
+landscape, the step size each coordinate actually got.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
 import torch
 
 from coursekit.optim.base import Optimizer, check_beta, check_lr, check_nonnegative
@@ -67,6 +69,7 @@ __all__ = [
     "bias_correction",
     "bias_correction_table",
     "chain",
+    "effective_learning_rates",
     "local_gains",
     "rmsprop",
     "scale",
@@ -411,3 +414,37 @@ def bias_correction_table(steps: int = 10, grad: float = 1.0,
             "uncorrected step": m / (math.sqrt(v) + eps),
         })
     return rows
+
+
+def effective_learning_rates(trajectory: Any) -> np.ndarray:
+    r"""The step size each coordinate actually got, along a run on a landscape.
+
+    .. math::
+        \eta^{\text{eff}}_{k,i} = \frac{|\theta_{k,i} - \theta_{k-1,i}|}
+                                     {|\nabla_i f(\theta_{k-1})|}
+
+    For plain SGD this is the learning rate itself; for Adagrad it is
+    ``lr / (sqrt(sum of g_i^2) + eps)``; for methods with momentum it also
+    contains the momentum's contribution. The gradient is the landscape's exact
+    one (for a :class:`~coursekit.landscapes.NoisyGradient`, not the noisy sample
+    the optimizer saw).
+
+    Parameters
+    ----------
+    trajectory : coursekit.landscapes.Trajectory
+        A run from :func:`coursekit.landscapes.run`.
+
+    Returns
+    -------
+    numpy.ndarray, shape (steps, 2)
+        NaN where a gradient coordinate was exactly 0.
+    """
+    from coursekit.landscapes import Trajectory
+
+    if not isinstance(trajectory, Trajectory):
+        raise TypeError(f"Invalid trajectory: {trajectory!r} (expected a landscapes.Trajectory)")
+    points = torch.as_tensor(trajectory.points, dtype=torch.float64)
+    grads = trajectory.landscape.grad(points[:-1]).numpy()
+    steps = np.abs(np.diff(trajectory.points, axis=0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(grads != 0, steps / np.abs(grads), np.nan)
