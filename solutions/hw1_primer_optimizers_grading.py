@@ -1,0 +1,404 @@
+"""Grading tests of Homework 1: momentum and Adam for the primer graph.
+
+The notebook defines two primer optimizers, ``SGDPlus`` and ``Adam`` (subclasses of
+``coursekit.primer.Optimizer`` that write ``init_state`` and ``update``), a
+function ``compare_with_torch`` that trains a primer model and its torch twin side
+by side, and a ``RESULTS`` dict with its experiments.
+
+Probes run in the student's process: they build the student's optimizers over
+primer Tensors the way any primer optimizer is built, feed them given gradients
+and read the parameters and the state back. References run here, in float64,
+independently of the solution notebook: ``torch.optim.SGD`` (momentum,
+dampening 0) and ``torch.optim.Adam`` for the steps; the torch twin
+(``model.to_torch()``) trained with ``torch.optim`` for the runs on a model; and
+a side-by-side run written out below for the verification function.
+"""
+
+import numpy as np
+import torch
+
+from coursekit import primer
+from coursekit.grading import Assignment, Question, Test, probe
+
+ONE_NEURON = [["xw = ab*xa + bc*xb + cd*xc + ac*xd"]]
+MULTI_NEURON = [["xw = ap*xp + aq*xq + ar*xr + as*xs", "xz = bp*xp + bq*xq + br*xr + bs*xs"],
+                ["xo = cp*xw + cq*xz"]]
+SHAPES = {"W": (3, 2), "b": (2,), "c": ()}  # a matrix, a vector and a scalar parameter
+
+
+def _tensor(x):
+    return torch.tensor(np.asarray(x, dtype=np.float64))
+
+
+def _torch_steps(make_optimizer, params, grads):
+    """torch Parameters holding ``params``, stepped once per entry of ``grads``."""
+    tensors = {name: torch.nn.Parameter(_tensor(value)) for name, value in params.items()}
+    optimizer = make_optimizer(list(tensors.values()))
+    for step in grads:
+        for name, tensor in tensors.items():
+            tensor.grad = _tensor(step[name])
+        optimizer.step()
+    return tensors, optimizer
+
+
+def _random_params(rng, steps, scale=1.0):
+    params = {name: rng.normal(size=shape) for name, shape in SHAPES.items()}
+    grads = [{name: scale * rng.normal(size=shape) for name, shape in SHAPES.items()}
+             for _ in range(steps)]
+    return params, grads
+
+
+# Question 1: SGD with momentum ----------------------------------------------------------
+
+@probe
+def sgd_plus_steps(student, params, grads, lr, mu, report):
+    """The student's SGDPlus over primer Tensors, one step() per entry of grads."""
+    from coursekit.primer import Tensor
+
+    tensors = {name: Tensor(value, requires_grad=True) for name, value in params.items()}
+    optimizer = student["SGDPlus"](list(tensors.values()), lr=lr, mu=mu)
+    for step in grads:
+        for name, tensor in tensors.items():
+            tensor.grad = np.array(step[name], dtype=np.float64)
+        optimizer.step()
+
+    def read(field):
+        if field == "params":
+            return {name: tensor.value for name, tensor in tensors.items()}
+        return {name: state[field] for name, state in zip(tensors, optimizer.state, strict=True)}
+
+    return {field: read(field) for field in report}
+
+
+def sgd_plus_reference(params, grads, lr, mu, report):
+    """torch.optim.SGD(momentum=mu, dampening=0): v = mu v + g; p -= lr v."""
+    tensors, optimizer = _torch_steps(
+        lambda ps: torch.optim.SGD(ps, lr=lr, momentum=mu, dampening=0), params, grads)
+    fields = {"params": {name: t.detach().numpy() for name, t in tensors.items()},
+              "v": {name: optimizer.state[t]["momentum_buffer"].numpy()
+                    for name, t in tensors.items()}}
+    return {field: fields[field] for field in report}
+
+
+def random_sgd_plus(rng, steps, report):
+    params, grads = _random_params(rng, steps)
+    return {"params": params, "grads": grads, "lr": rng.uniform(0.01, 0.2),
+            "mu": rng.uniform(0.5, 0.95), "report": report}
+
+
+SGD_PLUS_TWO_STEPS = {"params": {"w": np.array([0.5, -1.0, 2.0]), "b": np.array(0.25)},
+                      "grads": [{"w": np.array([0.2, -0.4, 1.5]), "b": np.array(-0.5)},
+                                {"w": np.array([0.1, 0.3, -1.0]), "b": np.array(0.5)}],
+                      "lr": 0.1, "mu": 0.9, "report": ["params", "v"]}
+
+
+# Question 2: Adam ------------------------------------------------------------------------
+
+@probe
+def adam_steps(student, params, grads, lr, betas, eps, report):
+    """The student's Adam over primer Tensors, one step() per entry of grads."""
+    from coursekit.primer import Tensor
+
+    tensors = {name: Tensor(value, requires_grad=True) for name, value in params.items()}
+    optimizer = student["Adam"](list(tensors.values()), lr=lr, betas=tuple(betas), eps=eps)
+    for step in grads:
+        for name, tensor in tensors.items():
+            tensor.grad = np.array(step[name], dtype=np.float64)
+        optimizer.step()
+
+    def read(field):
+        if field == "params":
+            return {name: tensor.value for name, tensor in tensors.items()}
+        return {name: state[field] for name, state in zip(tensors, optimizer.state, strict=True)}
+
+    return {field: read(field) for field in report}
+
+
+def adam_reference(params, grads, lr, betas, eps, report):
+    """torch.optim.Adam: bias-corrected moments, eps added outside the square root."""
+    tensors, optimizer = _torch_steps(
+        lambda ps: torch.optim.Adam(ps, lr=lr, betas=tuple(betas), eps=eps), params, grads)
+    states = {name: optimizer.state[t] for name, t in tensors.items()}
+    fields = {"params": {name: t.detach().numpy() for name, t in tensors.items()},
+              "m": {name: s["exp_avg"].numpy() for name, s in states.items()},
+              "v": {name: s["exp_avg_sq"].numpy() for name, s in states.items()},
+              "t": {name: int(s["step"].item()) for name, s in states.items()}}
+    return {field: fields[field] for field in report}
+
+
+def random_adam(rng, steps, report, eps=1e-8, grad_scale=1.0, betas=None):
+    params, grads = _random_params(rng, steps, grad_scale)
+    if betas is None:
+        betas = [rng.uniform(0.5, 0.95), rng.uniform(0.8, 0.999)]
+    return {"params": params, "grads": grads, "lr": rng.uniform(1e-3, 1e-1), "betas": betas,
+            "eps": eps, "report": report}
+
+
+def random_adam_scales(rng):
+    """Three steps with gradients from 0.1 to 10 in size: the bias correction dominates."""
+    inputs = random_adam(rng, 3, ["params"], betas=[0.9, 0.999])
+    inputs["grads"] = [{name: g * np.exp(rng.uniform(np.log(0.1), np.log(10.0)))
+                        for name, g in step.items()} for step in inputs["grads"]]
+    return inputs
+
+
+ADAM_FIRST_STEP = {"params": {"w": np.array([0.5, -1.0, 2.0]), "b": np.array(0.25)},
+                   "grads": [{"w": np.array([0.2, -0.4, 1.5]), "b": np.array(-0.5)}],
+                   "lr": 0.1, "betas": [0.9, 0.999], "eps": 1e-8,
+                   "report": ["params", "m", "v", "t"]}
+
+
+# Question 3: verification against the torch twin ----------------------------------------
+
+@probe
+def student_comparison(student, layers, model_seed, n, data_seed, kind, ours, theirs,
+                       iterations, batch_size, batch_seed):
+    """The student's compare_with_torch on the library's primer optimizer and torch's."""
+    import torch
+
+    from coursekit import primer
+
+    def plain(kwargs):
+        return {key: tuple(value) if isinstance(value, list) else value
+                for key, value in kwargs.items()}
+
+    torch_class = {"SGDMomentum": torch.optim.SGD, "Adam": torch.optim.Adam}[kind]
+    model = primer.MultiNeuronClassifier(layers, seed=model_seed)
+    data = primer.make_two_gaussians(n, dim=4, seed=data_seed)
+    result = student["compare_with_torch"](
+        model, lambda ps: getattr(primer, kind)(ps, **plain(ours)),
+        lambda ps: torch_class(ps, **plain(theirs)), data, iterations, batch_size,
+        seed=batch_seed)
+    return {"loss": float(result["loss"]), "params": float(result["params"])}
+
+
+def comparison_reference(layers, model_seed, n, data_seed, kind, ours, theirs, iterations,
+                         batch_size, batch_seed):
+    """The largest loss and final-parameter differences of a side-by-side run."""
+    torch_class = {"SGDMomentum": torch.optim.SGD, "Adam": torch.optim.Adam}[kind]
+    ours = {k: tuple(v) if isinstance(v, list) else v for k, v in ours.items()}
+    theirs = {k: tuple(v) if isinstance(v, list) else v for k, v in theirs.items()}
+    model = primer.MultiNeuronClassifier(layers, seed=model_seed)
+    twin = model.to_torch()
+    optimizer = getattr(primer, kind)(model.parameters(), **ours)
+    torch_optimizer = torch_class(twin.parameters(), **theirs)
+    X, y = primer.make_two_gaussians(n, dim=4, seed=data_seed)
+    batches = primer.BatchIterator(X, y, batch_size, seed=batch_seed)
+    largest = 0.0
+    for _ in range(iterations):
+        xb, yb = next(batches)
+        optimizer.zero_grad()
+        loss = model.forward_backward(xb, yb)
+        optimizer.step()
+        torch_optimizer.zero_grad()
+        torch_loss = torch.nn.functional.mse_loss(twin(_tensor(xb)), _tensor(yb))
+        torch_loss.backward()
+        torch_optimizer.step()
+        largest = max(largest, abs(loss - torch_loss.item()))
+    ours_final, theirs_final = model.named_parameters(), twin.named_scalars()
+    return {"loss": largest,
+            "params": max(abs(ours_final[name] - theirs_final[name]) for name in ours_final)}
+
+
+@probe
+def student_optimizer_on_model(student, layers, model_seed, n, data_seed, optimizer, hyper,
+                               iterations, batch_size, batch_seed):
+    """primer.train with the student's optimizer: the losses and the final parameters."""
+    from coursekit import primer
+
+    model = primer.MultiNeuronClassifier(layers, seed=model_seed)
+    data = primer.make_two_gaussians(n, dim=4, seed=data_seed)
+    kwargs = {key: tuple(value) if isinstance(value, list) else value
+              for key, value in hyper.items()}
+    history = primer.train(model, student[optimizer](model.parameters(), **kwargs), data,
+                           iterations, batch_size, seed=batch_seed)
+    return {"losses": history.losses, "params": model.named_parameters()}
+
+
+def twin_training_reference(layers, model_seed, n, data_seed, optimizer, hyper, iterations,
+                            batch_size, batch_seed):
+    """The torch twin of the same initial model, trained with torch.optim on the same batches."""
+    twin = primer.MultiNeuronClassifier(layers, seed=model_seed).to_torch()
+    if optimizer == "SGDPlus":
+        torch_optimizer = torch.optim.SGD(twin.parameters(), lr=hyper["lr"],
+                                          momentum=hyper["mu"], dampening=0)
+    else:
+        torch_optimizer = torch.optim.Adam(twin.parameters(), lr=hyper["lr"],
+                                           betas=tuple(hyper["betas"]), eps=hyper["eps"])
+    X, y = primer.make_two_gaussians(n, dim=4, seed=data_seed)
+    batches = primer.BatchIterator(X, y, batch_size, seed=batch_seed)
+    losses = []
+    for _ in range(iterations):
+        xb, yb = next(batches)
+        torch_optimizer.zero_grad()
+        loss = torch.nn.functional.mse_loss(twin(_tensor(xb)), _tensor(yb))
+        loss.backward()
+        torch_optimizer.step()
+        losses.append(loss.item())
+    return {"losses": np.array(losses), "params": twin.named_scalars()}
+
+
+def _run_inputs(rng, layers):
+    return {"layers": layers, "model_seed": int(rng.integers(0, 1000)), "n": 400,
+            "data_seed": int(rng.integers(0, 1000)), "batch_seed": int(rng.integers(0, 1000))}
+
+
+def random_mismatch(rng, kind):
+    """Our optimizer against a torch one with a different momentum or betas."""
+    lr = float(rng.uniform(0.01, 0.1))
+    if kind == "SGDMomentum":
+        ours = {"lr": lr, "mu": 0.9}
+        theirs = {"lr": lr, "momentum": float(rng.uniform(0.5, 0.8)), "dampening": 0.0}
+    else:
+        ours = {"lr": lr, "betas": [0.9, 0.999]}
+        theirs = {"lr": lr, "betas": [float(rng.uniform(0.5, 0.8)), 0.99]}
+    return {**_run_inputs(rng, MULTI_NEURON), "kind": kind, "ours": ours, "theirs": theirs,
+            "iterations": 100, "batch_size": 8}
+
+
+def random_adam_run(rng):
+    hyper = {"lr": float(rng.uniform(5e-3, 5e-2)),
+             "betas": [float(rng.uniform(0.7, 0.95)), float(rng.uniform(0.9, 0.999))],
+             "eps": 1e-8}
+    return {**_run_inputs(rng, MULTI_NEURON), "optimizer": "Adam", "hyper": hyper,
+            "iterations": 200, "batch_size": 8}
+
+
+MATCHED = {"layers": MULTI_NEURON, "model_seed": 1, "n": 400, "data_seed": 2, "batch_seed": 3,
+           "kind": "SGDMomentum", "ours": {"lr": 0.05, "mu": 0.9},
+           "theirs": {"lr": 0.05, "momentum": 0.9, "dampening": 0.0},
+           "iterations": 100, "batch_size": 8}
+SGD_PLUS_RUN = {"layers": ONE_NEURON, "model_seed": 4, "n": 400, "data_seed": 5,
+                "batch_seed": 6, "optimizer": "SGDPlus", "hyper": {"lr": 0.05, "mu": 0.9},
+                "iterations": 200, "batch_size": 8}
+
+
+# Question 4: the experiments' results ---------------------------------------------------
+
+MODELS = ["one_neuron", "multi_neuron"]
+OPTIMIZERS = ["SGD", "SGD+", "Adam"]
+LEARNING_RATES = [1e-2, 1e-3, 1e-4]
+BATCH_SIZES = [8, 32]
+BETA1S = [0.7, 0.9, 0.99]
+BETA2S = [0.8, 0.9, 0.99]
+
+
+@probe
+def lr_grid_present(student, models, optimizers, learning_rates):
+    """For each model, optimizer and lr: is there a finite 1-D loss curve in RESULTS?"""
+    curves = student["RESULTS"]["lr_curves"]
+    found = {}
+    for model in models:
+        for name in optimizers:
+            for lr in learning_rates:
+                key = f"{model}/{name}/lr={lr:g} is a finite loss curve"
+                try:
+                    curve = np.asarray(curves[model][name][lr], dtype=np.float64)
+                except (KeyError, TypeError, ValueError):
+                    found[key] = False
+                    continue
+                found[key] = bool(curve.ndim == 1 and curve.size >= 10
+                                  and np.all(np.isfinite(curve)))
+    return found
+
+
+def lr_grid_reference(models, optimizers, learning_rates):
+    return {f"{model}/{name}/lr={lr:g} is a finite loss curve": True
+            for model in models for name in optimizers for lr in learning_rates}
+
+
+@probe
+def beta_grid_present(student, batch_sizes, beta1s, beta2s):
+    """For each batch size: the grid's axes, and 3x3 finite tables of time and losses."""
+    grid = student["RESULTS"]["beta_grid"]
+    shape = (len(beta1s), len(beta2s))
+    report = {}
+    for batch_size in batch_sizes:
+        if batch_size not in grid:
+            raise KeyError(f"RESULTS['beta_grid'] has no entry for batch size {batch_size}")
+        entry = grid[batch_size]
+        tables = {field: np.asarray(entry[field], dtype=np.float64)
+                  for field in ("time", "final_loss", "min_loss")}
+        ok = all(table.shape == shape and np.all(np.isfinite(table))
+                 for table in tables.values())
+        report[f"batch_{batch_size}"] = {
+            "beta1": [float(b) for b in entry["beta1"]],
+            "beta2": [float(b) for b in entry["beta2"]],
+            "finite_3x3_tables": bool(ok),
+            "positive_times": bool(ok and np.all(tables["time"] > 0)),
+            "min_loss_at_most_final_loss": bool(
+                ok and np.all(tables["min_loss"] <= tables["final_loss"] + 1e-12)),
+        }
+    return report
+
+
+def beta_grid_reference(batch_sizes, beta1s, beta2s):
+    return {f"batch_{batch_size}": {"beta1": list(beta1s), "beta2": list(beta2s),
+                                    "finite_3x3_tables": True, "positive_times": True,
+                                    "min_loss_at_most_final_loss": True}
+            for batch_size in batch_sizes}
+
+
+ASSIGNMENT = Assignment(seed=60146, questions=[
+    Question("sgd_plus", "SGD with momentum (SGD+)", [
+        Test("two_steps", sgd_plus_steps, reference=sgd_plus_reference, points=1,
+             description="two steps from rest on a vector and a scalar parameter",
+             inputs=SGD_PLUS_TWO_STEPS),
+        Test("several_steps", sgd_plus_steps, reference=sgd_plus_reference, points=2,
+             hidden=True, description="eight steps on three parameters: the parameters",
+             inputs=lambda rng: random_sgd_plus(rng, 8, ["params"])),
+        Test("velocity", sgd_plus_steps, reference=sgd_plus_reference, points=1, hidden=True,
+             description="five steps: the velocity state",
+             inputs=lambda rng: random_sgd_plus(rng, 5, ["v"])),
+    ]),
+    Question("adam", "Adam with bias correction", [
+        Test("first_step", adam_steps, reference=adam_reference, points=1,
+             description="the first step (t = 1): parameters and state",
+             inputs=ADAM_FIRST_STEP),
+        Test("moments", adam_steps, reference=adam_reference, points=1, hidden=True,
+             description="six steps: the moments m and v",
+             inputs=lambda rng: random_adam(rng, 6, ["m", "v"])),
+        Test("bias_correction", adam_steps, reference=adam_reference, points=1, hidden=True,
+             description="the first three steps, gradients of very different sizes",
+             inputs=random_adam_scales),
+        Test("several_steps", adam_steps, reference=adam_reference, points=2, hidden=True,
+             description="twenty steps: the parameters and the step count",
+             inputs=lambda rng: random_adam(rng, 20, ["params", "t"])),
+        Test("eps", adam_steps, reference=adam_reference, points=1, hidden=True,
+             description="a large eps, added to the square root of v_hat",
+             inputs=lambda rng: random_adam(rng, 4, ["params"], eps=float(rng.uniform(0.05, 0.2)),
+                                            grad_scale=0.03)),
+    ]),
+    Question("verify", "Verification against the torch twin", [
+        Test("matched", student_comparison, reference=comparison_reference, points=1,
+             rtol=0.0, atol=1e-9,
+             description="compare_with_torch on primer.SGDMomentum and torch's SGD, same "
+                         "hyperparameters: no difference",
+             inputs=MATCHED),
+        Test("mismatched_momentum", student_comparison, reference=comparison_reference,
+             points=1, hidden=True, rtol=1e-6, atol=1e-12,
+             description="compare_with_torch reports the differences of a wrong momentum",
+             inputs=lambda rng: random_mismatch(rng, "SGDMomentum")),
+        Test("mismatched_betas", student_comparison, reference=comparison_reference,
+             points=1, hidden=True, rtol=1e-6, atol=1e-12,
+             description="compare_with_torch reports the differences of wrong betas",
+             inputs=lambda rng: random_mismatch(rng, "Adam")),
+        Test("sgd_plus_on_model", student_optimizer_on_model,
+             reference=twin_training_reference, points=1, rtol=1e-6, atol=1e-9,
+             description="SGDPlus trains the one-neuron model as torch trains its twin",
+             inputs=SGD_PLUS_RUN),
+        Test("adam_on_model", student_optimizer_on_model, reference=twin_training_reference,
+             points=1, hidden=True, rtol=1e-6, atol=1e-9,
+             description="Adam trains the multi-neuron model as torch trains its twin",
+             inputs=random_adam_run),
+    ]),
+    Question("results", "Experiment results", [
+        Test("lr_grid", lr_grid_present, reference=lr_grid_reference, points=2,
+             description="a loss curve per model, optimizer and learning rate",
+             inputs={"models": MODELS, "optimizers": OPTIMIZERS,
+                     "learning_rates": LEARNING_RATES}),
+        Test("beta_grid", beta_grid_present, reference=beta_grid_reference, points=2,
+             description="time, final and minimum loss over beta1 x beta2, per batch size",
+             inputs={"batch_sizes": BATCH_SIZES, "beta1s": BETA1S, "beta2s": BETA2S}),
+    ]),
+])
