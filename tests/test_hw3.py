@@ -1,0 +1,153 @@
+"""Homework 3 (hyperoptimizers and clipping): its grader on the solution, the released
+homework and typical wrong answers.
+
+One batch, graded once for the module with two workers: the committed solution
+(full marks), the released homework (0, without crashing) and six wrong answers
+made from the solution with nbformat. To keep the batch quick the wrong answers
+lose the experiment cells, so each of them also loses the ``results`` question;
+every expected score is the grading file's total minus the points of the tests
+the mistake should fail, read from the grading file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+from grading_helpers import edit, without, write
+
+from coursekit.grading import check_sync, grade, load_assignment
+
+ROOT = Path(__file__).resolve().parents[1]
+NAME = "hw3_hyperoptimizers"
+SOLUTION = ROOT / "solutions" / f"{NAME}.ipynb"
+GRADING = ROOT / "solutions" / f"{NAME}_grading.py"
+HOMEWORK = ROOT / "homework" / f"{NAME}.ipynb"
+
+ASSIGNMENT = load_assignment(GRADING)
+POINTS = {f"{q.id}/{t.name}": t.points for q in ASSIGNMENT.questions for t in q.tests}
+TOTAL = sum(POINTS.values())
+EXPERIMENT_CELLS = ("hand-check", "setup", "table-code", "table-show", "sweep-code",
+                    "sweep-plot", "paths-plot")
+
+
+def points_without(*failing: str) -> float:
+    """The score of a submission failing exactly the tests whose key starts with one of
+    ``failing`` (``"clipping/"`` for a question, ``"clipping/zero_gradient"`` for a test)."""
+    return sum(points for key, points in POINTS.items() if not key.startswith(failing))
+
+
+def solution() -> nbformat.NotebookNode:
+    return nbformat.read(SOLUTION, as_version=4)
+
+
+def mistake(cell_id: str, old: str, new: str) -> nbformat.NotebookNode:
+    """The solution with one edit and without its experiment cells."""
+    notebook = edit(solution(), cell_id, old, new)
+    for experiment in EXPERIMENT_CELLS:
+        without(notebook, experiment)
+    return notebook
+
+
+# name: (notebook, tests it should fail besides the experiments')
+WRONG = {
+    "sgd_sign_error": (
+        mistake("sgd-code", "return -float(np.dot(grad, prev_grad))",
+                "return float(np.dot(grad, prev_grad))"),
+        ("sgd_sgd/",)),
+    "sgd_stale_alpha": (
+        mistake("sgd-code",
+                "    if prev_grad is not None:\n"
+                "        alpha = alpha - kappa * sgd_hypergradient(grad, prev_grad)\n"
+                "    return w - alpha * grad, alpha",
+                "    new_w = w - alpha * grad\n"
+                "    if prev_grad is not None:\n"
+                "        alpha = alpha - kappa * sgd_hypergradient(grad, prev_grad)\n"
+                "    return new_w, alpha"),
+        ("sgd_sgd/short_run", "sgd_sgd/long_run")),
+    # the stored direction still drives alpha, so the hypergradient test passes
+    "adam_no_bias_correction": (
+        mistake("adam-code", "return m_hat / (np.sqrt(v_hat) + eps), m, v",
+                "return m / (np.sqrt(v) + eps), m, v"),
+        ("adam_sgd/direction_first_step", "adam_sgd/direction_later", "adam_sgd/short_run",
+         "adam_sgd/long_run")),
+    "adam_current_direction": (
+        mistake("adam-code",
+                "    if state[\"direction\"] is not None:\n"
+                "        alpha = alpha + kappa * float(np.dot(grad, state[\"direction\"]))\n"
+                "    t = state[\"t\"] + 1\n"
+                "    direction, m, v = adam_direction(grad, state[\"m\"], state[\"v\"], t, "
+                "beta1, beta2, eps)\n",
+                "    t = state[\"t\"] + 1\n"
+                "    direction, m, v = adam_direction(grad, state[\"m\"], state[\"v\"], t, "
+                "beta1, beta2, eps)\n"
+                "    if state[\"direction\"] is not None:\n"
+                "        alpha = alpha + kappa * float(np.dot(grad, direction))\n"),
+        ("adam_sgd/hypergradient", "adam_sgd/short_run", "adam_sgd/long_run")),
+    "clip_mean_of_raw_norms": (
+        mistake("clip-code", "self.theta = ((self.t - 1) * self.theta + scale * norm) / self.t",
+                "self.theta = ((self.t - 1) * self.theta + norm) / self.t"),
+        ("clipping/",)),
+    "clip_divides_by_zero": (
+        mistake("clip-code", "scale = 1.0 if norm == 0 else min(1.0, threshold / norm)",
+                "scale = min(1.0, threshold / norm)"),
+        ("clipping/zero_gradient",)),
+}
+
+# name: (notebook, expected score, expected status); the notebook's own comparison of
+# the clippers feeds a zero gradient, so dividing by zero raises there too
+CASES = {
+    "solution": (solution(), TOTAL, "ok"),
+    "homework": (nbformat.read(HOMEWORK, as_version=4), 0.0, "errors"),
+    **{name: (notebook, points_without("results/", *failing),
+              "errors" if name == "clip_divides_by_zero" else "ok")
+       for name, (notebook, failing) in WRONG.items()},
+}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hw3")
+    for name, (notebook, _, _) in CASES.items():
+        write(notebook, root / "submissions" / f"{name}.ipynb")
+    results = grade(GRADING, root / "submissions", root / "out", workers=2, timeout=240,
+                    cell_timeout=120, progress=False)
+    return {result.name: result for result in results}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_submission_gets_its_intended_score_and_status(graded, name):
+    _, total, status = CASES[name]
+    result = graded[name]
+    assert result.status == status, result.detail
+    assert result.score() == pytest.approx(total), [
+        (t.test.key, t.message) for t in result.tests if not t.passed]
+
+
+def test_every_mistake_fails_its_own_public_or_hidden_tests_and_nothing_else(graded):
+    for name, (_, failing) in WRONG.items():
+        failed = {t.test.key for t in graded[name].tests if not t.passed}
+        expected = {key for key in POINTS if key.startswith(("results/", *failing))}
+        assert failed == expected, name
+
+
+def test_homework_is_released_from_this_solution():
+    problems = [p for p in check_sync(ROOT / "solutions", ROOT / "homework") if NAME in p]
+    assert problems == []
+
+
+def test_homework_keeps_the_probed_names_and_strips_every_answer():
+    homework = nbformat.read(HOMEWORK, as_version=4)
+    code = "\n".join(c.source for c in homework.cells if c.cell_type == "code")
+    markdown = "\n".join(c.source for c in homework.cells if c.cell_type == "markdown")
+    for name in ("def sgd_hypergradient(grad, prev_grad):",
+                 "def sgd_sgd_step(w, grad, prev_grad, alpha, kappa):",
+                 "def adam_direction(grad, m, v, t, beta1=0.9, beta2=0.999, eps=1e-8):",
+                 "def adam_sgd_step(w, grad, state, alpha, kappa, beta1=0.9, beta2=0.999, "
+                 "eps=1e-8):",
+                 "class RunningMeanClipper:"):
+        assert name in code
+    for answer in ("np.dot", "self.theta", "def runs(", "def sweep_error("):
+        assert answer not in code
+    assert "YOUR ANSWER HERE" in markdown and "control rows explain" not in markdown
