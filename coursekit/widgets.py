@@ -31,6 +31,7 @@ still shows its picture and never fails for lack of a browser.
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Callable
 from typing import Any
@@ -84,9 +85,9 @@ def _widget(name: str, spec: Any):
     layout = {"description": name, "continuous_update": False,
               "style": {"description_width": "initial"}}
     if isinstance(spec, bool):
-        return w.Checkbox(value=spec, description=name)
+        return w.Checkbox(value=spec, description=name, style=layout["style"])
     if isinstance(spec, list):
-        return w.Dropdown(options=spec, value=spec[0], description=name)
+        return w.Dropdown(options=spec, value=spec[0], description=name, style=layout["style"])
     if isinstance(spec, tuple) and spec[0] == "log":
         _, low, high, value = spec
         return w.FloatLogSlider(value=value, base=10, min=math.log10(low), max=math.log10(high),
@@ -133,12 +134,16 @@ class Explorer:
         self.figure.tight_layout()
         self.redraws += 1
         if self.widget is not None and _in_kernel():
-            from IPython.display import display
+            from IPython.display import Image, display
 
+            # Show PNG bytes, not the Figure object: a kernel whose inline backend
+            # has not been set up yet would print "<Figure size ...>" instead.
+            png = io.BytesIO()
+            self.figure.savefig(png, format="png")
             output = self.widget.children[-1]
             with output:
                 output.clear_output(wait=True)
-                display(self.figure)
+                display(Image(png.getvalue()))
         return self.figure
 
     def update(self, **values: Any) -> Figure:

@@ -25,7 +25,8 @@ def test_ruff_is_clean():
 
 def test_readme_gives_exactly_the_two_commands():
     readme = (ROOT / "README.md").read_text()
-    assert '`python -m pip install -e ".[dev]" && jupyter lab`' in readme
+    assert ('`python -m pip install -e ".[dev]" && jupyter lab --config=jupyter_lab_config.py`'
+            in readme)
     assert '`python -m pip install -e ".[dev]" && pytest`' in readme
 
 
