@@ -1,0 +1,218 @@
+"""Tests for coursekit.stochastic: per-example gradients against a loop of backward calls,
+the measured mini-batch variance against sigma^2 / B computed from those gradients, the
+noisy-landscape SGD runner against landscapes.run and a hand-written loop, and the noise
+floor against simulation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from coursekit import landscapes, stochastic
+
+
+def _tiny_classifier(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Linear(5, 4)).double()
+
+
+def _tiny_data(n: int, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(n, 3, generator=g, dtype=torch.float64),
+            torch.randint(4, (n,), generator=g))
+
+
+def _loop_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """One backward call per example: the definition of the per-example gradient."""
+    params = list(model.parameters())
+    rows = []
+    for xi, yi in zip(x, y, strict=True):
+        grads = torch.autograd.grad(F.cross_entropy(model(xi[None]), yi[None]), params)
+        rows.append(torch.cat([g.reshape(-1) for g in grads]))
+    return torch.stack(rows)
+
+
+def test_per_sample_gradients_match_a_loop_of_backward_calls():
+    model = _tiny_classifier()
+    x, y = _tiny_data(11)
+    expected = _loop_gradients(model, x, y)
+    got = stochastic.per_sample_gradients(model, x, y, chunk_size=4)  # chunks of 4, 4, 3
+    assert got.shape == (11, sum(p.numel() for p in model.parameters()))
+    torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-14)
+
+
+def test_per_sample_variance_equals_the_spread_of_loop_gradients():
+    model = _tiny_classifier()
+    x, y = _tiny_data(30)
+    G = _loop_gradients(model, x, y)
+    deviations = ((G - G.mean(dim=0)) ** 2).sum(dim=1)
+    result = stochastic.gradient_variance(model, x, y, [1], repeats=2, chunk_size=7)
+    np.testing.assert_allclose(result.deviations, deviations.numpy(), rtol=1e-10)
+    assert result.per_sample_variance == pytest.approx(float(deviations.mean()), rel=1e-10)
+    assert result.full_gradient_norm2 == pytest.approx(float((G.mean(dim=0) ** 2).sum()),
+                                                       rel=1e-10)
+
+
+@pytest.mark.parametrize("replace", [True, False])
+def test_minibatch_variance_follows_sigma2_over_batch_size(replace):
+    model = _tiny_classifier()
+    n = 40
+    x, y = _tiny_data(n)
+    G = _loop_gradients(model, x, y)
+    sigma2 = float(((G - G.mean(dim=0)) ** 2).sum(dim=1).mean())
+    sizes = np.array([1, 5, 20])
+    result = stochastic.gradient_variance(model, x, y, sizes, repeats=600, replace=replace,
+                                          seed=2)
+    law = sigma2 / sizes * (1.0 if replace else (n - sizes) / (n - 1))
+    np.testing.assert_allclose(result.predicted(), law, rtol=1e-10)
+    assert np.all(np.abs(result.variance - law) < 5 * result.stderr), (result.variance, law)
+    # The finite-population correction at B = n/2 halves the variance: measurably.
+    other = sigma2 / 20 * ((n - 20) / (n - 1) if replace else 1.0)
+    assert abs(result.variance[-1] - other) > 5 * result.stderr[-1]
+
+
+def test_full_batch_without_replacement_has_no_variance_but_with_replacement_does():
+    model = _tiny_classifier()
+    x, y = _tiny_data(25)
+    exact = stochastic.gradient_variance(model, x, y, [25], repeats=20, replace=False)
+    iid = stochastic.gradient_variance(model, x, y, [25], repeats=200, replace=True)
+    assert exact.variance[0] < 1e-24 * exact.per_sample_variance
+    assert abs(iid.variance[0] - iid.per_sample_variance / 25) < 5 * iid.stderr[0]
+
+
+def test_gradient_variance_leaves_the_model_as_it_was():
+    model = _tiny_classifier()
+    model.train()
+    before = [p.detach().clone() for p in model.parameters()]
+    x, y = _tiny_data(12)
+    stochastic.gradient_variance(model, x, y, [2, 3], repeats=3)
+    assert model.training
+    assert all(torch.equal(a, b.detach()) for a, b in zip(before, model.parameters(),
+                                                          strict=True))
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_gradient_variance_rejects_bad_arguments():
+    model = _tiny_classifier()
+    x, y = _tiny_data(10)
+    with pytest.raises(ValueError, match="batch_sizes: 11 exceeds the 10 examples"):
+        stochastic.gradient_variance(model, x, y, [2, 11])
+    with pytest.raises(ValueError, match="Invalid batch_sizes: 0"):
+        stochastic.gradient_variance(model, x, y, [0])
+    with pytest.raises(ValueError, match="Invalid repeats: 0"):
+        stochastic.gradient_variance(model, x, y, [2], repeats=0)
+    with pytest.raises(ValueError, match="Invalid x, y: lengths 10 and 9"):
+        stochastic.gradient_variance(model, x, y[:9], [2])
+
+
+def test_time_epochs_takes_ceil_n_over_b_steps_and_trains_only_copies():
+    model = _tiny_classifier()
+    before = [p.detach().clone() for p in model.parameters()]
+    x, y = _tiny_data(10)
+    timing = stochastic.time_epochs(model, x, y, [1, 3, 10], lr=0.1, repeats=1)
+    np.testing.assert_array_equal(timing.steps, [10, 4, 1])
+    assert np.all(np.isfinite(timing.seconds)) and np.all(timing.seconds > 0)
+    np.testing.assert_allclose(timing.examples_per_second, 10 / timing.seconds)
+    assert [r["steps"] for r in timing.records()] == [10, 4, 1]
+    assert all(torch.equal(a, b.detach()) for a, b in zip(before, model.parameters(),
+                                                          strict=True))
+
+
+def test_run_sgd_with_one_run_follows_landscapes_run_with_torch_sgd():
+    fn = landscapes.NoisyGradient(landscapes.Quadratic(5.0, angle=0.3), sigma=0.5, seed=3)
+    decay = lambda k: 1.0 / (1.0 + 0.05 * k)  # noqa: E731
+    reference = landscapes.run(
+        lambda p: torch.optim.SGD(p, lr=0.1), fn, steps=200,
+        scheduler=lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, decay))
+    ours = stochastic.run_sgd(fn, lambda k: 0.1 * decay(k), steps=200)
+    np.testing.assert_allclose(ours.distances[:, 0], reference.distances_to_minimum(),
+                               rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(ours.final[0], reference.final, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(ours.lrs, reference.lrs, rtol=1e-15)
+
+
+def test_run_sgd_matches_a_hand_written_loop_with_growing_batches():
+    quadratic = landscapes.Quadratic(8.0, angle=1.1, mu=0.5)
+    fn = landscapes.NoisyGradient(quadratic, sigma=2.0, seed=7)
+    steps, runs = 60, 5
+    lrs = 0.2 / np.sqrt(1.0 + np.arange(steps))
+    batch_sizes = np.repeat([1.0, 4.0, 16.0], steps // 3)
+    got = stochastic.run_sgd(fn, lrs, steps, batch_size=batch_sizes, runs=runs,
+                             start=(1.0, -2.0))
+
+    A = quadratic.hessian
+    noise = torch.Generator().manual_seed(7)
+    theta = torch.tensor([[1.0, -2.0]] * runs, dtype=torch.float64)
+    distances = [theta.norm(dim=1)]
+    for k in range(steps):
+        xi = torch.randn((runs, 2), generator=noise, dtype=torch.float64)
+        theta = theta - lrs[k] * (theta @ A + 2.0 * xi / math.sqrt(batch_sizes[k]))
+        distances.append(theta.norm(dim=1))
+    np.testing.assert_allclose(got.distances, torch.stack(distances).numpy(), rtol=1e-10,
+                               atol=1e-13)
+    np.testing.assert_array_equal(got.examples[-1], batch_sizes.sum())
+
+
+def test_run_sgd_without_noise_is_gradient_descent_in_closed_form():
+    fn = landscapes.Quadratic(3.0)  # curvatures 1 (x) and 3 (y)
+    lr = 0.1
+    got = stochastic.run_sgd(fn, lr, steps=30, runs=2, start=(1.0, 1.0))
+    k = np.arange(31)
+    expected = np.sqrt((1 - lr) ** (2 * k) + (1 - 3 * lr) ** (2 * k))
+    np.testing.assert_allclose(got.distances, np.column_stack([expected, expected]),
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("batch_size", [1, 4])
+def test_constant_step_sgd_settles_at_the_noise_floor(batch_size):
+    fn = landscapes.NoisyGradient(landscapes.Quadratic(4.0, angle=0.4, mu=0.5), sigma=1.0,
+                                  seed=batch_size)
+    lr = 0.3  # eta * L = 0.6: both directions forget the start within ~100 steps
+    runs = stochastic.run_sgd(fn, lr, steps=300, batch_size=batch_size, runs=2000,
+                              start=(0.0, 0.0))
+    per_run = np.mean(runs.distances[150:] ** 2, axis=0)  # time average, one per run
+    stderr = per_run.std(ddof=1) / math.sqrt(len(per_run))
+    floor = stochastic.noise_floor(fn, lr, batch_size)
+    exact = sum(lr / (batch_size * c * (2 - lr * c)) for c in (0.5, 2.0))
+    assert floor == pytest.approx(exact, rel=1e-14)
+    assert abs(per_run.mean() - floor) < 5 * stderr
+
+
+def test_noise_floor_scales_with_lr_over_batch_size_for_small_steps():
+    fn = landscapes.NoisyGradient(landscapes.Quadratic(10.0), sigma=0.3)
+    small = stochastic.noise_floor(fn, 1e-4, 1)
+    assert stochastic.noise_floor(fn, 2e-4, 2) == pytest.approx(small, rel=1e-3)
+    assert small == pytest.approx(1e-4 * 0.09 / 2 * (1 + 1 / 10), rel=1e-3)
+    assert stochastic.noise_floor(fn, 0.2, 1) == math.inf  # eta * L = 2
+
+
+def test_run_sgd_and_noise_floor_reject_bad_arguments():
+    fn = landscapes.NoisyGradient(landscapes.Quadratic(), sigma=1.0)
+    with pytest.raises(ValueError, match="Invalid lr: 3 values for 5 steps"):
+        stochastic.run_sgd(fn, [0.1, 0.1, 0.1], steps=5)
+    with pytest.raises(ValueError, match=r"Invalid batch_size: 0\.5"):
+        stochastic.run_sgd(fn, 0.1, steps=5, batch_size=0.5)
+    with pytest.raises(ValueError, match="Invalid steps: 0"):
+        stochastic.run_sgd(fn, 0.1, steps=0)
+    with pytest.raises(ValueError, match="has no minimum"):
+        stochastic.run_sgd(landscapes.Saddle(), 0.1, steps=5)
+    with pytest.raises(TypeError, match="NoisyGradient"):
+        stochastic.noise_floor(landscapes.Quadratic(), 0.1)
+    with pytest.raises(ValueError, match="Invalid batch_size: 0"):
+        stochastic.noise_floor(fn, 0.1, 0)
+
+
+def test_phase_schedule_spends_each_phase_examples_in_its_batch_size():
+    lrs, sizes = stochastic.phase_schedule([8, 12, 16], [0.5, 0.5, 0.1], [2, 4, 16])
+    np.testing.assert_array_equal(lrs, [0.5] * 4 + [0.5] * 3 + [0.1])
+    np.testing.assert_array_equal(sizes, [2] * 4 + [4] * 3 + [16])
+    assert sizes.sum() == 36
+    with pytest.raises(ValueError, match=r"examples\[1\]: 10 is not a multiple of batch_sizes"):
+        stochastic.phase_schedule([8, 10], [0.1, 0.1], [2, 4])
+    with pytest.raises(ValueError, match="lengths 2, 1, 2"):
+        stochastic.phase_schedule([8, 8], [0.1], [2, 4])
