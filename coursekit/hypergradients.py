@@ -16,7 +16,9 @@ the update, a central difference in ``alpha``, and the update that
 :func:`train_stack` trains a model with a hyper-optimizer stack
 (``hyper.ModuleWrapper``) on a :class:`coursekit.data.Dataset` and returns what a
 lecture plots: the loss of every step, every level's hyperparameters over time,
-the test error and whether the run blew up.
+the test error and whether the run blew up. :func:`sweep_top_level` repeats it
+over the top level's step size ``kappa``, without and with seed 002's
+running-mean clipping, which is how the seed measured the stacks' sensitivity.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -36,7 +38,10 @@ from coursekit.data import Dataset
 from coursekit.optim import hyper
 from coursekit.runtime import seed as seed_everything
 
-__all__ = ["StackRun", "sgd_hypergradient", "train_stack"]
+__all__ = ["CLIPPING", "StackRun", "sgd_hypergradient", "sweep_top_level", "train_stack"]
+
+CLIPPING = ("none", "parameters", "hypergradients")
+"""Where :func:`sweep_top_level` asks for seed 002's running-mean clipping rule."""
 
 
 def sgd_hypergradient(f: Callable[[torch.Tensor], torch.Tensor], w: torch.Tensor,
@@ -213,3 +218,57 @@ def train_stack(build: Callable[[], hyper.HyperOptimizer], data: Dataset,
                     hyperparameters=[level.history for level in stack.levels()],
                     final=stack.hyperparameters(), test_error=float(wrong.float().mean()),
                     diverged=diverged, seconds=seconds)
+
+
+def sweep_top_level(make_stack: Callable[[float, str], hyper.HyperOptimizer],
+                    kappas: Sequence[float], data: Dataset, model_fn: Callable[[], nn.Module],
+                    epochs: int, *, clipping: Sequence[str] = CLIPPING,
+                    seeds: Sequence[int] = (0,), batch_size: int = 256,
+                    device: torch.device | str | None = None) -> list[dict[str, Any]]:
+    """Test error of a stack over its top-level step size, for each clipping placement.
+
+    Parameters
+    ----------
+    make_stack : callable
+        ``make_stack(kappa, where)`` returns a fresh stack whose top level steps
+        with ``kappa``; ``where`` is one of :data:`CLIPPING` and says where to put
+        a :class:`coursekit.optim.clip.RunningMeanClip`: nowhere, on the
+        network's gradients (``clip=`` of the bottom level) or on the
+        hypergradients (``clip=`` of the top level).
+    kappas : sequence of float
+        The top-level step sizes.
+    data, model_fn, epochs, batch_size, device
+        As in :func:`train_stack`.
+    clipping : sequence of str
+        Which placements to run (a subset of :data:`CLIPPING`).
+    seeds : sequence of int
+        One run per seed; each (kappa, placement) sees the same seeds.
+
+    Returns
+    -------
+    list of dict
+        Per (kappa, placement): ``kappa``, ``clipping``, ``test error %`` (mean
+        over seeds), ``spread`` (standard deviation over seeds, NaN for one seed),
+        ``diverged`` (how many runs blew up) and ``final alpha`` (mean).
+    """
+    unknown = [where for where in clipping if where not in CLIPPING]
+    if unknown:
+        raise ValueError(f"Invalid clipping: {unknown} (choose from {CLIPPING})")
+    if not seeds:
+        raise ValueError("Invalid seeds: none given")
+    records = []
+    for kappa in kappas:
+        for where in clipping:
+            runs = [train_stack(lambda where=where, kappa=kappa: make_stack(kappa, where), data,
+                                model_fn, epochs, batch_size=batch_size, seed=seed,
+                                device=device) for seed in seeds]
+            errors = np.array([100 * run.test_error for run in runs])
+            records.append({
+                "kappa": kappa,
+                "clipping": where,
+                "test error %": float(errors.mean()),
+                "spread": float(errors.std(ddof=1)) if len(errors) > 1 else math.nan,
+                "diverged": sum(run.diverged for run in runs),
+                "final alpha": float(np.mean([run.final.get("alpha", math.nan) for run in runs])),
+            })
+    return records

@@ -78,6 +78,29 @@ def test_a_diverging_stack_is_reported(digits):
     assert 0.0 <= run.test_error <= 1.0
 
 
+def test_sweep_records_match_single_runs_and_place_the_clipper(digits):
+    placed = []
+
+    def make(kappa, where):
+        placed.append(where)
+        bottom_clip = clip.RunningMeanClip() if where == "parameters" else None
+        top_clip = clip.RunningMeanClip() if where == "hypergradients" else None
+        return hyper.SGD(0.01, optimizer=hyper.SGD(kappa, clip=top_clip), clip=bottom_clip)
+
+    records = hypergradients.sweep_top_level(make, [0.01, 1.0], digits, _model(digits), 1,
+                                             seeds=[0, 1], batch_size=128)
+    assert [(r["kappa"], r["clipping"]) for r in records] == [
+        (k, w) for k in (0.01, 1.0) for w in hypergradients.CLIPPING]
+    assert placed == [w for _ in range(2) for w in hypergradients.CLIPPING for _ in range(2)]
+    single = [hypergradients.train_stack(lambda: make(1.0, "hypergradients"), digits,
+                                         _model(digits), 1, batch_size=128, seed=s)
+              for s in (0, 1)]
+    errors = [100 * run.test_error for run in single]
+    assert records[-1]["test error %"] == pytest.approx(sum(errors) / 2)
+    assert records[-1]["final alpha"] == pytest.approx(
+        (single[0].final["alpha"] + single[1].final["alpha"]) / 2)
+
+
 def test_bad_arguments_raise_clear_errors(digits):
     with pytest.raises(ValueError, match="epochs"):
         hypergradients.train_stack(lambda: hyper.SGD(0.1), digits, _model(digits), epochs=0)
@@ -85,3 +108,6 @@ def test_bad_arguments_raise_clear_errors(digits):
         hypergradients.train_stack(lambda: "sgd", digits, _model(digits), epochs=1)
     with pytest.raises(ValueError, match="w"):
         hypergradients.sgd_hypergradient(lambda v: v.sum(), torch.zeros(2, 2), 0.1)
+    with pytest.raises(ValueError, match="clipping"):
+        hypergradients.sweep_top_level(lambda k, w: hyper.SGD(0.1), [1.0], digits,
+                                       _model(digits), 1, clipping=["both"])
