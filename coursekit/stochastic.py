@@ -512,8 +512,12 @@ class SGDRuns:
 
     @property
     def mean_squared_distance(self) -> np.ndarray:
-        r""":math:`E\lVert\theta_k - \theta^*\rVert^2` over the runs, shape (steps + 1,)."""
-        return np.mean(self.distances**2, axis=1)
+        r""":math:`E\lVert\theta_k - \theta^*\rVert^2` over the runs, shape (steps + 1,).
+
+        ``inf`` once any run has diverged.
+        """
+        with np.errstate(over="ignore"):
+            return np.mean(self.distances**2, axis=1)
 
     @property
     def examples(self) -> np.ndarray:
