@@ -38,6 +38,7 @@ from matplotlib.patches import Rectangle
 from coursekit.landscapes import Landscape, Trajectory, grid
 
 __all__ = [
+    "COLORS",
     "STYLE",
     "format_table",
     "heatmap",
