@@ -4,8 +4,9 @@
 
     coursekit release solutions/ homework/
     coursekit check homework/hw1.ipynb
-    coursekit grade hw1 submissions/ --out grades/ [--workers N] [--timeout S]
-                    [--cell-timeout S] [--seed N] [--solutions DIR]
+    coursekit grade hw1 submissions/ --out grades/ [--workers N | --dask ADDRESS]
+                    [--timeout S] [--cell-timeout S] [--cpu-time S] [--memory MB]
+                    [--hide PATH]... [--force] [--seed N] [--solutions DIR]
 
 Exit status: 0 on success (``check``: every public test passed), 1 when
 ``check`` finds failing tests, 2 on bad arguments or unusable input.
@@ -21,7 +22,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from coursekit.grading.authoring import MarkerError, release
-from coursekit.grading.grader import DEFAULT_CELL_TIMEOUT, DEFAULT_TIMEOUT, STATUSES, grade
+from coursekit.grading.grader import (
+    DEFAULT_CELL_TIMEOUT,
+    DEFAULT_TIMEOUT,
+    STATUSES,
+    SubmissionResult,
+    grade,
+)
+from coursekit.grading.sandbox import Limits, SandboxError
 from coursekit.grading.selfcheck import check_notebook
 from coursekit.grading.spec import GradingSpecError
 
@@ -80,14 +88,28 @@ def _parser() -> argparse.ArgumentParser:
 
     grd = commands.add_parser(
         "grade", help="grade a folder of submitted notebooks",
-        description="Grade every .ipynb under SUBMISSIONS, each in its own process, and "
-                    "write gradebook.csv, feedback/ and summary.json to --out.")
+        description="Grade every .ipynb under SUBMISSIONS, each in its own limited process "
+                    "(as root: an unprivileged user, no network, solutions out of sight), "
+                    "and write results/, feedback/, gradebook.csv and summary.json to --out. "
+                    "Run it again after an interruption: it grades only what is missing.")
     grd.add_argument("assignment", help="assignment name (looked up as "
                      "SOLUTIONS/<name>_grading.py) or the path of its grading file")
     grd.add_argument("submissions", type=Path, help="folder of submitted notebooks")
     grd.add_argument("--out", type=Path, required=True, help="folder for the results")
     grd.add_argument("--workers", type=_positive_int, default=os.cpu_count() or 1,
                      help="submissions graded at once (default: the number of CPUs)")
+    grd.add_argument("--dask", metavar="ADDRESS", help="grade on the Dask cluster whose "
+                     "scheduler is at ADDRESS (tcp://host:8786) instead of here")
+    grd.add_argument("--force", action="store_true", help="grade every submission again, "
+                     "even those an interrupted or earlier run already recorded in --out")
+    grd.add_argument("--memory", type=_positive_int, default=Limits.memory_mb, metavar="MB",
+                     help="address space per submission in MiB (default "
+                          f"{Limits.memory_mb}; importing torch maps ~3 GiB)")
+    grd.add_argument("--cpu-time", type=_seconds, metavar="S",
+                     help="CPU seconds per submission (default: --timeout)")
+    grd.add_argument("--hide", type=Path, action="append", default=[], metavar="PATH",
+                     help="a path submissions must not see, besides the solutions folder, "
+                          "its .git, the submissions and --out (repeatable)")
     grd.add_argument("--seed", type=_seed, help="secret seed for hidden inputs "
                      "(default: the grading file's)")
     grd.add_argument("--solutions", type=Path, default=Path("solutions"),
@@ -132,16 +154,45 @@ def _grade(args: argparse.Namespace) -> int:
     if not grading.is_file():
         raise GradingSpecError(f"no grading file for {args.assignment!r}: looked for {grading}")
     start = time.perf_counter()
+    limits = Limits(memory_mb=args.memory, cpu_seconds=args.cpu_time)
     results = grade(grading, args.submissions, args.out, workers=args.workers,
                     timeout=args.timeout, cell_timeout=args.cell_timeout, seed=args.seed,
-                    progress=not args.no_progress)
+                    progress=not args.no_progress, limits=limits, force=args.force,
+                    dask=args.dask, hide=args.hide)
     elapsed = time.perf_counter() - start
     counts = ", ".join(f"{n} {status}" for status in STATUSES
                        if (n := sum(r.status == status for r in results)))
-    print(f"graded {len(results)} submissions in {elapsed:.1f} s ({counts or 'none'})")
+    kept = sum(r.reused for r in results)
+    graded = f"graded {len(results) - kept} submissions"
+    if kept:
+        graded += f" and kept {kept} recorded by an earlier run (--force grades them again)"
+    print(f"{graded} in {elapsed:.1f} s ({counts or 'none'})")
     print(f"wrote {args.out / 'gradebook.csv'}, {args.out / 'feedback'}/, "
           f"{args.out / 'summary.json'}")
+    isolation = _isolation(results)
+    if isolation:
+        print(isolation, file=sys.stderr)
     return 0
+
+
+def _isolation(results: list[SubmissionResult]) -> str:
+    """Notes on how the submissions that ran were isolated, when weaker than it can be."""
+    report = next((r.isolation for r in results if r.isolation), None)
+    if report is None:
+        return ""
+    notes = []
+    if report["user"] == "grader":
+        notes.append("note: not root, so student code ran as your user, with resource limits "
+                     "only: it could read your files and use the network (see docs/grading.md)")
+    elif not report["namespaces"]:
+        notes.append("warning: student code ran as unprivileged uids, but namespaces are not "
+                     "available here: it could use the network and read files readable by "
+                     "any user, solutions included if their permissions allow "
+                     "(see docs/grading.md)")
+    if report.get("unenforced"):
+        notes.append(f"warning: this system refused these limits: "
+                     f"{', '.join(report['unenforced'])}")
+    return "\n".join(notes)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -150,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = {"release": _release, "check": _check, "grade": _grade}
     try:
         return commands[args.command](args)
-    except (MarkerError, GradingSpecError, ValueError, FileNotFoundError) as exc:
+    except (MarkerError, GradingSpecError, SandboxError, ValueError, FileNotFoundError) as exc:
         print(f"coursekit {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -8,7 +8,8 @@ grading tests beside it in ``solutions/<hw>_grading.py`` (:mod:`.spec`); then
 - ``coursekit check homework/<hw>.ipynb``, or ``check(globals(), "<hw>")`` in a
   notebook, runs the public tests for a student (:func:`check_notebook`, :func:`check`);
 - ``coursekit grade <hw> SUBMISSIONS/ --out DIR`` grades a folder, each
-  submission in its own process, comparisons in the grader (:func:`grade`).
+  submission in its own limited (as root: isolated, unprivileged) process,
+  comparisons in the grader (:func:`grade`; :mod:`.sandbox` for the isolation).
 
 See ``docs/grading.md`` for the full guide.
 
@@ -25,6 +26,7 @@ _SOURCES = {
     "selfcheck": ["CheckReport", "check", "check_notebook", "load_public_plan"],
     "grader": ["STATUSES", "SubmissionResult", "TestResult", "compare", "feedback", "grade",
               "grade_notebook"],
+    "sandbox": ["Limits", "SandboxError"],
     "spec": ["Assignment", "GradingSpecError", "Plan", "PlannedTest", "Probe", "Question",
              "Test", "build_plan", "load_assignment", "plan_from_json", "plan_to_json",
              "probe"],

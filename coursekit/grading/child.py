@@ -2,19 +2,29 @@
 
 The grader (``coursekit.grading.runner``) starts this file as a script::
 
-    python .../coursekit/grading/child.py  < job.json
+    python .../coursekit/grading/child.py REQUESTS_FD REPLIES_FD
 
-The job names the notebook's code cells, the per-cell time limit, the probes
-(small functions from the assignment's grading file) with the inputs to call
-them on, and the file to write results to. The child runs the cells one by one
-in one namespace, as a student pressing shift-enter would: a cell that raises is
-recorded and the next cell still runs. Then it calls every probe on the
-student's namespace and writes what each returned, converted to plain data.
+and drives it over two pipes, one request at a time, each a line of JSON with
+a fresh random ``id`` that the reply must carry:
 
-The child never sees a reference answer and never decides whether a test
-passed: it only reports raw outputs, which the grader reads back as numbers and
-arrays of checked dtype and shape (never a pickle) and compares in its own
-process.
+1. ``setup``: limits and isolation (:func:`sandbox.enter`), done before any
+   submitted code runs; the reply reports what holds;
+2. ``cell``, once per code cell, in notebook order: run it in the notebook's
+   namespace, as a student pressing shift-enter would (a cell that raises is
+   recorded and the next cell still comes);
+3. ``call``, once per test: define the probe from its source and call it on the
+   inputs, replying with what it returned as plain data. Public tests come
+   first; the grader sends the hidden tests' probes and inputs only after every
+   cell and public test has finished, so nothing a cell does can see them;
+4. ``done``: exit.
+
+Stdout and stderr are not part of this channel (the grader keeps only their
+tail, for debugging). The child never sees a reference answer and never decides
+whether a test passed: the grader rebuilds each value as numbers and arrays of
+checked dtype and shape (never a pickle) and compares in its own process. A
+submission can write to the reply pipe, but the grader reads only the line that
+carries the ``id`` of the request in flight, which no code could know before the
+request was sent.
 
 This file imports only the standard library and NumPy at the top, so a
 submission that never imports torch does not pay for it. The grader imports the
@@ -37,6 +47,7 @@ import contextlib
 import json
 import math
 import os
+import random
 import signal
 import sys
 from collections.abc import Iterator, Mapping
@@ -62,6 +73,8 @@ DTYPES = frozenset({
 MAX_ELEMENTS = 1_000_000
 MAX_STRING = 10_000
 MAX_DEPTH = 32
+MAX_MESSAGE_BYTES = 64 * 2**20
+REQUESTS = frozenset({"setup", "cell", "call", "done"})
 ALARM_REPEAT_S = 0.5
 
 _dumps = json.dumps  # bound at start: a submission replacing json.dumps changes no record
@@ -303,23 +316,31 @@ def _new_namespace() -> dict:
     return namespace
 
 
-def _run_cell(cell: dict, namespace: dict, limit: float | None) -> tuple[str, str | None]:
+def _flush() -> None:
+    """Push what the cells printed to the grader's log (stdout is a buffered pipe)."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(BaseException):
+            stream.flush()
+
+
+def _run_cell(source: str, number: int, namespace: dict, limit: float) -> dict:
     try:
         with _time_limit(limit):
-            exec(compile(cell["source"], f"<cell {cell['cell']}>", "exec"), namespace)
+            exec(compile(source, f"<cell {number}>", "exec"), namespace)
     except _Interrupted:
-        return "timeout", f"stopped after {limit:g} s (an infinite loop?)"
+        return {"status": "timeout", "error": f"stopped after {limit:g} s (an infinite loop?)"}
     except BaseException as exc:
-        return "error", describe(exc)
-    return "ok", None
+        return {"status": "error", "error": describe(exc)}
+    finally:
+        _flush()
+    return {"status": "ok", "error": None}
 
 
-def _run_call(call: dict, probes: dict, student: StudentNamespace,
-              limit: float | None) -> dict:
+def _run_call(request: dict, student: StudentNamespace, limit: float) -> dict:
     try:
         with _time_limit(limit):
-            value = call_probe(probes[call["probe"]], call["probe"], student,
-                               decode(call["inputs"]))
+            value = call_probe(request["source"], request["probe"], student,
+                               decode(request["inputs"]))
             return {"ok": True, "value": encode(value)}
     except _Interrupted:
         return {"ok": False, "timeout": True, "error": f"stopped after {limit:g} s"}
@@ -327,33 +348,63 @@ def _run_call(call: dict, probes: dict, student: StudentNamespace,
         return {"ok": False, "error": describe(exc)}
 
 
+class _Channel:
+    """This side of the pipes: one JSON request in, one JSON reply out, ``id`` first."""
+
+    def __init__(self, requests: int, replies: int):
+        self._requests = os.fdopen(requests, "rb")
+        self._replies = replies
+
+    def receive(self) -> dict | None:
+        """The next request, or None at the end; lines that are not one are skipped
+        (only the submission itself could have written them, into its own pipe)."""
+        while line := self._requests.readline(MAX_MESSAGE_BYTES):
+            with contextlib.suppress(ValueError, RecursionError):
+                request = json.loads(line)
+                if isinstance(request, dict) and request.get("type") in REQUESTS \
+                        and isinstance(request.get("id"), str):
+                    return request
+        return None
+
+    def send(self, request: dict, reply: dict) -> None:
+        data = (_dumps({"id": request["id"], **reply}) + "\n").encode()
+        if len(data) > MAX_MESSAGE_BYTES:
+            message = f"the returned value is too large to send ({len(data) / 2**20:.0f} MiB)"
+            data = (_dumps({"id": request["id"], "ok": False, "error": message}) + "\n").encode()
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._replies, view):]
+
+
 def main() -> None:
-    """Run the job on stdin: cells, then probes, writing one JSON record per line."""
-    job = json.load(sys.stdin)
-    sys.stdin = open(os.devnull)  # input() in a cell gets EOF rather than blocking
+    """Answer the grader's requests (see the module docstring) until ``done``."""
+    import sandbox  # the file beside this one; coursekit.grading.sandbox would import coursekit
+
+    channel = _Channel(int(sys.argv[1]), int(sys.argv[2]))
     sys.path[0] = ""  # like a notebook kernel: the working directory, not this folder
-    results = open(job["results"], "a", encoding="utf-8")
-
-    def emit(record: dict) -> None:
-        results.write(_dumps(record) + "\n")
-        results.flush()
-
-    limit = job["cell_timeout"]
+    setup = channel.receive()
+    if setup is None:
+        os._exit(0)
+    try:
+        report = sandbox.enter(setup["sandbox"])
+    except (sandbox.SandboxError, OSError) as exc:
+        channel.send(setup, {"error": f"{type(exc).__name__}: {exc}"})
+        os._exit(70)
+    channel.send(setup, {"isolation": report})
+    limit = setup["cell_timeout"]
     namespace = _new_namespace()
-    np.random.seed(0)  # noqa: NPY002 - a notebook that forgets to seed still repeats
-    for cell in job["cells"]:
-        emit({"kind": "cell", "cell": cell["cell"], "status": "running"})
-        status, error = _run_cell(cell, namespace, limit)
-        emit({"kind": "cell", "cell": cell["cell"], "status": status, "error": error})
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        torch.set_num_threads(1)
+    random.seed(0)  # a notebook that forgets to seed still repeats
+    np.random.seed(0)  # noqa: NPY002
     student = StudentNamespace(namespace)
-    for call in job["calls"]:
-        emit({"kind": "probe", "key": call["key"], **_run_call(call, job["probes"], student,
-                                                               limit)})
-    emit({"kind": "done"})
-    results.close()
+    while (request := channel.receive()) is not None and request["type"] != "done":
+        if request["type"] == "cell":
+            channel.send(request, _run_cell(request["source"], request["cell"], namespace, limit))
+        elif request["type"] == "call":
+            torch = sys.modules.get("torch")
+            if torch is not None:
+                torch.set_num_threads(1)
+            channel.send(request, _run_call(request, student, limit))
+    _flush()
     os._exit(0)  # skip atexit hooks and threads a submission may have left behind
 
 

@@ -4,15 +4,17 @@ The grader's side of ``child.py``. For each submission:
 
 1. :func:`read_submission` opens the notebook with nbformat, here in the
    grader, and returns its code cells, or says why it cannot run (not a
-   notebook, no code, another assignment's notebook).
-2. :func:`run_submission` writes a job to a private temporary folder and starts
-   ``python child.py`` in a new session, with a small environment (one thread,
-   no GPU, CI mode) and a scratch working directory. The child enforces the
-   per-cell limit itself; the grader enforces the wall-clock limit of the whole
-   submission by killing the child's process group.
-3. It reads the child's records back, one JSON object per line, and decodes
-   each probe's output with :func:`coursekit.grading.child.decode`: numbers and
-   arrays of checked dtype and shape, never a pickle, never a verdict.
+   notebook, too large, no code, another assignment's notebook). The child
+   never gets the file, only the cells' code.
+2. :func:`run_submission` starts ``python child.py`` in a new session with a
+   small environment (one thread, no GPU, CI mode), sets it up with
+   :mod:`.sandbox` (limits; as root, namespaces and an unprivileged user of its
+   own), then sends it the cells, the public tests and last the hidden tests,
+   one request at a time over a pipe, each with a fresh random id. It keeps the
+   wall-clock limit of the whole submission, kills everything the submission
+   started when it ends, and keeps only the tail of its output.
+3. It decodes each probe's output with :func:`coursekit.grading.child.decode`:
+   numbers and arrays of checked dtype and shape, never a pickle, never a verdict.
 
 Everything is deterministic: same notebook, same plan, same records.
 """
@@ -21,10 +23,13 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import select
 import signal
 import subprocess
 import sys
 import tempfile
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +39,8 @@ from IPython.core.inputtransformer2 import TransformerManager
 
 import coursekit
 from coursekit.grading import child
-from coursekit.grading.child import WireError, decode, encode
+from coursekit.grading.child import MAX_MESSAGE_BYTES, WireError, decode, encode
+from coursekit.grading.sandbox import Limits, SandboxError, configure, kill_user, sandbox_uid
 from coursekit.grading.spec import Plan
 
 __all__ = [
@@ -42,14 +48,18 @@ __all__ = [
     "Outcome",
     "RunResult",
     "Submission",
+    "parse_submission",
     "python_source",
+    "read_notebook",
     "read_submission",
     "run_submission",
 ]
 
 CHILD_SCRIPT = Path(child.__file__).resolve()
-MAX_RESULT_BYTES = 64 * 2**20
+PACKAGE_DIR = Path(coursekit.__file__).resolve().parent
+MAX_NOTEBOOK_BYTES = 64 * 2**20
 LOG_TAIL_CHARS = 2000
+SETUP_TIMEOUT = 120.0
 
 
 def python_source(source: str) -> str:
@@ -84,8 +94,28 @@ def read_submission(path: str | Path, assignment: str) -> Submission:
     assignment is ``"wrong_assignment"``; one without that metadata is accepted.
     """
     try:
-        text = Path(path).read_bytes().decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        data = read_notebook(path)
+    except OSError as exc:
+        return Submission((), "invalid", f"cannot be read: {exc}")
+    return parse_submission(data, assignment)
+
+
+def read_notebook(path: str | Path) -> bytes:
+    """The file's bytes, or only its first ``MAX_NOTEBOOK_BYTES + 1`` when it is larger
+    (enough for :func:`parse_submission` to call it too large)."""
+    with open(path, "rb") as f:
+        if os.fstat(f.fileno()).st_size > MAX_NOTEBOOK_BYTES:
+            return f.read(MAX_NOTEBOOK_BYTES + 1)
+        return f.read()
+
+
+def parse_submission(data: bytes, assignment: str) -> Submission:
+    """:func:`read_submission` for a notebook's bytes."""
+    if len(data) > MAX_NOTEBOOK_BYTES:
+        return Submission((), "invalid", f"larger than {MAX_NOTEBOOK_BYTES // 2**20} MiB")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
         return Submission((), "invalid", f"cannot be read as UTF-8 text: {exc}")
     import nbformat  # here, not at the top: slow to import, and only the grader needs it
 
@@ -164,6 +194,17 @@ class RunResult:
     log_tail : str
         The end of the child's stdout and stderr, for debugging by hand. It may
         hold anything the submission printed, so feedback never shows it.
+    cpu_limited : bool
+        The process was stopped at its CPU-time limit.
+    last_test : str or None
+        The test whose probe was running when the child stopped, if any.
+    hidden_started : bool
+        The child had been sent a hidden test when it stopped (what it does then
+        must not show in feedback).
+    output_bytes : int
+        How much the child wrote to stdout and stderr (only the tail is kept).
+    isolation : dict
+        What :func:`coursekit.grading.sandbox.enter` reported.
     """
 
     finished: bool
@@ -173,15 +214,19 @@ class RunResult:
     last_cell: int | None = None
     outputs: dict[str, Outcome] = field(default_factory=dict)
     log_tail: str = ""
+    cpu_limited: bool = False
+    last_test: str | None = None
+    hidden_started: bool = False
+    output_bytes: int = 0
+    isolation: dict = field(default_factory=dict)
 
 
 def _child_env() -> dict[str, str]:
     """The child's whole environment: nothing of the grader's but PATH and locale."""
-    package_root = str(Path(coursekit.__file__).resolve().parent.parent)
     env = {key: os.environ[key] for key in ("PATH", "LANG", "LC_ALL", "SYSTEMROOT")
            if key in os.environ}
     env.update({
-        "PYTHONPATH": package_root,
+        "PYTHONPATH": str(PACKAGE_DIR.parent),
         "PYTHONHASHSEED": "0",
         "PYTHONDONTWRITEBYTECODE": "1",
         "OMP_NUM_THREADS": "1",
@@ -195,34 +240,151 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def _kill_group(process: subprocess.Popen) -> None:
-    if os.name == "posix":
+class _Child:
+    """The grader's end of a running child: requests out, replies and output in.
+
+    Only the reply line that starts with the ``id`` of the request in flight is
+    read as JSON; everything else that arrives on the reply pipe is dropped
+    unparsed, so nothing a submission writes there before a request exists can
+    pass for its reply. Output is drained as it comes and only its tail kept.
+    """
+
+    def __init__(self, process: subprocess.Popen, requests: int, replies: int, output: int):
+        self.process = process
+        self.exited = False
+        self.output_bytes = 0
+        self._requests, self._replies, self._output = requests, replies, output
+        self._open = {replies, output}
+        for fd in (requests, replies, output):
+            os.set_blocking(fd, False)
         try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-    elif process.poll() is None:
-        process.kill()
+            self._pidfd = os.pidfd_open(process.pid)
+        except (AttributeError, OSError):  # not Linux >= 5.3: poll instead
+            self._pidfd = None
+        self._tail = bytearray()
+        self._line = bytearray()
+        self._lines: list[bytes] = []
+        self._skipping = False
+        self._pending = b""
 
+    def ask(self, message: dict, deadline: float) -> dict | None:
+        """Send ``message`` and return the reply, or None if the child stopped first
+        or ``deadline`` (``time.monotonic()``) passed."""
+        nonce = secrets.token_hex(16)
+        self._pending = (json.dumps({"id": nonce, **message}) + "\n").encode()
+        prefix = f'{{"id": "{nonce}"'.encode()
+        while True:
+            for line in self._lines:
+                if line.startswith(prefix):
+                    self._lines.clear()
+                    try:
+                        reply = json.loads(line)
+                    except (ValueError, RecursionError):
+                        return {"error": "the reply could not be read"}
+                    return reply if isinstance(reply, dict) else {}
+            self._lines.clear()
+            if self.exited or time.monotonic() >= deadline:
+                return None
+            self._pump(deadline - time.monotonic())
 
-def _read_records(path: Path) -> list[dict]:
-    with open(path, "rb") as f:
-        raw = f.read(MAX_RESULT_BYTES)
-    records = []
-    for line in raw.splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-    return records
+    def tell(self, message: dict) -> None:
+        """Send ``message`` without waiting for a reply (``done``)."""
+        self._pending = (json.dumps({"id": "", **message}) + "\n").encode()
+        self._pump(0)
 
+    def wait(self, deadline: float) -> bool:
+        """Keep draining until the child exits or ``deadline``; True if it exited."""
+        while not self.exited and time.monotonic() < deadline:
+            self._pump(deadline - time.monotonic())
+        return self.exited
 
-def _tail(path: Path, size: int) -> str:
-    with open(path, "rb") as f:
-        f.seek(max(0, path.stat().st_size - size))
-        return f.read().decode("utf-8", "replace")
+    @property
+    def log_tail(self) -> str:
+        return self._tail.decode("utf-8", "replace")[-LOG_TAIL_CHARS:]
+
+    def _pump(self, timeout: float) -> None:
+        poller = select.poll()
+        for fd in self._open:
+            poller.register(fd, select.POLLIN)
+        if self._pidfd is not None:
+            poller.register(self._pidfd, select.POLLIN)
+            wait = timeout
+        else:
+            wait = min(timeout, 0.05)
+        if self._pending:
+            poller.register(self._requests, select.POLLOUT)
+        events = dict(poller.poll(max(0, int(wait * 1000))))
+        for fd in sorted(self._open & set(events)):
+            self._read(fd)
+        if self._requests in events and self._pending:
+            try:
+                self._pending = self._pending[os.write(self._requests, self._pending):]
+            except BlockingIOError:
+                pass
+            except OSError:  # the child closed its end: it is exiting
+                self._pending = b""
+        if self._pidfd in events if self._pidfd is not None else self.process.poll() is not None:
+            self.exited = True
+            for fd in sorted(self._open):  # what it wrote just before exiting
+                self._read(fd, limit=MAX_MESSAGE_BYTES)
+
+    def _read(self, fd: int, limit: int = 1 << 16) -> None:
+        """Read at most ``limit`` bytes of what ``fd`` has now."""
+        while limit > 0:
+            try:
+                data = os.read(fd, min(limit, 1 << 16))
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self._open.discard(fd)
+                return
+            limit -= len(data)
+            if fd == self._output:
+                self.output_bytes += len(data)
+                self._tail = (self._tail + data)[-4 * LOG_TAIL_CHARS:]
+            else:
+                self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
+        """Split reply data into lines; a line longer than any reply is dropped."""
+        *complete, rest = data.split(b"\n")
+        for piece in complete:
+            if not self._skipping:
+                self._lines.append(bytes(self._line + piece))
+            self._line.clear()
+            self._skipping = False
+        if not self._skipping:
+            self._line += rest
+            if len(self._line) > MAX_MESSAGE_BYTES:
+                self._line.clear()
+                self._skipping = True
+
+    def close(self, uid: int | None) -> tuple[int, float]:
+        """Kill whatever is left (the process group; as root every process of
+        ``uid``), reap the child and return its exit status and CPU seconds."""
+        if os.name == "posix":
+            for kill in (os.killpg, os.kill):  # its group, and itself if it left the group
+                try:
+                    kill(self.process.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+        else:
+            self.process.kill()
+        if uid is not None:
+            kill_user(uid)
+        if self.process.returncode is not None:  # reaped by poll()
+            status, cpu = self.process.returncode, 0.0
+        else:
+            _, wait_status, usage = os.wait4(self.process.pid, 0)
+            status = os.waitstatus_to_exitcode(wait_status)
+            cpu = usage.ru_utime + usage.ru_stime
+            self.process.returncode = status
+        for fd in (self._requests, self._replies, self._output, self._pidfd):
+            if fd is not None:
+                os.close(fd)
+        return status, cpu
 
 
 def _outcome(record: dict) -> Outcome:
@@ -236,30 +398,19 @@ def _outcome(record: dict) -> Outcome:
                    timed_out=record.get("timeout") is True)
 
 
-def _collect(records: list[dict], keys: set[str]) -> tuple[dict, tuple, int | None, bool]:
-    cells: dict[int, dict] = {}
-    outputs: dict[str, Outcome] = {}
-    running, done = None, False
-    for record in records:
-        kind = record.get("kind")
-        if kind == "cell" and type(record.get("cell")) is int:
-            if record.get("status") == "running":
-                running = record["cell"]
-            else:
-                cells[record["cell"]] = record
-                running = None
-        elif kind == "probe" and record.get("key") in keys and record["key"] not in outputs:
-            outputs[record["key"]] = _outcome(record)
-        elif kind == "done":
-            done = True
-    problems = tuple(
-        CellProblem(number, r["status"], str(r.get("error") or ""))
-        for number, r in sorted(cells.items()) if r.get("status") in ("error", "timeout"))
-    return outputs, problems, running, done
+def _cell_problem(number: int, reply: dict) -> CellProblem | None:
+    status = reply.get("status")
+    if status == "ok":
+        return None
+    if status in ("error", "timeout") and isinstance(reply.get("error"), str):
+        return CellProblem(number, status, reply["error"])
+    return CellProblem(number, "error", "the cell's result could not be read")
 
 
 def run_submission(submission: Submission, plan: Plan, *, timeout: float,
-                   cell_timeout: float, cwd: str | Path | None = None) -> RunResult:
+                   cell_timeout: float, cwd: str | Path | None = None,
+                   limits: Limits | None = None, isolate: bool = True,
+                   hide: tuple[str | Path, ...] = ()) -> RunResult:
     """Run ``submission``'s cells, then ``plan``'s probes, in a fresh Python process.
 
     Parameters
@@ -269,50 +420,116 @@ def run_submission(submission: Submission, plan: Plan, *, timeout: float,
     plan : Plan
         The tests whose probes to call (their expected outputs stay here).
     timeout : float
-        Wall-clock seconds for the whole submission; then its process group is killed.
+        Wall-clock seconds for the whole submission (not counting the process's
+        start); then everything it started is killed.
     cell_timeout : float
         Seconds for each cell and each probe call, enforced inside the child.
     cwd : path, optional
         The child's working directory; default a fresh empty scratch folder.
+    limits : Limits, optional
+        Memory, CPU time (default: ``timeout``), processes, file size, disk.
+    isolate : bool
+        When the grader is root: namespaces and an unprivileged user (see
+        :mod:`coursekit.grading.sandbox`). ``coursekit check`` runs a student's
+        own notebook with ``isolate=False``.
+    hide : paths
+        What the submission must not see (covered when namespaces are available).
+
+    Raises
+    ------
+    SandboxError
+        If the child could not be set up (nothing of the submission had run).
     """
     if submission.problem is not None:
         raise ValueError(f"submission cannot run: {submission.problem} ({submission.detail})")
     for name, value in (("timeout", timeout), ("cell_timeout", cell_timeout)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
             raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+    limits = Limits() if limits is None else limits
+    if not isinstance(limits, Limits):
+        raise ValueError(f"limits must be a Limits, got {limits!r}")
+    if os.name != "posix":
+        raise SandboxError("running a notebook in a separate process needs Linux or macOS "
+                           "(on Windows, use WSL; inside a notebook, check(globals(), ...) "
+                           "works everywhere)")
+    cpu_seconds = limits.cpu_seconds or float(timeout)
+    as_root = isolate and os.name == "posix" and os.geteuid() == 0
     with tempfile.TemporaryDirectory(prefix="coursekit-run-") as tmp:
-        tmp = Path(tmp)
-        scratch = tmp / "work"
+        scratch = Path(tmp) / "work"
         scratch.mkdir()
-        results = tmp / "results.jsonl"
-        results.touch()
-        job = {
-            "cells": [{"cell": number, "source": source} for number, source in submission.cells],
-            "cell_timeout": float(cell_timeout),
-            "probes": plan.probes,
-            # public calls first: what a submission prints or raises before the hidden
-            # calls cannot carry their inputs into the feedback
-            "calls": [{"key": t.key, "probe": t.probe, "inputs": encode(t.inputs)}
-                      for t in sorted(plan.tests, key=lambda t: t.hidden)],
-            "results": str(results),
-        }
-        (tmp / "job.json").write_text(json.dumps(job), encoding="utf-8")
-        with open(tmp / "job.json", "rb") as stdin, open(tmp / "log.txt", "wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, str(CHILD_SCRIPT)], stdin=stdin, stdout=log,
-                stderr=subprocess.STDOUT, cwd=str(cwd or scratch), env=_child_env(),
-                start_new_session=True)
-            try:
-                returncode = process.wait(timeout=timeout)
-                timed_out = False
-            except subprocess.TimeoutExpired:
-                timed_out = True
-            _kill_group(process)  # the child, or whatever it left running
-            if timed_out:
-                returncode = process.wait()
-        log_tail = _tail(tmp / "log.txt", LOG_TAIL_CHARS)
-        outputs, problems, running, done = _collect(_read_records(results),
-                                                    {t.key for t in plan.tests})
-    return RunResult(finished=done and returncode == 0 and not timed_out, timed_out=timed_out,
-                     returncode=returncode, cell_problems=problems, last_cell=running,
-                     outputs=outputs, log_tail=log_tail)
+        child, uid = _start(scratch), None
+        try:
+            if as_root:
+                uid = sandbox_uid(child.process.pid)
+                os.chmod(tmp, 0o711)  # for the scratch folder, when namespaces are missing
+                os.chown(scratch, uid, uid)
+            config = configure(limits, cpu_seconds=cpu_seconds, uid=uid,
+                               workdir=str(cwd or scratch), package_dir=str(PACKAGE_DIR),
+                               hide=[os.path.abspath(p) for p in hide])
+            setup = child.ask({"type": "setup", "sandbox": config,
+                               "cell_timeout": float(cell_timeout)},
+                              time.monotonic() + SETUP_TIMEOUT)
+            if setup is not None and "isolation" in setup:
+                run = _drive(child, submission, plan, time.monotonic() + timeout)
+        finally:
+            returncode, cpu = child.close(uid)
+    if setup is None or "isolation" not in setup:
+        why = (setup or {}).get("error") or f"it stopped with status {returncode}"
+        raise SandboxError(f"the grading process could not be set up: {why}\n{child.log_tail}")
+    timed_out = not child.exited
+    finished = child.exited and run["done"] and returncode == 0
+    killed = returncode in (-signal.SIGXCPU, -signal.SIGKILL)
+    cpu_limited = not finished and not timed_out and killed and (
+        returncode == -signal.SIGXCPU or cpu >= cpu_seconds)
+    return RunResult(finished=finished, timed_out=timed_out, returncode=returncode,
+                     cell_problems=tuple(run["problems"]), last_cell=run["last_cell"],
+                     outputs=run["outputs"], log_tail=child.log_tail, cpu_limited=cpu_limited,
+                     last_test=run["last_test"], hidden_started=run["hidden_started"],
+                     output_bytes=child.output_bytes, isolation=setup["isolation"])
+
+
+def _start(cwd: Path) -> _Child:
+    """Start ``child.py`` in a new session, its three pipes connected to a :class:`_Child`."""
+    requests_r, requests_w = os.pipe()
+    replies_r, replies_w = os.pipe()
+    output_r, output_w = os.pipe()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, str(CHILD_SCRIPT), str(requests_r), str(replies_w)],
+            stdin=subprocess.DEVNULL, stdout=output_w, stderr=output_w,
+            pass_fds=(requests_r, replies_w), cwd=str(cwd), env=_child_env(),
+            start_new_session=True)
+    except BaseException:
+        for fd in (requests_w, replies_r, output_r):
+            os.close(fd)
+        raise
+    finally:
+        for fd in (requests_r, replies_w, output_w):
+            os.close(fd)
+    return _Child(process, requests_w, replies_r, output_r)
+
+
+def _drive(child: _Child, submission: Submission, plan: Plan, deadline: float) -> dict:
+    """Send the cells, then the public tests, then the hidden tests, then ``done``."""
+    run = {"problems": [], "outputs": {}, "last_cell": None, "last_test": None,
+           "hidden_started": False, "done": False}
+    for number, source in submission.cells:
+        reply = child.ask({"type": "cell", "cell": number, "source": source}, deadline)
+        if reply is None:
+            run["last_cell"] = number
+            return run
+        problem = _cell_problem(number, reply)
+        if problem is not None:
+            run["problems"].append(problem)
+    for test in sorted(plan.tests, key=lambda t: t.hidden):  # public first
+        run["hidden_started"] |= test.hidden
+        reply = child.ask({"type": "call", "key": test.key, "probe": test.probe,
+                           "source": plan.probes[test.probe], "inputs": encode(test.inputs)},
+                          deadline)
+        if reply is None:
+            run["last_test"] = test.key
+            return run
+        run["outputs"][test.key] = _outcome(reply)
+    child.tell({"type": "done"})
+    run["done"] = child.wait(deadline)
+    return run

@@ -124,7 +124,8 @@ def check_notebook(path: str | Path, *, checks: str | Path | None = None,
                    cell_timeout: float = DEFAULT_CELL_TIMEOUT) -> CheckReport:
     """Run the saved notebook at ``path`` as the grader would, with its public tests.
 
-    The notebook runs in a separate process from its own folder. ``checks`` is
+    The notebook runs in a separate process from its own folder, with the
+    grader's resource limits but as the student's own user. ``checks`` is
     the public-checks file; by default ``<assignment>_public.json`` beside the
     notebook, the assignment named by the notebook's metadata or file name.
     """
@@ -136,8 +137,9 @@ def check_notebook(path: str | Path, *, checks: str | Path | None = None,
         plan = plan_from_json(checks.read_text(encoding="utf-8"), str(checks))
     else:
         plan = load_public_plan(path.parent, _assignment_of(path))
+    # the student's own notebook, from its own folder: limits, but no sandbox user
     result = grade_notebook(path, plan.select(public_only=True), timeout=timeout,
-                            cell_timeout=cell_timeout, cwd=path.parent)
+                            cell_timeout=cell_timeout, cwd=path.parent, isolate=False)
     return CheckReport(f"Checking {path.name}", result)
 
 
