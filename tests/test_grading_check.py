@@ -137,3 +137,11 @@ def test_cli_grade_names_a_missing_grading_file(tmp_path, capsys):
     assert main(["grade", "nope", str(tmp_path), "--out", str(tmp_path / "o"),
                  "--solutions", str(tmp_path)]) == 2
     assert f"looked for {tmp_path / 'nope_grading.py'}" in capsys.readouterr().err
+
+
+def test_check_notebook_accepts_a_path_relative_to_the_working_directory(monkeypatch):
+    """`coursekit check homework/hw.ipynb` from the repository root, as the README says."""
+    monkeypatch.chdir(HOMEWORK.parent)
+    relative = HOMEWORK.relative_to(HOMEWORK.parent) / "example.ipynb"
+    report = check_notebook(relative)
+    assert "momentum_step is not implemented yet" in str(report)

@@ -129,9 +129,9 @@ def check_notebook(path: str | Path, *, checks: str | Path | None = None,
     the public-checks file; by default ``<assignment>_public.json`` beside the
     notebook, the assignment named by the notebook's metadata or file name.
     """
-    path = Path(path)
-    if not path.is_file():
+    if not Path(path).is_file():
         raise FileNotFoundError(f"no notebook at {str(path)!r}")
+    path = Path(path).resolve()  # the child starts in the notebook's folder
     if checks is not None:
         checks = Path(checks)
         plan = plan_from_json(checks.read_text(encoding="utf-8"), str(checks))
