@@ -145,3 +145,10 @@ def test_check_notebook_accepts_a_path_relative_to_the_working_directory(monkeyp
     relative = HOMEWORK.relative_to(HOMEWORK.parent) / "example.ipynb"
     report = check_notebook(relative)
     assert "momentum_step is not implemented yet" in str(report)
+
+
+def test_check_notebook_leaves_nothing_in_the_homework_folder(tmp_path):
+    for name in ("example.ipynb", "example_public.json"):
+        shutil.copy(HOMEWORK / name, tmp_path)
+    check_notebook(tmp_path / "example.ipynb")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["example.ipynb", "example_public.json"]

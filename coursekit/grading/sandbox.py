@@ -190,6 +190,9 @@ def enter(config: dict) -> dict:
     report = {"user": "grader" if uid is None else uid, "namespaces": False, "network": "on",
               "processes": "all", "hidden": []}
     workdir = config["workdir"]
+    # Caches and temporary files (matplotlib's font list...) go to the private folder
+    # the process started in, never into a student's homework folder (``check``).
+    private = os.getcwd()
     needed = _needed_paths(config["package_dir"])
     if uid is not None and _unshare(_CLONE_NEWNS | _CLONE_NEWNET | _CLONE_NEWIPC | _CLONE_NEWUTS):
         report.update(namespaces=True, network="off")
@@ -209,8 +212,10 @@ def enter(config: dict) -> dict:
                 f"the unprivileged user (uid {uid}) cannot read {', '.join(unreadable)}, which "
                 "Python needs: make them readable by others, or grade where the grader can "
                 "create namespaces (root with CAP_SYS_ADMIN)")
+    if uid is not None:
+        private = workdir  # the sandbox's own tmpfs
     os.chdir(workdir)
-    os.environ.update(HOME=workdir, TMPDIR=workdir, MPLCONFIGDIR=workdir)
+    os.environ.update(HOME=private, TMPDIR=private, MPLCONFIGDIR=private)
     return report
 
 
