@@ -21,14 +21,18 @@ Theory, on a quadratic with curvatures (Hessian eigenvalues) :math:`h` between
     momentum_rate(lr, momentum, curvatures=(mu_min, L))   # spectral radius of the iteration
     gradient_descent_optimum(L, mu_min)                   # best lr and rate without momentum
     heavy_ball_optimum(L, mu_min)                         # best (lr, momentum) and rate
+    nesterov_optimum(L, mu_min)                           # the same for Nesterov's momentum
     averaging_window(momentum)                            # 1 / (1 - mu)
+    momentum_weights(momentum, steps)                     # mu^k, the weight of each old gradient
 
 The two optima are the lecture's headline: gradient descent's best rate is
 :math:`(\kappa - 1)/(\kappa + 1)`, heavy-ball momentum's is
 :math:`(\sqrt\kappa - 1)/(\sqrt\kappa + 1)`, so momentum needs about
 :math:`\sqrt\kappa` rather than :math:`\kappa` steps per digit of accuracy.
 
-Two figures go with them: :func:`plot_rate_map` and :func:`plot_distances`.
+On a saddle, :func:`escape_step` counts the steps until the loss drops below a
+level, and a negative curvature in :func:`momentum_rate` gives the escape factor.
+Two figures go with all this: :func:`plot_rate_map` and :func:`plot_distances`.
 """
 
 from __future__ import annotations
@@ -55,12 +59,18 @@ __all__ = [
     "heavy_ball_optimum",
     "momentum_rate",
     "momentum_weights",
+    "nesterov_optimum",
     "plot_distances",
     "plot_rate_map",
     "rate_map",
 ]
 
 _DASHES = ["--", ":", "-."]
+_RATE_TICKS = [0.0, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999]
+_DIGITS_NORM = colors.FuncNorm(
+    (lambda r: -np.log10(1 - np.minimum(r, 0.999)), lambda d: 1 - 10.0 ** -d), vmin=0.0,
+    vmax=0.999)
+"""Colours spread evenly in -log10(1 - r), so 0.9, 0.99 and 0.999 are equally far apart."""
 
 FLOOR = 1e-120
 """Distances at or below this count as "arrived": a run is measured only down to here.
@@ -185,7 +195,9 @@ def momentum_rate(lr: float | np.ndarray, momentum: float | np.ndarray,
     roots :math:`z` and the curvatures :math:`h`; ``r >= 1`` means no convergence.
     With ``momentum = 0`` both reduce to gradient descent, :math:`r = \max_h |1 - \eta h|`.
     Complex roots (:math:`(1 + \mu - \eta h)^2 < 4\mu` for heavy ball) have
-    modulus :math:`\sqrt\mu`: the iterates spiral in.
+    modulus :math:`\sqrt\mu`: the iterates spiral in. A negative curvature (the
+    downhill direction of a saddle) gives ``r > 1``: then ``r`` is the factor by
+    which the distance from the saddle grows per step, i.e. how fast it is escaped.
 
     Parameters
     ----------
@@ -194,7 +206,9 @@ def momentum_rate(lr: float | np.ndarray, momentum: float | np.ndarray,
         other (e.g. ``lr[None, :]`` and ``momentum[:, None]`` give a grid).
     curvatures : sequence of float
         The Hessian's eigenvalues, e.g. ``(fn.mu, fn.L)`` for a
-        :class:`~coursekit.landscapes.Quadratic` (the extremes decide the maximum).
+        :class:`~coursekit.landscapes.Quadratic` (for positive curvatures the
+        extremes decide the maximum), or ``(-2.0,)`` for the downhill direction of
+        :class:`~coursekit.landscapes.Saddle`.
     nesterov : bool
         Nesterov's polynomial instead of heavy ball's.
 
@@ -208,9 +222,9 @@ def momentum_rate(lr: float | np.ndarray, momentum: float | np.ndarray,
         raise ValueError(f"Invalid lr: {lr!r} (every learning rate must be finite and >= 0)")
     mu = _momentum_array("momentum", momentum)
     h = np.asarray(curvatures, dtype=np.float64)
-    if h.ndim != 1 or h.size == 0 or not np.all(np.isfinite(h)) or np.any(h < 0):
+    if h.ndim != 1 or h.size == 0 or not np.all(np.isfinite(h)):
         raise ValueError(f"Invalid curvatures: {curvatures!r} (expected a non-empty sequence of "
-                         "finite numbers >= 0)")
+                         "finite numbers)")
     eta, mu = np.broadcast_arrays(eta[..., None], mu[..., None])  # curvature on the last axis
     if nesterov:
         trace, det = (1 + mu) * (1 - eta * h), mu * (1 - eta * h)
@@ -260,6 +274,24 @@ def heavy_ball_optimum(L: float, mu: float) -> Optimum:
     root_kappa = math.sqrt(L / mu)
     rate = (root_kappa - 1) / (root_kappa + 1)
     return Optimum(lr=(2.0 / (math.sqrt(L) + math.sqrt(mu))) ** 2, momentum=rate**2, rate=rate)
+
+
+def nesterov_optimum(L: float, mu: float) -> Optimum:
+    r"""The best constant (lr, momentum) of Nesterov's momentum on a quadratic.
+
+    For Nesterov's polynomial in :func:`momentum_rate` the optimal tuning on
+    quadratics (Lessard, Recht & Packard 2016) is
+
+    .. math:: \eta^\star = \frac{4}{3L + \mu}, \qquad
+              \mu^\star = \frac{\sqrt{3\kappa + 1} - 2}{\sqrt{3\kappa + 1} + 2}, \qquad
+              r^\star = 1 - \frac{2}{\sqrt{3\kappa + 1}},
+
+    the same :math:`O(1/\sqrt\kappa)` gap to 1 as heavy ball, with a somewhat
+    larger constant: on quadratics heavy ball is the faster of the two.
+    """
+    L, mu = _curvatures(L, mu)
+    root = math.sqrt(3 * L / mu + 1)
+    return Optimum(lr=4.0 / (3 * L + mu), momentum=(root - 2) / (root + 2), rate=1 - 2 / root)
 
 
 # ----------------------------------------------------------------------------- measurement
@@ -413,14 +445,14 @@ def rate_map(landscape: Landscape, lrs: Sequence[float] | np.ndarray,
 
     mu, eta = (torch.from_numpy(a.reshape(-1, 1).copy())
                for a in np.meshgrid(momentum_grid, lr_grid, indexing="ij"))
-    minima = torch.tensor(landscape.minima, dtype=torch.float64)
+    minima = np.asarray(landscape.minima, dtype=np.float64)
     theta = start_point.expand(len(mu), 2).clone()
     velocity = torch.zeros_like(theta)
     gradient = landscape.grad(theta)
     lengths = torch.full((len(mu),), int(steps) + 1)
     alive = torch.ones(len(mu), dtype=torch.bool)
-    distances = torch.empty(int(steps) + 1, len(mu), dtype=torch.float64)
-    distances[0] = _distance(theta, minima)
+    distances = np.empty((int(steps) + 1, len(mu)), dtype=np.float64)
+    distances[0] = _distance(theta.numpy(), minima)
     for k in range(1, int(steps) + 1):
         velocity = mu * velocity + gradient
         direction = gradient + mu * velocity if nesterov else velocity
@@ -430,15 +462,19 @@ def rate_map(landscape: Landscape, lrs: Sequence[float] | np.ndarray,
                   & torch.isfinite(gradient).all(dim=1))
         lengths[alive & ~finite] = k
         alive &= finite
-        distances[k] = _distance(theta, minima)
-    rates = _fit_rates(distances.numpy(), lengths.numpy(), tail, floor)
+        distances[k] = _distance(theta.numpy(), minima)
+    rates = _fit_rates(distances, lengths.numpy(), tail, floor)
     return rates.reshape(len(momentum_grid), len(lr_grid))
 
 
-def _distance(points: torch.Tensor, minima: torch.Tensor) -> torch.Tensor:
-    """Euclidean distance from each point (n, 2) to its nearest minimum (m, 2)."""
+def _distance(points: np.ndarray, minima: np.ndarray) -> np.ndarray:
+    """Euclidean distance from each point (n, 2) to its nearest minimum (m, 2).
+
+    In NumPy, as :meth:`Trajectory.distances_to_minimum` computes it (and because a
+    torch reduction over a short axis is slow with several threads)."""
     gaps = points[:, None, :] - minima[None, :, :]
-    return (gaps**2).sum(dim=-1).sqrt().min(dim=1).values
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.sqrt((gaps**2).sum(axis=-1)).min(axis=1)
 
 
 def escape_step(trajectory: Trajectory, level: float) -> int | None:
@@ -460,9 +496,13 @@ def escape_step(trajectory: Trajectory, level: float) -> int | None:
 def plot_rate_map(rates: np.ndarray, lrs: Sequence[float], momenta: Sequence[float], *,
                   ax: Axes | None = None, optimum: Optimum | None = None,
                   marker: tuple[float, float] | None = None,
-                  theory: np.ndarray | None = None,
+                  theory: np.ndarray | None = None, colorbar: bool = True,
                   title: str = "Linear convergence rate (smaller is faster)") -> Axes:
-    """The rate over a (learning rate, momentum) grid; cells that do not converge in grey.
+    r"""The rate over a (learning rate, momentum) grid; cells that do not converge in grey.
+
+    Colours are spaced evenly in :math:`-\log_{10}(1 - r)`, so that the slow region
+    near :math:`r = 1`, where most of the grid lies, is resolved (0.9, 0.99, 0.999 are
+    equally far apart); rates of 0.999 and above share the top colour.
 
     Parameters
     ----------
@@ -479,6 +519,9 @@ def plot_rate_map(rates: np.ndarray, lrs: Sequence[float], momenta: Sequence[flo
         One more point to mark (the current setting of an explorer).
     theory : array, optional
         Theoretical rates on the same grid, drawn as labelled contour lines.
+    colorbar : bool
+        Add a colour bar (leave it out when redrawing the same axes, e.g. in an
+        explorer, where each call would add another).
     title : str
         Title of the axes.
 
@@ -494,10 +537,12 @@ def plot_rate_map(rates: np.ndarray, lrs: Sequence[float], momenta: Sequence[flo
     with style():
         if ax is None:
             _, ax = plt.subplots()
-        cmap = plt.get_cmap("viridis").with_extremes(over="lightgrey")
-        mesh = ax.pcolormesh(lr_grid, momentum_grid, values, cmap=cmap, shading="nearest",
-                             norm=colors.Normalize(vmin=0.0, vmax=1.0))
-        ax.figure.colorbar(mesh, ax=ax, extend="max", label="rate r (grey: r >= 1)")
+        cmap = plt.get_cmap("viridis").with_extremes(bad="lightgrey")
+        mesh = ax.pcolormesh(lr_grid, momentum_grid, np.ma.masked_where(~(values < 1), values),
+                             cmap=cmap, shading="nearest", norm=_DIGITS_NORM)
+        if colorbar:
+            bar = ax.figure.colorbar(mesh, ax=ax, label="rate r (grey: no convergence, r >= 1)")
+            bar.set_ticks(_RATE_TICKS)
         if theory is not None:
             lines = ax.contour(lr_grid, momentum_grid, np.asarray(theory, dtype=np.float64),
                                levels=[0.5, 0.8, 0.9, 0.95, 0.99], colors="white",
@@ -527,7 +572,9 @@ def plot_distances(trajectories: Trajectory | Sequence[Trajectory], *, ax: Axes 
     r"""Distance to the minimum against step, on a log axis, one line per run.
 
     A linear rate is a straight line here. ``rates`` adds dashed reference lines
-    :math:`d_0 r^k` (e.g. the theoretical rates) from the first run's start.
+    :math:`d_0 r^k` (e.g. the theoretical rates) from the first run's start. The
+    axis stops at 1000 times the largest starting distance, so that a run that
+    blows up leaves the plot instead of flattening all the others.
     """
     runs = [trajectories] if isinstance(trajectories, Trajectory) else list(trajectories)
     if not runs or not all(isinstance(run, Trajectory) for run in runs):
@@ -538,6 +585,8 @@ def plot_distances(trajectories: Trajectory | Sequence[Trajectory], *, ax: Axes 
         for i, run in enumerate(runs):
             label = run.label + (f" (diverged at step {run.diverged_at})" if run.diverged else "")
             ax.semilogy(run.distances_to_minimum(), color=COLORS[i % len(COLORS)], label=label)
+        bottom, top = ax.get_ylim()
+        ax.set_ylim(bottom, min(top, 1e3 * max(run.distances_to_minimum()[0] for run in runs)))
         if rates:
             shown = ax.get_ylim()
             d0 = float(runs[0].distances_to_minimum()[0])

@@ -104,6 +104,25 @@ def test_heavy_ball_optimum_beats_every_setting_on_a_grid_of_eigenvalue_radii():
     assert gd.rate == pytest.approx(abs(1 - gd.lr * L)) == pytest.approx(abs(1 - gd.lr * mu))
 
 
+def test_nesterov_optimum_beats_every_setting_on_a_grid_of_eigenvalue_radii():
+    L, mu = 25.0, 1.0
+    best = dynamics.nesterov_optimum(L, mu)
+    kappa = L / mu
+    assert best.lr == pytest.approx(4 / (3 * L + mu), rel=1e-14)
+    assert best.rate == pytest.approx(1 - 2 / math.sqrt(3 * kappa + 1), rel=1e-14)
+    radius = _spectral_radius([_nesterov_matrix(best.lr, best.momentum, h)
+                               for h in np.linspace(mu, L, 9)])
+    assert best.rate == pytest.approx(radius, rel=1e-6)
+    lrs, momenta = np.meshgrid(np.linspace(0.005, 0.08, 60), np.linspace(0.0, 0.95, 60))
+    radii = np.max([np.abs(np.linalg.eigvals(np.stack([
+        np.stack([momenta, np.full_like(lrs, h)], -1),
+        np.stack([-lrs * momenta**2, 1 - lrs * h * (1 + momenta)], -1)], -2))).max(axis=-1)
+        for h in (mu, L)], axis=0)
+    assert radii.min() >= best.rate - 1e-9
+    assert radii.min() == pytest.approx(best.rate, rel=2e-2)
+    assert best.rate > dynamics.heavy_ball_optimum(L, mu).rate
+
+
 @pytest.mark.parametrize("nesterov", [False, True])
 def test_momentum_rate_is_the_spectral_radius_of_the_iteration(nesterov):
     rng = np.random.default_rng(7)
@@ -186,6 +205,16 @@ def test_escape_step_on_the_saddle_matches_the_closed_form():
     assert dynamics.escape_step(traj, -1e300) is None
 
 
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_escape_factor_from_a_saddle_is_the_rate_for_its_negative_curvature(momentum):
+    fn, lr = Saddle(), 0.01                      # curvature -2 along y
+    traj = run(lambda p: optim.SGD(p, lr=lr, momentum=momentum), fn, steps=150)
+    growth = dynamics.convergence_rate(np.abs(traj.points[:, 1]))
+    radius = _spectral_radius([_heavy_ball_matrix(lr, momentum, -2.0)])
+    assert dynamics.momentum_rate(lr, momentum, (-2.0,)) == pytest.approx(radius, rel=1e-12)
+    assert growth == pytest.approx(radius, rel=1e-3)
+
+
 # ----------------------------------------------------------------------------- figures
 
 
@@ -196,8 +225,9 @@ def test_plot_rate_map_draws_the_rates_and_marks_the_optimum():
     best = dynamics.heavy_ball_optimum(fn.L, fn.mu)
     ax = dynamics.plot_rate_map(rates, lrs, momenta, optimum=best, marker=(0.1, 0.5),
                                 theory=rates)
-    np.testing.assert_allclose(np.asarray(ax.collections[0].get_array()).reshape(rates.shape),
-                               rates)
+    drawn = ax.collections[0].get_array().reshape(rates.shape)
+    assert np.array_equal(np.ma.getmaskarray(drawn), rates >= 1) and np.any(rates >= 1)
+    np.testing.assert_array_equal(drawn.compressed(), rates[rates < 1])
     star = next(line for line in ax.get_lines() if line.get_marker() == "*")
     assert star.get_xdata()[0] == best.lr and star.get_ydata()[0] == best.momentum
     assert ax.get_xscale() == "log" and ax.get_xlabel() == "learning rate"
@@ -214,6 +244,10 @@ def test_plot_distances_draws_one_line_per_run_and_the_reference_rates():
     assert [line.get_label() for line in lines] == ["lr 0.1", "lr 0.3", "theory: r = 0.900"]
     np.testing.assert_allclose(lines[1].get_ydata(), runs[1].distances_to_minimum())
     assert ax.get_yscale() == "log"
+    blow_up = run(lambda p: optim.SGD(p, lr=1.0), fn, steps=30, label="too large")
+    ax = dynamics.plot_distances([runs[0], blow_up])
+    assert blow_up.distances_to_minimum().max() > 1e10
+    assert ax.get_ylim()[1] == pytest.approx(1e3 * runs[0].distances_to_minimum()[0])
 
 
 # ----------------------------------------------------------------------------- errors
@@ -225,6 +259,7 @@ def test_plot_distances_draws_one_line_per_run_and_the_reference_rates():
     (lambda: dynamics.momentum_weights(0.9, 0), "steps"),
     (lambda: dynamics.heavy_ball_optimum(1.0, 2.0), "L"),
     (lambda: dynamics.gradient_descent_optimum(1.0, 0.0), "mu"),
+    (lambda: dynamics.nesterov_optimum(math.nan, 1.0), "L"),
     (lambda: dynamics.momentum_rate(-0.1, 0.5, (1.0,)), "lr"),
     (lambda: dynamics.momentum_rate(0.1, 0.5, ()), "curvatures"),
     (lambda: dynamics.convergence_rate([1.0]), "at least one step"),
