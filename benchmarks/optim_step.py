@@ -24,15 +24,13 @@ Usage: python benchmarks/optim_step.py [--steps 30] [--device cpu] [--no-fused]
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 import torchvision
 
 import coursekit
 import coursekit.optim as ck
-from coursekit.optim.fast import roofline_bytes_per_param
+from coursekit.optim.fast import copy_bandwidth, roofline_bytes_per_param, step_times
 
 OPTIMIZERS = {
     "SGD momentum": (ck.SGD, torch.optim.SGD, dict(lr=0.01, momentum=0.9), "sgd_momentum"),
@@ -57,25 +55,6 @@ def _fresh_copy(params, grads) -> list[torch.nn.Parameter]:
     return copies
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def copy_bandwidth(device: torch.device, n: int) -> float:
-    """GB/s of ``dst.copy_(src)`` on ``n`` fp32 elements (8 bytes moved per element)."""
-    src = torch.randn(n, device=device)
-    dst = torch.empty_like(src)
-    times = []
-    for _ in range(10):
-        _sync(device)
-        start = time.perf_counter()
-        dst.copy_(src)
-        _sync(device)
-        times.append(time.perf_counter() - start)
-    return 8 * n / statistics.median(times) / 1e9
-
-
 def _variants(ours_cls, torch_cls, kwargs, params, grads, fused: bool) -> dict:
     variants = {
         "ours": ours_cls(_fresh_copy(params, grads), **kwargs),
@@ -93,22 +72,13 @@ def _variants(ours_cls, torch_cls, kwargs, params, grads, fused: bool) -> dict:
 def bench(steps: int, device: torch.device, fused: bool) -> None:
     params, grads = _resnet18_params(device)
     n = sum(p.numel() for p in params)
-    bandwidth = copy_bandwidth(device, n)
+    bandwidth = copy_bandwidth(n, device)
     print(f"ResNet-18: {len(params)} tensors, {n / 1e6:.2f}M parameters, device={device}, "
           f"torch {torch.__version__}, threads={torch.get_num_threads()}, steps={steps}")
     print(f"memory copy bandwidth: {bandwidth:.1f} GB/s")
     for name, (ours_cls, torch_cls, kwargs, algorithm) in OPTIMIZERS.items():
         variants = _variants(ours_cls, torch_cls, kwargs, params, grads, fused)
-        times: dict[str, list[float]] = {key: [] for key in variants}
-        for i in range(steps + WARMUP):
-            for key, opt in variants.items():
-                _sync(device)
-                start = time.perf_counter()
-                opt.step()
-                _sync(device)
-                if i >= WARMUP:
-                    times[key].append(time.perf_counter() - start)
-        med = {key: statistics.median(t) for key, t in times.items()}
+        med = step_times(variants, steps=steps, warmup=WARMUP)
         roofline = roofline_bytes_per_param(algorithm)
         print(f"\n{name} (roofline {roofline} B/param = {roofline * n / 1e6:.0f} MB per step)")
         for key, seconds in med.items():

@@ -8,13 +8,17 @@ Import the pieces by what they are::
 """
 
 from coursekit import (
+    compare,
     data,
+    hypergradients,
     landscapes,
+    memory,
     models,
     optim,
     plot,
     primer,
     schedules,
+    second_order,
     stochastic,
     sweep,
     train,
@@ -23,16 +27,20 @@ from coursekit import (
 from coursekit.runtime import device, environment, fast_mode, seed
 
 __all__ = [
+    "compare",
     "data",
     "device",
     "environment",
     "fast_mode",
+    "hypergradients",
     "landscapes",
+    "memory",
     "models",
     "optim",
     "plot",
     "primer",
     "schedules",
+    "second_order",
     "seed",
     "stochastic",
     "sweep",

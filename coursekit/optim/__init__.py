@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from coursekit.optim import clip, hyper
+from coursekit.optim import clip, hyper, transforms
 from coursekit.optim.adabelief import AdaBelief
 from coursekit.optim.adagrad import Adagrad
 from coursekit.optim.adam import Adam, AdamW
@@ -53,6 +53,7 @@ __all__ = [
     "clip",
     "create",
     "hyper",
+    "transforms",
 ]
 
 _REGISTRY: dict[str, type[torch.optim.Optimizer]] = {
