@@ -10,6 +10,7 @@ Import the pieces by what they are::
 from coursekit import (
     compare,
     data,
+    dynamics,
     hypergradients,
     landscapes,
     memory,
@@ -30,6 +31,7 @@ __all__ = [
     "compare",
     "data",
     "device",
+    "dynamics",
     "environment",
     "fast_mode",
     "hypergradients",
