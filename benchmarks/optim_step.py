@@ -15,8 +15,8 @@ hits them all) after warm-up steps (which include torch.compile's compilation),
 and the script prints each variant's median step time, the ratios measured in
 this run, and the *roofline*: the bytes a step must move per parameter (Adam in
 fp32: read param, grad, m, v and write param, m, v = 28 B) times the number of
-parameters, divided by the step time, next to the bandwidth of a plain memory copy
-measured on the same machine.
+parameters, divided by the step time, next to the bandwidth of an in-place add
+(``a.add_(b)``: read two arrays, write one) measured on the same machine.
 
 Usage: python benchmarks/optim_step.py [--steps 30] [--device cpu] [--no-fused]
 """
@@ -30,7 +30,7 @@ import torchvision
 
 import coursekit
 import coursekit.optim as ck
-from coursekit.optim.fast import copy_bandwidth, roofline_bytes_per_param, step_times
+from coursekit.optim.fast import memory_bandwidth, roofline_bytes_per_param, step_times
 
 OPTIMIZERS = {
     "SGD momentum": (ck.SGD, torch.optim.SGD, dict(lr=0.01, momentum=0.9), "sgd_momentum"),
@@ -72,10 +72,10 @@ def _variants(ours_cls, torch_cls, kwargs, params, grads, fused: bool) -> dict:
 def bench(steps: int, device: torch.device, fused: bool) -> None:
     params, grads = _resnet18_params(device)
     n = sum(p.numel() for p in params)
-    bandwidth = copy_bandwidth(n, device)
+    bandwidth = memory_bandwidth(n, device)
     print(f"ResNet-18: {len(params)} tensors, {n / 1e6:.2f}M parameters, device={device}, "
           f"torch {torch.__version__}, threads={torch.get_num_threads()}, steps={steps}")
-    print(f"memory copy bandwidth: {bandwidth:.1f} GB/s")
+    print(f"memory bandwidth (a.add_(b), 12 B/element): {bandwidth:.1f} GB/s")
     for name, (ours_cls, torch_cls, kwargs, algorithm) in OPTIMIZERS.items():
         variants = _variants(ours_cls, torch_cls, kwargs, params, grads, fused)
         med = step_times(variants, steps=steps, warmup=WARMUP)
@@ -84,7 +84,7 @@ def bench(steps: int, device: torch.device, fused: bool) -> None:
         for key, seconds in med.items():
             achieved = roofline * n / seconds / 1e9
             print(f"  {key:<14}{seconds * 1e3:9.2f} ms   {achieved:6.1f} GB/s "
-                  f"({achieved / bandwidth:5.0%} of copy bandwidth)")
+                  f"({achieved / bandwidth:5.0%} of memory bandwidth)")
         print(f"  ratio ours / torch default        = {med['ours'] / med['torch']:.2f}x")
         print(f"  ratio ours-foreach / torch-foreach = "
               f"{med['ours-foreach'] / med['torch-foreach']:.2f}x")

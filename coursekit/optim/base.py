@@ -73,17 +73,17 @@ class Optimizer(torch.optim.Optimizer):
                 loss = closure()
         for group in self.param_groups:
             params = [p for p in group["params"] if p.grad is not None]
+            mode = group_mode(group, params)
             for param in params:
-                if param.grad.is_sparse:
-                    raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
                 state = self.state[param]
                 if not state:
+                    if param.grad.is_sparse:
+                        raise RuntimeError(
+                            f"{type(self).__name__} does not support sparse gradients")
                     self.init_state(param, state, group)
-            mode = group_mode(group, params)
-            if mode == "single":
-                for param in params:
-                    self.update(param, param.grad, self.state[param], group)
-            else:
+                if mode == "single":
+                    self.update(param, param.grad, state, group)
+            if mode != "single":
                 self.update_group(group, params, mode)
         return loss
 
