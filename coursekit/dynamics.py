@@ -47,6 +47,7 @@ import torch
 from matplotlib import colors
 from matplotlib.axes import Axes
 
+from coursekit import _checks as checks
 from coursekit.landscapes import Landscape, NoisyGradient, Trajectory
 from coursekit.plot import COLORS, style
 
@@ -90,15 +91,6 @@ class Optimum(NamedTuple):
 # ----------------------------------------------------------------------------- checks
 
 
-def _real(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"Invalid {name}: {value!r} (expected a real number)")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"Invalid {name}: {value} (must be finite)")
-    return value
-
-
 def _momentum_array(name: str, momentum: Any) -> np.ndarray:
     """``momentum`` as a float64 array, every entry in [0, 1)."""
     values = np.asarray(momentum, dtype=np.float64)
@@ -108,7 +100,7 @@ def _momentum_array(name: str, momentum: Any) -> np.ndarray:
 
 
 def _curvatures(L: Any, mu: Any) -> tuple[float, float]:
-    L, mu = _real("L", L), _real("mu", mu)
+    L, mu = checks.real("L", L), checks.real("mu", mu)
     if mu <= 0:
         raise ValueError(f"Invalid mu: {mu} (the smallest curvature must be > 0)")
     if L < mu:
@@ -125,7 +117,7 @@ def _grid(name: str, values: Any) -> np.ndarray:
 
 
 def _check_tail(tail: Any) -> float:
-    tail = _real("tail", tail)
+    tail = checks.real("tail", tail)
     if not 0 < tail <= 1:
         raise ValueError(f"Invalid tail: {tail} (the fraction of the run to fit must be in (0, 1])")
     return tail
@@ -170,7 +162,7 @@ def momentum_weights(momentum: float, steps: int) -> np.ndarray:
     :math:`v_t = \sum_k \mu^k g_{t-k}`, for ``k = 0, ..., n - 1``; the weights sum
     to :math:`(1 - \mu^n)/(1 - \mu)`, approaching :func:`averaging_window`.
     """
-    mu = float(_momentum_array("momentum", _real("momentum", momentum)))
+    mu = float(_momentum_array("momentum", checks.real("momentum", momentum)))
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
         raise ValueError(f"Invalid steps: {steps!r} (expected an integer >= 1)")
     return mu ** np.arange(int(steps), dtype=np.float64)
@@ -361,7 +353,7 @@ def convergence_rate(trajectory: Trajectory | Sequence[float] | np.ndarray, *,
     float
     """
     tail = _check_tail(tail)
-    floor = _real("floor", floor)
+    floor = checks.real("floor", floor)
     if isinstance(trajectory, Trajectory):
         distances = trajectory.distances_to_minimum()
     else:
@@ -437,7 +429,7 @@ def rate_map(landscape: Landscape, lrs: Sequence[float] | np.ndarray,
     momentum_grid = _momentum_array("momenta", _grid("momenta", momenta))
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
         raise ValueError(f"Invalid steps: {steps!r} (expected an integer >= 1)")
-    tail, floor = _check_tail(tail), _real("floor", floor)
+    tail, floor = _check_tail(tail), checks.real("floor", floor)
     start = landscape.start if start is None else start
     start_point = torch.tensor(np.asarray(start, dtype=np.float64), dtype=torch.float64)
     if start_point.shape != (2,) or not torch.isfinite(start_point).all():
@@ -486,7 +478,7 @@ def escape_step(trajectory: Trajectory, level: float) -> int | None:
     """
     if not isinstance(trajectory, Trajectory):
         raise TypeError(f"Invalid trajectory: {trajectory!r} (expected a Trajectory)")
-    below = np.flatnonzero(trajectory.values < _real("level", level))
+    below = np.flatnonzero(trajectory.values < checks.real("level", level))
     return int(below[0]) if below.size else None
 
 

@@ -38,6 +38,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from coursekit import _checks as checks
+
 __all__ = [
     "Beale",
     "Himmelblau",
@@ -55,18 +57,6 @@ __all__ = [
 
 Point = tuple[float, float]
 Domain = tuple[tuple[float, float], tuple[float, float]]
-
-
-def _check_real(name: str, value: Any, *, positive: bool = False) -> float:
-    """Return ``value`` as a float; raise ``ValueError`` naming ``name`` if it is not finite."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"Invalid {name}: {value!r} (expected a real number)")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"Invalid {name}: {value} (must be finite)")
-    if positive and value <= 0:
-        raise ValueError(f"Invalid {name}: {value} (must be > 0)")
-    return value
 
 
 def _as_float_tensor(value: Any) -> torch.Tensor:
@@ -184,11 +174,11 @@ class Quadratic(Landscape):
     """
 
     def __init__(self, condition_number: float = 10.0, angle: float = 0.0, mu: float = 1.0):
-        self.condition_number = _check_real("condition_number", condition_number)
+        self.condition_number = checks.real("condition_number", condition_number)
         if self.condition_number < 1:
             raise ValueError(f"Invalid condition_number: {condition_number} (must be >= 1)")
-        self.angle = _check_real("angle", angle)
-        self.mu = _check_real("mu", mu, positive=True)
+        self.angle = checks.real("angle", angle)
+        self.mu = checks.positive("mu", mu)
         self.L = self.condition_number * self.mu
         c, s = math.cos(self.angle), math.sin(self.angle)
         self.a11 = self.mu * c * c + self.L * s * s
@@ -233,8 +223,8 @@ class Rosenbrock(Landscape):
     """
 
     def __init__(self, a: float = 1.0, b: float = 100.0):
-        self.a = _check_real("a", a)
-        self.b = _check_real("b", b, positive=True)
+        self.a = checks.real("a", a)
+        self.b = checks.positive("b", b)
         self.name = f"Rosenbrock(a={self.a:g}, b={self.b:g})"
         self.minima = ((self.a, self.a**2),)
         self.min_value = 0.0
@@ -347,7 +337,7 @@ class Rastrigin(Landscape):
     """
 
     def __init__(self, amplitude: float = 10.0):
-        self.amplitude = _check_real("amplitude", amplitude)
+        self.amplitude = checks.real("amplitude", amplitude)
         if self.amplitude < 0:
             raise ValueError(f"Invalid amplitude: {amplitude} (must be >= 0)")
         self.name = f"Rastrigin(A={self.amplitude:g})"
@@ -444,7 +434,7 @@ class NoisyGradient(Landscape):
     def __init__(self, landscape: Landscape, sigma: float, seed: int = 0):
         if not isinstance(landscape, Landscape):
             raise TypeError(f"Invalid landscape: {landscape!r} (expected a Landscape)")
-        self.sigma = _check_real("sigma", sigma)
+        self.sigma = checks.real("sigma", sigma)
         if self.sigma < 0:
             raise ValueError(f"Invalid sigma: {sigma} (must be >= 0)")
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:

@@ -33,6 +33,7 @@ from typing import Any
 
 import torch
 
+from coursekit import _checks as checks
 from coursekit.optim.fast import group_mode
 
 __all__ = [
@@ -88,20 +89,9 @@ class Optimizer(torch.optim.Optimizer):
         return loss
 
 
-def _check_real(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        if isinstance(value, torch.Tensor) and value.numel() == 1:
-            value = value.item()
-        else:
-            raise ValueError(f"Invalid {name}: {value!r} (expected a real number)")
-    if math.isnan(value):
-        raise ValueError(f"Invalid {name}: {value} (must not be NaN)")
-    return float(value)
-
-
 def check_nonnegative(name: str, value: Any) -> None:
     """Raise ``ValueError`` unless ``value`` is a finite real number >= 0."""
-    value = _check_real(name, value)
+    value = checks.real(name, value)
     if not 0.0 <= value < math.inf:
         raise ValueError(f"Invalid {name}: {value} (must be >= 0 and finite)")
 
@@ -113,7 +103,7 @@ def check_lr(lr: Any) -> None:
 
 def check_beta(name: str, value: Any) -> None:
     """A decay rate (beta, alpha, momentum) must lie in [0, 1)."""
-    value = _check_real(name, value)
+    value = checks.real(name, value)
     if not 0.0 <= value < 1.0:
         raise ValueError(f"Invalid {name}: {value} (must be in [0, 1))")
 
