@@ -24,6 +24,7 @@ Usage: python benchmarks/optim_step.py [--steps 30] [--device cpu] [--no-fused]
 from __future__ import annotations
 
 import argparse
+import inspect
 
 import torch
 import torchvision
@@ -64,7 +65,7 @@ def _variants(ours_cls, torch_cls, kwargs, params, grads, fused: bool) -> dict:
     }
     if fused:
         variants["ours-fused"] = ours_cls(_fresh_copy(params, grads), fused=True, **kwargs)
-        if "fused" in torch_cls(_fresh_copy(params[:1], grads[:1]), **kwargs).defaults:
+        if "fused" in inspect.signature(torch_cls).parameters:   # RMSprop has none
             variants["torch-fused"] = torch_cls(_fresh_copy(params, grads), fused=True, **kwargs)
     return variants
 

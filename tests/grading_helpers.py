@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
-from coursekit.grading import Plan, build_plan, load_assignment
+from coursekit.grading import Plan, build_plan, grade, load_assignment
 
 EXAMPLE = Path(__file__).parent / "grading_example"
 SOLUTIONS = EXAMPLE / "solutions"
@@ -122,3 +122,16 @@ NO_BIAS_CORRECTION = ("adam-code", "theta = theta - lr * m_hat / (np.sqrt(v_hat)
                       "theta = theta - lr * m / (np.sqrt(v) + eps)")
 OFF_BY_ONE = ("trajectory-code", "for t in range(1, num_steps + 1):",
               "for t in range(1, num_steps):")
+
+
+def grade_batch(grading: Path, notebooks: dict[str, nbformat.NotebookNode | str], root: Path, *,
+                timeout: float, cell_timeout: float) -> dict:
+    """Write ``notebooks`` to ``root/submissions`` and grade them in one batch, two workers.
+
+    Returns the results by submission name; the grader's files are in ``root/out``.
+    """
+    for name, notebook in notebooks.items():
+        write(notebook, root / "submissions" / f"{name}.ipynb")
+    results = grade(grading, root / "submissions", root / "out", workers=2, timeout=timeout,
+                    cell_timeout=cell_timeout, progress=False)
+    return {result.name: result for result in results}

@@ -23,6 +23,7 @@ from grading_helpers import (
     edit,
     emptied,
     full_plan,
+    grade_batch,
     homework,
     moved_first,
     points_without,
@@ -30,10 +31,7 @@ from grading_helpers import (
     stamped,
     with_cell,
     without,
-    write,
 )
-
-from coursekit.grading import grade
 
 PLAN = full_plan()
 TOTAL = PLAN.max_points()
@@ -78,11 +76,9 @@ CASES = {
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("batch")
-    for name, (notebook, _, _) in CASES.items():
-        write(notebook, root / "submissions" / f"{name}.ipynb")
-    results = grade(GRADING, root / "submissions", root / "out", workers=2, timeout=60,
-                    cell_timeout=CELL_TIMEOUT, progress=False)
-    return root / "out", {r.name: r for r in results}
+    notebooks = {name: notebook for name, (notebook, _, _) in CASES.items()}
+    return root / "out", grade_batch(GRADING, notebooks, root, timeout=60,
+                                     cell_timeout=CELL_TIMEOUT)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

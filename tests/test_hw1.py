@@ -16,8 +16,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from grading_helpers import grade_batch
 
-from coursekit.grading import check_sync, grade, load_assignment
+from coursekit.grading import check_sync, load_assignment
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "hw1_primer_optimizers"
@@ -92,12 +93,7 @@ def graded(tmp_path_factory):
         **{name: _edited(cell_id, old, new)
            for name, (cell_id, old, new, _) in MISTAKES.items()},
     }
-    (root / "submissions").mkdir()
-    for name, notebook in submissions.items():
-        nbformat.write(notebook, root / "submissions" / f"{name}.ipynb")
-    results = grade(GRADING, root / "submissions", root / "out", workers=2, timeout=300,
-                    cell_timeout=120, progress=False)
-    return {result.name: result for result in results}
+    return grade_batch(GRADING, submissions, root, timeout=300, cell_timeout=120)
 
 
 def test_the_solution_earns_full_marks(graded):

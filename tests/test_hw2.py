@@ -17,9 +17,9 @@ import nbformat
 import numpy as np
 import pytest
 import torch
-from grading_helpers import edit, index, points_without, write
+from grading_helpers import edit, grade_batch, index, points_without
 
-from coursekit.grading import build_plan, check_sync, grade, load_assignment
+from coursekit.grading import build_plan, check_sync, load_assignment
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "hw2_adam_schedules"
@@ -100,11 +100,8 @@ CASES = {
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("hw2")
-    for name, (notebook, _, _) in CASES.items():
-        write(notebook, root / "submissions" / f"{name}.ipynb")
-    results = grade(GRADING, root / "submissions", root / "out", workers=2, timeout=300,
-                    cell_timeout=120, progress=False)
-    return {r.name: r for r in results}
+    notebooks = {name: notebook for name, (notebook, _, _) in CASES.items()}
+    return grade_batch(GRADING, notebooks, root, timeout=300, cell_timeout=120)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from grading_helpers import edit, without, write
+from grading_helpers import edit, grade_batch, without
 
-from coursekit.grading import check_sync, grade, load_assignment
+from coursekit.grading import check_sync, load_assignment
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "hw3_hyperoptimizers"
@@ -109,11 +109,8 @@ CASES = {
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("hw3")
-    for name, (notebook, _, _) in CASES.items():
-        write(notebook, root / "submissions" / f"{name}.ipynb")
-    results = grade(GRADING, root / "submissions", root / "out", workers=2, timeout=240,
-                    cell_timeout=120, progress=False)
-    return {result.name: result for result in results}
+    notebooks = {name: notebook for name, (notebook, _, _) in CASES.items()}
+    return grade_batch(GRADING, notebooks, root, timeout=240, cell_timeout=120)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -185,12 +185,16 @@ def test_registry_creates_each_optimizer_and_rejects_unknown_names():
         ck.create("adamm", [torch.nn.Parameter(torch.zeros(1))])
 
 
-def test_deepcopy_of_an_optimizer_keeps_running_identically():
+def test_state_dict_shares_live_state_and_a_deepcopy_is_a_snapshot():
     a = TinyMLP(torch.float64)
     opt = ck.Adam(a.parameters(), lr=0.01)
     a.train(opt, 3)
-    snapshot_state = copy.deepcopy(opt.state_dict())
+    live = opt.state_dict()
+    snapshot_state = copy.deepcopy(live)
+    moment_at_3 = snapshot_state["state"][0]["exp_avg"].clone()
     a.train(opt, 2)
     assert snapshot_state["state"][0]["step"] == 3
     assert opt.state_dict()["state"][0]["step"] == 5
+    assert torch.equal(snapshot_state["state"][0]["exp_avg"], moment_at_3)
+    assert not torch.equal(live["state"][0]["exp_avg"], moment_at_3)  # torch's contract too
     assert math.isfinite(a.loss().item())
