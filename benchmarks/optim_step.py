@@ -31,7 +31,8 @@ import torchvision
 
 import coursekit
 import coursekit.optim as ck
-from coursekit.optim.fast import memory_bandwidth, roofline_bytes_per_param, step_times
+from coursekit.analysis.cost import memory_bandwidth, step_times
+from coursekit.optim.fast import roofline_bytes_per_param
 
 OPTIMIZERS = {
     "SGD momentum": (ck.SGD, torch.optim.SGD, dict(lr=0.01, momentum=0.9), "sgd_momentum"),

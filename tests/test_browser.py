@@ -3,7 +3,7 @@
 * The README's ``jupyter lab`` command, run from the repository root, lands on the
   course's start notebook (which links every lecture and homework), and the
   ipywidgets extension is served.
-* A lecture with a :func:`coursekit.widgets.explore` demo is opened (a temporary
+* A lecture with a :func:`coursekit.viz.widgets.explore` demo is opened (a temporary
   copy: nothing is written back) in headless Chromium, every cell is run in CI mode,
   a slider of the demo is moved with the keyboard, and the figure below it must be
   redrawn (a new PNG) with no widget failing to render. Screenshots are saved in

@@ -1,4 +1,4 @@
-"""coursekit.compare: the comparison protocol, checked against fit() run by hand.
+"""coursekit.experiments.compare: the comparison protocol, checked against fit() run by hand.
 
 Small digits runs (a logistic regression, a few epochs) keep it to seconds.
 """
@@ -12,7 +12,8 @@ import pytest
 import torch
 
 import coursekit
-from coursekit import compare, data, models, train
+from coursekit import data, models, train
+from coursekit.experiments import compare
 from coursekit.optim import transforms
 
 

@@ -1,4 +1,4 @@
-"""Tests for coursekit.dynamics: measured rates against closed forms, the theory against
+"""Tests for coursekit.analysis.dynamics: measured rates against closed forms, the theory against
 numpy's eigenvalues of the iteration matrices written out here, and the vectorised rate
 map against one coursekit.landscapes.run per cell."""
 
@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from coursekit import dynamics, optim
+from coursekit import optim
+from coursekit.analysis import dynamics
 from coursekit.landscapes import NoisyGradient, Quadratic, Rosenbrock, Saddle, run
+from coursekit.viz import plot
 
 matplotlib.use("Agg")
 
@@ -223,7 +225,7 @@ def test_plot_rate_map_draws_the_rates_and_marks_the_optimum():
     lrs, momenta = np.geomspace(0.01, 0.3, 6), np.linspace(0.0, 0.9, 4)
     rates = dynamics.momentum_rate(lrs[None, :], momenta[:, None], (fn.mu, fn.L))
     best = dynamics.heavy_ball_optimum(fn.L, fn.mu)
-    ax = dynamics.plot_rate_map(rates, lrs, momenta, optimum=best, marker=(0.1, 0.5),
+    ax = plot.rate_map(rates, lrs, momenta, optimum=best, marker=(0.1, 0.5),
                                 theory=rates)
     drawn = ax.collections[0].get_array().reshape(rates.shape)
     assert np.array_equal(np.ma.getmaskarray(drawn), rates >= 1) and np.any(rates >= 1)
@@ -232,20 +234,20 @@ def test_plot_rate_map_draws_the_rates_and_marks_the_optimum():
     assert star.get_xdata()[0] == best.lr and star.get_ydata()[0] == best.momentum
     assert ax.get_xscale() == "log" and ax.get_xlabel() == "learning rate"
     with pytest.raises(ValueError, match="Invalid rates"):
-        dynamics.plot_rate_map(rates.T, lrs, momenta)
+        plot.rate_map(rates.T, lrs, momenta)
 
 
 def test_plot_distances_draws_one_line_per_run_and_the_reference_rates():
     fn = Quadratic(condition_number=4.0)
     runs = [run(lambda p, lr=lr: optim.SGD(p, lr=lr), fn, steps=30, label=f"lr {lr}")
             for lr in (0.1, 0.3)]
-    ax = dynamics.plot_distances(runs, rates={"theory": 0.9})
+    ax = plot.distances(runs, rates={"theory": 0.9})
     lines = ax.get_lines()
     assert [line.get_label() for line in lines] == ["lr 0.1", "lr 0.3", "theory: r = 0.900"]
     np.testing.assert_allclose(lines[1].get_ydata(), runs[1].distances_to_minimum())
     assert ax.get_yscale() == "log"
     blow_up = run(lambda p: optim.SGD(p, lr=1.0), fn, steps=30, label="too large")
-    ax = dynamics.plot_distances([runs[0], blow_up])
+    ax = plot.distances([runs[0], blow_up])
     assert blow_up.distances_to_minimum().max() > 1e10
     assert ax.get_ylim()[1] == pytest.approx(1e3 * runs[0].distances_to_minimum()[0])
 

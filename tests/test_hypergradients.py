@@ -1,4 +1,4 @@
-"""coursekit.hypergradients: SGD's hypergradient on a quadratic in closed form; train_stack
+"""coursekit.analysis.hypergradients: SGD's hypergradient on a quadratic in closed form; train_stack
 against a hand-written loop."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 
 import coursekit
-from coursekit import data, hypergradients, models
+from coursekit import data, models
+from coursekit.analysis import hypergradients
 from coursekit.optim import clip, hyper
 
 

@@ -15,7 +15,8 @@ import pytest
 import torch
 
 import coursekit.optim as ck
-from coursekit.optim.fast import roofline_bytes_per_param, roofline_table, step_times
+from coursekit.analysis.cost import roofline_table, step_times
+from coursekit.optim.fast import roofline_bytes_per_param
 from tests._optim_helpers import TinyMLP, rel_error
 
 STEPS = 30

@@ -1,4 +1,4 @@
-"""Tests for coursekit.plot, run headless: what each figure labels and draws."""
+"""Tests for coursekit.viz.plot, run headless: what each figure labels and draws."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from matplotlib.contour import ContourSet
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from coursekit import plot
 from coursekit.landscapes import Himmelblau, Quadratic, Rosenbrock, Saddle, run
+from coursekit.stats import running_mean
+from coursekit.viz import plot, tables
 
 matplotlib.use("Agg")
 
@@ -54,7 +55,7 @@ def _naive_running_mean(x, window):
 @pytest.mark.parametrize("window", [1, 2, 7, 50, 1000])
 def test_running_mean_matches_a_naive_loop(n, window):
     x = np.random.default_rng(n + window).normal(3.0, 2.0, n)
-    result = plot.running_mean(x, window)
+    result = running_mean(x, window)
     assert result.shape == (n,)
     np.testing.assert_allclose(result, _naive_running_mean(x, window), rtol=1e-13, atol=1e-13)
 
@@ -62,7 +63,7 @@ def test_running_mean_matches_a_naive_loop(n, window):
 def test_running_mean_nan_spoils_only_the_windows_that_contain_it():
     x = np.arange(30, dtype=np.float64)
     x[10] = np.nan
-    result = plot.running_mean(x, 5)
+    result = running_mean(x, 5)
     assert np.all(np.isnan(result[10:15]))
     keep = np.r_[0:10, 15:30]
     np.testing.assert_allclose(result[keep], _naive_running_mean(x, 5)[keep], rtol=1e-15)
@@ -71,7 +72,7 @@ def test_running_mean_nan_spoils_only_the_windows_that_contain_it():
 @pytest.mark.parametrize("window", [0, -3, 2.5, True])
 def test_running_mean_rejects_bad_window(window):
     with pytest.raises(ValueError, match="window"):
-        plot.running_mean([1.0, 2.0], window)
+        running_mean([1.0, 2.0], window)
 
 
 def _himmelblau_runs():
@@ -245,16 +246,16 @@ def test_heatmap_callable_format_and_bad_shapes():
 def test_pivot_turns_records_into_the_grid():
     records = [{"beta1": b1, "beta2": b2, "final": v}
                for (b1, b2), v in reversed(SEED000_FINAL_LOSS.items())]
-    rows, cols, values = plot.pivot(records, "beta1", "beta2", "final")
+    rows, cols, values = tables.pivot(records, "beta1", "beta2", "final")
     expected_rows, expected_cols, expected = _seed000_grid()
     assert rows == expected_rows and cols == expected_cols
     np.testing.assert_array_equal(values, expected)
-    _, _, gaps = plot.pivot(records[:-1], "beta1", "beta2", "final")
+    _, _, gaps = tables.pivot(records[:-1], "beta1", "beta2", "final")
     assert np.isnan(gaps).sum() == 1 and np.isnan(gaps[0, 0])
     with pytest.raises(ValueError, match="two records"):
-        plot.pivot([*records, records[0]], "beta1", "beta2", "final")
+        tables.pivot([*records, records[0]], "beta1", "beta2", "final")
     with pytest.raises(ValueError, match="'loss'"):
-        plot.pivot(records, "beta1", "beta2", "loss")
+        tables.pivot(records, "beta1", "beta2", "loss")
 
 
 RECORDS = [
@@ -265,7 +266,7 @@ RECORDS = [
 
 
 def test_format_table_aligns_formatted_cells_under_their_headers():
-    text = plot.format_table(RECORDS, fmt={"final loss": ".3e"})
+    text = tables.format_table(RECORDS, fmt={"final loss": ".3e"})
     lines = text.split("\n")
     columns = ["optimizer", "lr", "steps", "final loss", "diverged"]
     expected = [
@@ -291,10 +292,10 @@ def test_format_table_aligns_formatted_cells_under_their_headers():
 
 
 def test_format_table_column_selection_and_single_format():
-    text = plot.format_table(RECORDS, columns=["final loss", "optimizer"], fmt=".2f")
+    text = tables.format_table(RECORDS, columns=["final loss", "optimizer"], fmt=".2f")
     assert text.split("\n")[2].split() == ["0.03", "SGD"]
     with pytest.raises(TypeError, match="records"):
-        plot.format_table({"a": 1})
+        tables.format_table({"a": 1})
 
 
 def test_summary_table_shows_the_same_cells_as_the_text_table():

@@ -15,7 +15,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.text import Annotation
 
-from coursekit.plot import running_mean
 from coursekit.primer import (
     SGD,
     Adam,
@@ -28,6 +27,7 @@ from coursekit.primer import (
     parse,
     train,
 )
+from coursekit.stats import running_mean
 
 LAYERED = [["xw = ap*xp + aq*xq + ar*xr + as*xs", "xz = bp*xp + bq*xq + br*xr + bs*xs"],
            ["xo = cp*xw + cq*xz"]]

@@ -1,4 +1,4 @@
-"""coursekit.second_order against explicit linear algebra and torch.autograd.functional.
+"""coursekit.analysis.second_order against explicit linear algebra and torch.autograd.functional.
 
 Newton steps are compared with torch.linalg.solve on quadratics whose Hessian
 is known in closed form; Hessian-vector products with the explicit Hessian
@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from coursekit import landscapes, second_order
+from coursekit import landscapes
+from coursekit.analysis import second_order
 from coursekit.data import Split
 
 

@@ -1,4 +1,4 @@
-"""Tests for coursekit.stochastic: per-example gradients against a loop of backward calls,
+"""Tests for coursekit.analysis.stochastic: per-example gradients against a loop of backward calls,
 the measured mini-batch variance against sigma^2 / B computed from those gradients, the
 noisy-landscape SGD runner against landscapes.run and a hand-written loop, and the noise
 floor against simulation."""
@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from coursekit import landscapes, stochastic
+from coursekit import landscapes
+from coursekit.analysis import stochastic
 
 
 def _tiny_classifier(seed: int = 0) -> nn.Module:

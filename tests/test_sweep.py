@@ -1,4 +1,4 @@
-"""coursekit.sweep: grid order, records, failures, seeds, tables, and the executors.
+"""coursekit.experiments.sweep: grid order, records, failures, seeds, tables, and the executors.
 
 The functions swept are defined at module level so that process pools and Dask
 can pickle them. Every executor must give the serial run's records exactly
@@ -15,7 +15,7 @@ import os
 import numpy as np
 import pytest
 
-from coursekit.sweep import grid_points, sweep
+from coursekit.experiments.sweep import grid_points, sweep
 
 GRID = {"optimizer": ["sgd", "adam"], "lr": [0.1, -1.0, 0.01]}
 

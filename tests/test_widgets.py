@@ -1,4 +1,4 @@
-"""coursekit.widgets.explore: controls, redraws, and the headless fallback."""
+"""coursekit.viz.widgets.explore: controls, redraws, and the headless fallback."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from coursekit.widgets import explore
+from coursekit.viz.widgets import explore
 
 
 def _line_drawer(calls: list):

@@ -32,13 +32,8 @@ import math
 
 import torch
 
-from coursekit.optim.base import (
-    Optimizer,
-    apply_weight_decay,
-    check_betas,
-    check_lr,
-    check_nonnegative,
-)
+from coursekit import _checks as checks
+from coursekit.optim.base import Optimizer, apply_weight_decay
 
 __all__ = ["AdaBelief"]
 
@@ -75,10 +70,10 @@ class AdaBelief(Optimizer):
                  eps: float = 1e-16, weight_decay: float = 0.0, amsgrad: bool = False, *,
                  decoupled_weight_decay: bool = True, rectify: bool = True,
                  degenerated_to_sgd: bool = True, maximize: bool = False):
-        check_lr(lr)
-        check_betas(betas)
-        check_nonnegative("eps", eps)
-        check_nonnegative("weight_decay", weight_decay)
+        checks.nonnegative("lr", lr)
+        checks.betas(betas)
+        checks.nonnegative("eps", eps)
+        checks.nonnegative("weight_decay", weight_decay)
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                         amsgrad=amsgrad, decoupled_weight_decay=decoupled_weight_decay,
                         rectify=rectify, degenerated_to_sgd=degenerated_to_sgd,

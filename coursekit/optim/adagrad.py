@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import torch
 
-from coursekit.optim.base import Optimizer, check_lr, check_nonnegative
+from coursekit import _checks as checks
+from coursekit.optim.base import Optimizer
 
 __all__ = ["Adagrad"]
 
@@ -49,11 +50,11 @@ class Adagrad(Optimizer):
     def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0,
                  weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
                  eps: float = 1e-10, *, maximize: bool = False):
-        check_lr(lr)
-        check_nonnegative("lr_decay", lr_decay)
-        check_nonnegative("weight_decay", weight_decay)
-        check_nonnegative("initial_accumulator_value", initial_accumulator_value)
-        check_nonnegative("eps", eps)
+        checks.nonnegative("lr", lr)
+        checks.nonnegative("lr_decay", lr_decay)
+        checks.nonnegative("weight_decay", weight_decay)
+        checks.nonnegative("initial_accumulator_value", initial_accumulator_value)
+        checks.nonnegative("eps", eps)
         defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                         initial_accumulator_value=initial_accumulator_value, eps=eps,
                         maximize=maximize)

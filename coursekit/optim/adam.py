@@ -26,13 +26,8 @@ from __future__ import annotations
 
 import torch
 
-from coursekit.optim.base import (
-    Optimizer,
-    apply_weight_decay,
-    check_betas,
-    check_lr,
-    check_nonnegative,
-)
+from coursekit import _checks as checks
+from coursekit.optim.base import Optimizer, apply_weight_decay
 from coursekit.optim.fast import bucket, check_fast_flags, compiled, scalar
 
 __all__ = ["Adam", "AdamW"]
@@ -69,10 +64,10 @@ class Adam(Optimizer):
                  eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False, *,
                  foreach: bool | None = None, maximize: bool = False,
                  fused: bool | None = None, decoupled_weight_decay: bool = False):
-        check_lr(lr)
-        check_betas(betas)
-        check_nonnegative("eps", eps)
-        check_nonnegative("weight_decay", weight_decay)
+        checks.nonnegative("lr", lr)
+        checks.betas(betas)
+        checks.nonnegative("eps", eps)
+        checks.nonnegative("weight_decay", weight_decay)
         check_fast_flags(foreach, fused)
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                         amsgrad=amsgrad, maximize=maximize, foreach=foreach, fused=fused,

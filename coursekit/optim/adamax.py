@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import torch
 
-from coursekit.optim.base import Optimizer, check_betas, check_lr, check_nonnegative
+from coursekit import _checks as checks
+from coursekit.optim.base import Optimizer
 
 __all__ = ["Adamax"]
 
@@ -39,10 +40,10 @@ class Adamax(Optimizer):
 
     def __init__(self, params, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, *, maximize: bool = False):
-        check_lr(lr)
-        check_betas(betas)
-        check_nonnegative("eps", eps)
-        check_nonnegative("weight_decay", weight_decay)
+        checks.nonnegative("lr", lr)
+        checks.betas(betas)
+        checks.nonnegative("eps", eps)
+        checks.nonnegative("weight_decay", weight_decay)
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                         maximize=maximize)
         super().__init__(params, defaults)

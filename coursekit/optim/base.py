@@ -27,22 +27,16 @@ like ``lr=-1e-3`` fails at once with a message naming the argument.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
-from coursekit import _checks as checks
 from coursekit.optim.fast import group_mode
 
 __all__ = [
     "Optimizer",
     "apply_weight_decay",
-    "check_beta",
-    "check_betas",
-    "check_lr",
-    "check_nonnegative",
 ]
 
 
@@ -87,33 +81,6 @@ class Optimizer(torch.optim.Optimizer):
             if mode != "single":
                 self.update_group(group, params, mode)
         return loss
-
-
-def check_nonnegative(name: str, value: Any) -> None:
-    """Raise ``ValueError`` unless ``value`` is a finite real number >= 0."""
-    value = checks.real(name, value)
-    if not 0.0 <= value < math.inf:
-        raise ValueError(f"Invalid {name}: {value} (must be >= 0 and finite)")
-
-
-def check_lr(lr: Any) -> None:
-    """The learning rate must be a finite, non-negative number."""
-    check_nonnegative("lr", lr)
-
-
-def check_beta(name: str, value: Any) -> None:
-    """A decay rate (beta, alpha, momentum) must lie in [0, 1)."""
-    value = checks.real(name, value)
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"Invalid {name}: {value} (must be in [0, 1))")
-
-
-def check_betas(betas: Any) -> None:
-    """``betas`` must be a pair ``(beta1, beta2)``, each in [0, 1)."""
-    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-        raise ValueError(f"Invalid betas: {betas!r} (expected a pair (beta1, beta2))")
-    check_beta("beta1 (betas[0])", betas[0])
-    check_beta("beta2 (betas[1])", betas[1])
 
 
 def apply_weight_decay(param: torch.Tensor, grad: torch.Tensor, group: dict,

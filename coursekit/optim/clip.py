@@ -43,7 +43,7 @@ from collections.abc import Iterable, Sequence
 
 import torch
 
-from coursekit.optim.base import check_nonnegative
+from coursekit import _checks as checks
 
 __all__ = [
     "GlobalNormClip",
@@ -99,7 +99,7 @@ def clip_by_global_norm(grads: Sequence[torch.Tensor], max_norm: float,
     eps : float
         Added to the norm before dividing, as torch does (1e-6).
     """
-    check_nonnegative("max_norm", max_norm)
+    checks.nonnegative("max_norm", max_norm)
     total = global_norm(grads, norm_type)
     scale = torch.clamp(max_norm / (total + eps), max=1.0)
     return [g * scale for g in grads]
@@ -146,7 +146,7 @@ class GlobalNormClip:
     """
 
     def __init__(self, max_norm: float, norm_type: float = 2.0):
-        check_nonnegative("max_norm", max_norm)
+        checks.nonnegative("max_norm", max_norm)
         self.max_norm = float(max_norm)
         self.norm_type = _check_norm_type(norm_type)
 

@@ -27,8 +27,6 @@ when every parameter is on a CUDA device and the readable path otherwise.
 from __future__ import annotations
 
 import functools
-import statistics
-import time
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any
@@ -39,10 +37,7 @@ __all__ = [
     "bucket",
     "compiled",
     "group_mode",
-    "memory_bandwidth",
     "roofline_bytes_per_param",
-    "roofline_table",
-    "step_times",
 ]
 
 # Bytes moved per parameter by one fused step in fp32 (4-byte elements):
@@ -115,77 +110,3 @@ def scalar(value: float, like: torch.Tensor) -> torch.Tensor:
     return torch.tensor(value, dtype=like.dtype, device=like.device)
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def memory_bandwidth(n: int, device: torch.device | str = "cpu", repeats: int = 10) -> float:
-    """Measured GB/s of ``a.add_(b)`` on ``n`` fp32 elements (12 bytes moved each).
-
-    Reading two arrays and writing one back in place is the access pattern of an
-    optimizer step, so this is the practical ceiling for one on this machine (a
-    plain copy understates it: writing to a fresh array also costs a read).
-    """
-    device = torch.device(device)
-    a = torch.randn(n, device=device)
-    b = torch.randn(n, device=device)
-    a.add_(b)  # touch the pages once
-    times = []
-    for _ in range(repeats):
-        _sync(device)
-        start = time.perf_counter()
-        a.add_(b)
-        _sync(device)
-        times.append(time.perf_counter() - start)
-    return 12 * n / statistics.median(times) / 1e9
-
-
-def step_times(optimizers: dict[str, torch.optim.Optimizer], steps: int = 10,
-               warmup: int = 2) -> dict[str, float]:
-    """Median seconds per ``step()`` of each optimizer, measured round-robin.
-
-    Every optimizer must already hold parameters with gradients. The optimizers
-    take turns step by step, so a slow moment of the machine hits them all; the
-    first ``warmup`` rounds (allocation, compilation for ``fused=True``) are not
-    timed.
-    """
-    times: dict[str, list[float]] = {name: [] for name in optimizers}
-    for i in range(warmup + steps):
-        for name, opt in optimizers.items():
-            device = opt.param_groups[0]["params"][0].device
-            _sync(device)
-            start = time.perf_counter()
-            opt.step()
-            _sync(device)
-            if i >= warmup:
-                times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
-
-
-def roofline_table(factories: dict[str, Callable[[list[torch.Tensor]], torch.optim.Optimizer]],
-                   n_params: int, algorithm: str = "adam", steps: int = 10,
-                   device: torch.device | str = "cpu", seed: int = 0) -> list[dict[str, Any]]:
-    """Time one step of each optimizer on ``n_params`` fp32 parameters against the roofline.
-
-    Each factory gets its own copy of the same parameters and gradients. The
-    records give the median step time, the bandwidth the step achieves if it
-    moved only the roofline bytes (:func:`roofline_bytes_per_param`), and that as
-    a fraction of the measured :func:`memory_bandwidth`: how close each
-    implementation comes to the memory system's limit.
-    """
-    device = torch.device(device)
-    g = torch.Generator().manual_seed(seed)
-    values = torch.randn(n_params, generator=g).to(device)
-    grad = torch.randn(n_params, generator=g).to(device)
-    optimizers = {}
-    for name, factory in factories.items():
-        param = torch.nn.Parameter(values.clone())
-        param.grad = grad.clone()
-        optimizers[name] = factory([param])
-    ceiling = memory_bandwidth(n_params, device)
-    moved = roofline_bytes_per_param(algorithm) * n_params
-    return [{"optimizer": name, "ms per step": seconds * 1e3,
-             "GB/s at roofline": moved / seconds / 1e9,
-             "of memory bandwidth": moved / seconds / 1e9 / ceiling}
-            for name, seconds in step_times(optimizers, steps=steps).items()]

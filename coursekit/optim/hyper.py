@@ -73,7 +73,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from coursekit.optim.base import check_beta, check_nonnegative
+from coursekit import _checks as checks
 
 __all__ = [
     "SGD",
@@ -285,8 +285,8 @@ class SGD(HyperOptimizer):
     def __init__(self, alpha: float = 0.01, mu: float = 0.0, *,
                  optimizer: HyperOptimizer | None = None,
                  learn: Iterable[str] | None = None, clip: Clip | None = None):
-        check_nonnegative("alpha", alpha)
-        check_beta("mu", mu)
+        checks.nonnegative("alpha", alpha)
+        checks.beta("mu", mu)
         hyperparameters = {"alpha": float(alpha)}
         if mu > 0:
             hyperparameters["mu"] = float(mu)
@@ -334,10 +334,10 @@ class Adam(HyperOptimizer):
     def __init__(self, alpha: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
                  eps: float = 1e-8, *, optimizer: HyperOptimizer | None = None,
                  learn: Iterable[str] | None = None, clip: Clip | None = None):
-        check_nonnegative("alpha", alpha)
-        check_beta("beta1", beta1)
-        check_beta("beta2", beta2)
-        check_nonnegative("eps", eps)
+        checks.nonnegative("alpha", alpha)
+        checks.beta("beta1", beta1)
+        checks.beta("beta2", beta2)
+        checks.nonnegative("eps", eps)
         self.eps = float(eps)
         super().__init__({"alpha": float(alpha), "beta1": float(beta1), "beta2": float(beta2)},
                          optimizer=optimizer, learn=learn, clip=clip)
@@ -400,9 +400,9 @@ class AdaGrad(HyperOptimizer):
     def __init__(self, alpha: float = 1e-2, eps: float = 1e-10,
                  initial_accumulator_value: float = 0.0, *,
                  optimizer: HyperOptimizer | None = None, clip: Clip | None = None):
-        check_nonnegative("alpha", alpha)
-        check_nonnegative("eps", eps)
-        check_nonnegative("initial_accumulator_value", initial_accumulator_value)
+        checks.nonnegative("alpha", alpha)
+        checks.nonnegative("eps", eps)
+        checks.nonnegative("initial_accumulator_value", initial_accumulator_value)
         self.eps = float(eps)
         self.initial_accumulator_value = float(initial_accumulator_value)
         super().__init__({"alpha": float(alpha)}, optimizer=optimizer, clip=clip)
@@ -444,9 +444,9 @@ class RMSProp(HyperOptimizer):
     def __init__(self, alpha: float = 1e-2, gamma: float = 0.99, eps: float = 1e-8, *,
                  optimizer: HyperOptimizer | None = None,
                  learn: Iterable[str] | None = None, clip: Clip | None = None):
-        check_nonnegative("alpha", alpha)
-        check_beta("gamma", gamma)
-        check_nonnegative("eps", eps)
+        checks.nonnegative("alpha", alpha)
+        checks.beta("gamma", gamma)
+        checks.nonnegative("eps", eps)
         self.eps = float(eps)
         super().__init__({"alpha": float(alpha), "gamma": float(gamma)},
                          optimizer=optimizer, learn=learn, clip=clip)

@@ -22,16 +22,17 @@ from __future__ import annotations
 
 import torch
 
-from coursekit.optim.base import Optimizer, check_beta, check_lr, check_nonnegative
+from coursekit import _checks as checks
+from coursekit.optim.base import Optimizer
 
 __all__ = ["QianMomentum", "SGDPlus"]
 
 
 class _HeavyBall(Optimizer):
     def __init__(self, params, lr: float, momentum: float, weight_decay: float):
-        check_lr(lr)
-        check_beta("momentum", momentum)
-        check_nonnegative("weight_decay", weight_decay)
+        checks.nonnegative("lr", lr)
+        checks.beta("momentum", momentum)
+        checks.nonnegative("weight_decay", weight_decay)
         super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay))
 
     def init_state(self, param: torch.Tensor, state: dict, group: dict) -> None:

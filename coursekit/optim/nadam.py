@@ -19,13 +19,8 @@ from __future__ import annotations
 
 import torch
 
-from coursekit.optim.base import (
-    Optimizer,
-    apply_weight_decay,
-    check_betas,
-    check_lr,
-    check_nonnegative,
-)
+from coursekit import _checks as checks
+from coursekit.optim.base import Optimizer, apply_weight_decay
 
 __all__ = ["NAdam"]
 
@@ -56,11 +51,11 @@ class NAdam(Optimizer):
     def __init__(self, params, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, momentum_decay: float = 4e-3,
                  decoupled_weight_decay: bool = False, *, maximize: bool = False):
-        check_lr(lr)
-        check_betas(betas)
-        check_nonnegative("eps", eps)
-        check_nonnegative("weight_decay", weight_decay)
-        check_nonnegative("momentum_decay", momentum_decay)
+        checks.nonnegative("lr", lr)
+        checks.betas(betas)
+        checks.nonnegative("eps", eps)
+        checks.nonnegative("weight_decay", weight_decay)
+        checks.nonnegative("momentum_decay", momentum_decay)
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                         momentum_decay=momentum_decay,
                         decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)

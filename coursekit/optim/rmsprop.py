@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import torch
 
-from coursekit.optim.base import Optimizer, check_beta, check_lr, check_nonnegative
+from coursekit import _checks as checks
+from coursekit.optim.base import Optimizer
 from coursekit.optim.fast import bucket, check_fast_flags, compiled, scalar
 
 __all__ = ["RMSprop"]
@@ -64,11 +65,11 @@ class RMSprop(Optimizer):
                  weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False,
                  *, foreach: bool | None = None, maximize: bool = False,
                  fused: bool | None = None):
-        check_lr(lr)
-        check_beta("alpha", alpha)
-        check_nonnegative("eps", eps)
-        check_nonnegative("weight_decay", weight_decay)
-        check_nonnegative("momentum", momentum)
+        checks.nonnegative("lr", lr)
+        checks.beta("alpha", alpha)
+        checks.nonnegative("eps", eps)
+        checks.nonnegative("weight_decay", weight_decay)
+        checks.nonnegative("momentum", momentum)
         check_fast_flags(foreach, fused)
         defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                         momentum=momentum, centered=centered, maximize=maximize,

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import torch
 
-from coursekit.optim.base import Optimizer, check_lr, check_nonnegative
+from coursekit import _checks as checks
+from coursekit.optim.base import Optimizer
 from coursekit.optim.fast import bucket, check_fast_flags, compiled, scalar
 
 __all__ = ["SGD"]
@@ -58,12 +59,12 @@ class SGD(Optimizer):
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False,
                  foreach: bool | None = None, fused: bool | None = None):
-        check_lr(lr)
-        check_nonnegative("momentum", momentum)
-        check_nonnegative("dampening", dampening)
+        checks.nonnegative("lr", lr)
+        checks.nonnegative("momentum", momentum)
+        checks.nonnegative("dampening", dampening)
         if dampening > 1:
             raise ValueError(f"Invalid dampening: {dampening} (must be in [0, 1])")
-        check_nonnegative("weight_decay", weight_decay)
+        checks.nonnegative("weight_decay", weight_decay)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError(
                 f"Invalid nesterov=True with momentum={momentum}, dampening={dampening}: "

@@ -57,7 +57,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from coursekit.optim.base import Optimizer, check_beta, check_lr, check_nonnegative
+from coursekit import _checks as checks
+from coursekit.optim.base import Optimizer
 
 __all__ = [
     "Chain",
@@ -171,7 +172,7 @@ def trace(momentum: float) -> Transform:
 
     With ``b_0 = 0`` the first step is ``b_1 = u_1``, torch's ``b_1 = g_1``.
     """
-    check_beta("momentum", momentum)
+    checks.beta("momentum", momentum)
 
     def apply(u, g, param, state, group):
         b = state["momentum_buffer"]
@@ -188,7 +189,7 @@ def scale_by_momentum(beta1: float) -> Transform:
     An exponential moving average: it averages about the last ``1 / (1 - beta1)``
     updates, and starts biased toward 0 (see :func:`bias_correction`).
     """
-    check_beta("beta1", beta1)
+    checks.beta("beta1", beta1)
 
     def apply(u, g, param, state, group):
         m = state["exp_avg"]
@@ -207,7 +208,7 @@ def bias_correction(beta: float) -> Transform:
     makes it exact for a constant input (and unbiased for a stationary one).
     The piece counts its own steps ``t``.
     """
-    check_beta("beta", beta)
+    checks.beta("beta", beta)
 
     def apply(u, g, param, state, group):
         state["step"] += 1
@@ -236,8 +237,8 @@ def scale_by_rms(beta2: float = 0.999, eps: float = 1e-8, bias_correction: bool 
     bias_correction : bool
         Divide ``v_t`` by ``1 - beta2^t`` (Adam) or not (RMSprop).
     """
-    check_beta("beta2", beta2)
-    check_nonnegative("eps", eps)
+    checks.beta("beta2", beta2)
+    checks.nonnegative("eps", eps)
     correct = bias_correction
 
     def apply(u, g, param, state, group):
@@ -274,7 +275,7 @@ def scale_by_local_gains(beta: float = 0.05, max_gain: float = math.inf) -> Tran
     max_gain : float
         Upper limit on the gain (none by default, as in the seed).
     """
-    check_beta("beta", beta)
+    checks.beta("beta", beta)
     if isinstance(max_gain, bool) or not isinstance(max_gain, (int, float)) \
             or math.isnan(max_gain) or max_gain < 1:
         raise ValueError(f"Invalid max_gain: {max_gain!r} (must be a number >= 1)")
@@ -300,7 +301,7 @@ def add_decayed_weights(weight_decay: float) -> Transform:
     becomes ``theta <- theta (1 - lr wd) - lr u``: AdamW's decay, which the
     adaptive scaling before it never sees.
     """
-    check_nonnegative("weight_decay", weight_decay)
+    checks.nonnegative("weight_decay", weight_decay)
     return _Function(f"add_decayed_weights({weight_decay:g})",
                      lambda u, g, param, state, group: u + weight_decay * param)
 
@@ -357,7 +358,7 @@ class TransformOptimizer(Optimizer):
         if not isinstance(transform, Transform):
             raise TypeError(f"Invalid transform: {transform!r} (expected a Transform, e.g. "
                             "transforms.adam())")
-        check_lr(lr)
+        checks.nonnegative("lr", lr)
         self.transform = transform
         super().__init__(params, {"lr": lr})
 

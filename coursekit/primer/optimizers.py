@@ -40,7 +40,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from coursekit.optim.base import check_beta, check_betas, check_lr, check_nonnegative
+from coursekit import _checks as checks
 from coursekit.primer.engine import Tensor
 
 __all__ = ["SGD", "Adam", "Optimizer", "SGDMomentum"]
@@ -68,7 +68,7 @@ class Optimizer:
                 raise ValueError(f"params must be Tensors with requires_grad=True, got {p!r}")
         if len({id(p) for p in self.params}) != len(self.params):
             raise ValueError("params lists the same Tensor more than once")
-        check_lr(lr)
+        checks.nonnegative("lr", lr)
         self.lr = lr
         self.fused = fused
         self.state: list[dict] = [{} for _ in self.params]
@@ -154,7 +154,7 @@ class SGDMomentum(Optimizer):
     def __init__(self, params: Iterable[Tensor], lr: float, mu: float = 0.9, *,
                  fused: bool = False):
         super().__init__(params, lr, fused=fused)
-        check_beta("mu", mu)
+        checks.beta("mu", mu)
         self.mu = mu
 
     def init_state(self, p: np.ndarray, state: dict) -> None:
@@ -195,8 +195,8 @@ class Adam(Optimizer):
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, *,
                  fused: bool = False):
         super().__init__(params, lr, fused=fused)
-        check_betas(betas)
-        check_nonnegative("eps", eps)
+        checks.betas(betas)
+        checks.nonnegative("eps", eps)
         self.beta1, self.beta2 = betas
         self.eps = eps
 

@@ -13,10 +13,10 @@ from typing import Literal
 
 import numpy as np
 
-from coursekit.plot import running_mean
 from coursekit.primer.data import BatchIterator
 from coursekit.primer.models import MultiNeuronClassifier
 from coursekit.primer.optimizers import Optimizer
+from coursekit.stats import running_mean
 
 __all__ = ["History", "train"]
 
@@ -31,7 +31,7 @@ class History:
         The loss of each iteration's batch, before that iteration's update.
     running_loss : ndarray, shape (iterations,)
         The trailing mean of ``losses`` over ``window`` iterations
-        (:func:`coursekit.plot.running_mean`): the first points average the
+        (:func:`coursekit.stats.running_mean`): the first points average the
         iterations seen so far.
     window : int
         The running mean's window, in iterations.

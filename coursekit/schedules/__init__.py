@@ -80,6 +80,7 @@ from coursekit.schedules.functions import (
     with_warmup,
 )
 from coursekit.schedules.hyperparameter import HyperparameterScheduler
+from coursekit.schedules.lr_finder import LRFindResult, lr_find
 from coursekit.schedules.plateau import (
     PlateauState,
     ReduceLROnPlateau,
@@ -87,7 +88,6 @@ from coursekit.schedules.plateau import (
     reduce_on_plateau,
     reduced_lr,
 )
-from coursekit.schedules.range_test import LRFindResult, lr_find
 from coursekit.schedules.schedulers import (
     ClosedFormLR,
     ConstantLR,

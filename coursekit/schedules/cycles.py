@@ -15,9 +15,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from coursekit.schedules import _checks
-from coursekit.schedules._checks import over_steps
-from coursekit.schedules.functions import Steps
+from coursekit import _checks
+from coursekit.schedules.functions import Steps, over_steps
 from coursekit.schedules.schedulers import ClosedFormLR
 
 __all__ = ["CyclicLR", "OneCycleLR", "cyclical", "cyclical_momentum", "one_cycle",

@@ -29,8 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from coursekit.schedules import _checks
-from coursekit.schedules._checks import over_steps
+from coursekit import _checks
 
 __all__ = [
     "Schedule",
@@ -56,6 +55,26 @@ __all__ = [
     "trapezoidal",
     "with_warmup",
 ]
+
+
+def over_steps(formula: Callable[..., Any]) -> Callable[..., Any]:
+    """Let ``formula(t, ...)`` accept an int, a float or an array of steps ``t >= 0``.
+
+    The wrapped formula always receives ``t`` as a float64 NumPy array (0-d for a
+    single step) and may use NumPy operations freely; the caller gets a Python
+    ``float`` back for a single step and a float64 array of ``t``'s shape otherwise.
+    """
+
+    @functools.wraps(formula)
+    def evaluate(t: Any, *args: Any, **kwargs: Any) -> float | np.ndarray:
+        steps = np.asarray(t, dtype=np.float64)
+        bad = steps[~(np.isfinite(steps) & (steps >= 0))]
+        if bad.size:
+            raise ValueError(f"Invalid t: {bad.flat[0]} (steps must be finite and >= 0)")
+        value = np.broadcast_to(formula(steps, *args, **kwargs), steps.shape)
+        return float(value) if steps.ndim == 0 else value.astype(np.float64)
+
+    return evaluate
 
 Steps = int | float | np.ndarray
 """A step ``t >= 0`` or an array of them."""
@@ -442,3 +461,4 @@ def per_epoch(schedule: Schedule, steps_per_epoch: int) -> Schedule:
         return schedule(float(epoch) if epoch.ndim == 0 else epoch)
 
     return by_epoch
+

@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from coursekit.schedules import _checks
+from coursekit import _checks
 
 __all__ = ["HyperparameterScheduler"]
 

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
-from coursekit.schedules import _checks
+from coursekit import _checks
 
 __all__ = ["PlateauState", "ReduceLROnPlateau", "plateau_step", "reduce_on_plateau",
            "reduced_lr"]

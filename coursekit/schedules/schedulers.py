@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
-from coursekit.schedules import _checks
+from coursekit import _checks
 from coursekit.schedules.functions import (
     Steps,
     _segments,

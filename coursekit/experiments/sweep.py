@@ -10,7 +10,7 @@ hyper-step size alpha. Each is one call::
 
     result = sweep(run, {"optimizer": ["sgd", "sgd_plus", "adam"], "lr": [1e-3, 1e-2, 1e-1]})
     print(result)                            # a plain-text table
-    result.heatmap("optimizer", "lr", "final_loss", highlight="min")   # coursekit.plot
+    result.heatmap("optimizer", "lr", "final_loss", highlight="min")   # coursekit.viz.plot
     grid = result.pivot("optimizer", "lr", "final_loss")    # grid.values[i, j], a 2-D array
 
 The grid. A dict of lists is expanded into its cartesian product in a fixed
@@ -234,11 +234,11 @@ class SweepResult:
 
     def heatmap(self, row: str, col: str, value: str, reduce: str = "mean",
                 **options: Any) -> Any:
-        """Draw :meth:`pivot`'s array with ``coursekit.plot.heatmap``; return its Axes.
+        """Draw :meth:`pivot`'s array with ``coursekit.viz.plot.heatmap``; return its Axes.
 
-        ``options`` go to ``coursekit.plot.heatmap`` (``ax``, ``fmt``, ``highlight``...).
+        ``options`` go to ``coursekit.viz.plot.heatmap`` (``ax``, ``fmt``, ``highlight``...).
         """
-        from coursekit.plot import heatmap
+        from coursekit.viz.plot import heatmap
 
         grid = self.pivot(row, col, value, reduce)
         labels = {"row_label": row, "col_label": col, "value_label": value}

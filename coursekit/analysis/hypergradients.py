@@ -52,7 +52,7 @@ def sgd_hypergradient(f: Callable[[torch.Tensor], torch.Tensor], w: torch.Tensor
     ----------
     f : callable
         Scalar loss of a flat parameter vector (e.g. from
-        :func:`coursekit.second_order.flat_loss`); use float64 for the checks.
+        :func:`coursekit.analysis.second_order.flat_loss`); use float64 for the checks.
     w : torch.Tensor
         ``w_{t-1}``, a 1-D tensor.
     alpha : float
@@ -146,7 +146,7 @@ class StackRun:
         return np.asarray(self.hyperparameters[0]["alpha"])
 
     def record(self) -> dict[str, Any]:
-        """A row for :func:`coursekit.plot.format_table`."""
+        """A row for :func:`coursekit.viz.tables.format_table`."""
         return {"stack": self.label, "test error %": 100 * self.test_error,
                 "final alpha": self.final.get("alpha", math.nan), "diverged": self.diverged,
                 "seconds": self.seconds}

@@ -38,7 +38,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from coursekit.plot import STYLE, style
+from coursekit.viz.plot import STYLE, style
 
 __all__ = ["Explorer", "explore"]
 

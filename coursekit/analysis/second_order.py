@@ -199,7 +199,7 @@ def newton_path(fn: Landscape, start: Sequence[float] | None = None, steps: int 
     """Newton's method on a 2-D landscape, recorded as a :class:`~coursekit.landscapes.Trajectory`.
 
     Repeats :func:`newton_step` with the landscape's exact Hessian, so the result
-    plots with :func:`coursekit.plot.trajectories` next to first-order runs. A
+    plots with :func:`coursekit.viz.plot.trajectories` next to first-order runs. A
     step that lands on a non-finite point stops the run (``diverged``).
 
     With ``adaptive=True`` the damping is adjusted as in Levenberg-Marquardt: a
@@ -372,7 +372,7 @@ class Curve:
         return float(self.loss[-1])
 
     def record(self) -> dict[str, Any]:
-        """A row for :func:`coursekit.plot.format_table`."""
+        """A row for :func:`coursekit.viz.tables.format_table`."""
         return {"optimizer": self.label, "steps": self.steps,
                 "passes": round(float(self.passes[-1]), 1), "final train loss": self.final_loss,
                 "test accuracy": self.test_accuracy, "diverged": self.diverged}

@@ -1,4 +1,7 @@
-"""What an optimizer costs in memory, measured from the state it actually keeps.
+"""What an optimizer costs: the memory its state takes, and the time its step takes.
+
+Memory
+------
 
 An optimizer's memory is its *state*: whatever it stores between steps for each
 parameter tensor. Plain SGD stores nothing, SGD with momentum one buffer the size
@@ -27,11 +30,21 @@ tuples) are walked. Tensors reached twice (the same storage) count once. Wrapper
 are followed: :class:`coursekit.optim.Lookahead` adds its inner optimizer's
 state to its own slow weights, and a :class:`coursekit.optim.hyper.ModuleWrapper`
 counts every level of its stack (its state, and its hyperparameters as numbers).
+
+Time
+----
+An optimizer step reads and writes every element of the parameters, gradients
+and state, so its speed is bounded by memory bandwidth (the *roofline*, see
+:mod:`coursekit.optim.fast`): :func:`memory_bandwidth` measures the machine's,
+:func:`step_times` times steps round-robin, and :func:`roofline_table` puts an
+optimizer's step time beside the roofline.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -39,12 +52,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from coursekit.optim.fast import roofline_bytes_per_param
+
 __all__ = [
     "format_bytes",
+    "memory_bandwidth",
     "memory_table",
     "optimizer_state_bytes",
     "parameter_bytes",
+    "roofline_table",
     "state_bytes",
+    "step_times",
 ]
 
 PYTHON_NUMBER_BYTES = 8
@@ -207,3 +225,82 @@ def memory_table(optimizers: Mapping[str, OptimizerFactory], model_fn: Callable[
             "bytes per parameter": state / sum(p.numel() for p in params),
         })
     return records
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+
+def memory_bandwidth(n: int, device: torch.device | str = "cpu", repeats: int = 10) -> float:
+    """Measured GB/s of ``a.add_(b)`` on ``n`` fp32 elements (12 bytes moved each).
+
+    Reading two arrays and writing one back in place is the access pattern of an
+    optimizer step, so this is the practical ceiling for one on this machine (a
+    plain copy understates it: writing to a fresh array also costs a read).
+    """
+    device = torch.device(device)
+    a = torch.randn(n, device=device)
+    b = torch.randn(n, device=device)
+    a.add_(b)  # touch the pages once
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        a.add_(b)
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return 12 * n / statistics.median(times) / 1e9
+
+
+
+def step_times(optimizers: dict[str, torch.optim.Optimizer], steps: int = 10,
+               warmup: int = 2) -> dict[str, float]:
+    """Median seconds per ``step()`` of each optimizer, measured round-robin.
+
+    Every optimizer must already hold parameters with gradients. The optimizers
+    take turns step by step, so a slow moment of the machine hits them all; the
+    first ``warmup`` rounds (allocation, compilation for ``fused=True``) are not
+    timed.
+    """
+    times: dict[str, list[float]] = {name: [] for name in optimizers}
+    for i in range(warmup + steps):
+        for name, opt in optimizers.items():
+            device = opt.param_groups[0]["params"][0].device
+            _sync(device)
+            start = time.perf_counter()
+            opt.step()
+            _sync(device)
+            if i >= warmup:
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+
+def roofline_table(factories: dict[str, Callable[[list[torch.Tensor]], torch.optim.Optimizer]],
+                   n_params: int, algorithm: str = "adam", steps: int = 10,
+                   device: torch.device | str = "cpu", seed: int = 0) -> list[dict[str, Any]]:
+    """Time one step of each optimizer on ``n_params`` fp32 parameters against the roofline.
+
+    Each factory gets its own copy of the same parameters and gradients. The
+    records give the median step time, the bandwidth the step achieves if it
+    moved only the roofline bytes (:func:`roofline_bytes_per_param`), and that as
+    a fraction of the measured :func:`memory_bandwidth`: how close each
+    implementation comes to the memory system's limit.
+    """
+    device = torch.device(device)
+    g = torch.Generator().manual_seed(seed)
+    values = torch.randn(n_params, generator=g).to(device)
+    grad = torch.randn(n_params, generator=g).to(device)
+    optimizers = {}
+    for name, factory in factories.items():
+        param = torch.nn.Parameter(values.clone())
+        param.grad = grad.clone()
+        optimizers[name] = factory([param])
+    ceiling = memory_bandwidth(n_params, device)
+    moved = roofline_bytes_per_param(algorithm) * n_params
+    return [{"optimizer": name, "ms per step": seconds * 1e3,
+             "GB/s at roofline": moved / seconds / 1e9,
+             "of memory bandwidth": moved / seconds / 1e9 / ceiling}
+            for name, seconds in step_times(optimizers, steps=steps).items()]

@@ -14,10 +14,12 @@ The functions::
     schedules({"cosine": lrs, ...})        learning rate against step
     training_curves(losses)                raw loss and its running mean
     heatmap(values, rows, cols)            a metric over a hyperparameter grid
+    rate_map(rates, lrs, momenta)          convergence rate over (learning rate, momentum)
+    distances(trajs)                       distance to the minimum against step, log scale
     summary_table(records)                 a list of records as a table figure
-    format_table(records)                  ... or as plain text
 
-with two helpers, :func:`running_mean` and :func:`pivot` (records to a grid).
+Plain-text tables and records-to-grid live in :mod:`coursekit.viz.tables`, the
+smoothing of a loss curve in :func:`coursekit.stats.running_mean`.
 ``with style():`` applies the course style (:data:`STYLE`) to your own figures.
 """
 
@@ -31,19 +33,21 @@ from typing import Any
 import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib import cycler
+from matplotlib import colors, cycler
 from matplotlib.axes import Axes
 from matplotlib.patches import Rectangle
 
+from coursekit import _checks as checks
 from coursekit.landscapes import Landscape, Trajectory, grid
+from coursekit.stats import running_mean
+from coursekit.viz.tables import _cells, _columns, _format_value
 
 __all__ = [
     "COLORS",
     "STYLE",
-    "format_table",
+    "distances",
     "heatmap",
-    "pivot",
-    "running_mean",
+    "rate_map",
     "schedules",
     "style",
     "summary_table",
@@ -90,55 +94,6 @@ def _axes(ax: Axes | None, figsize: tuple[float, float] | None = None) -> Axes:
     if not isinstance(ax, Axes):
         raise TypeError(f"Invalid ax: {ax!r} (expected a matplotlib Axes)")
     return ax
-
-
-def _check_window(window: Any) -> int:
-    if isinstance(window, bool) or not isinstance(window, Integral) or window < 1:
-        raise ValueError(f"Invalid window: {window!r} (expected an integer >= 1)")
-    return int(window)
-
-
-def _as_series(values: Any, name: str) -> np.ndarray:
-    """A 1-D float64 array, or ``ValueError`` naming ``name``."""
-    try:
-        array = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"Invalid {name}: expected a sequence of numbers ({error})") from None
-    if array.ndim != 1:
-        raise ValueError(f"Invalid {name}: expected a 1-D sequence, got shape {array.shape}")
-    return array
-
-
-def running_mean(x: Sequence[float] | np.ndarray, window: int) -> np.ndarray:
-    r"""Trailing mean of the last ``window`` values, the same length as ``x``.
-
-    .. math::
-        \bar x_i = \frac{1}{i - s_i + 1} \sum_{j = s_i}^{i} x_j, \qquad
-        s_i = \max(0,\, i - \mathrm{window} + 1)
-
-    The first ``window - 1`` entries average the values seen so far. Every entry
-    is the mean of its own window (not a difference of cumulative sums, which
-    loses precision on long runs); a NaN spoils only the windows containing it.
-
-    Parameters
-    ----------
-    x : sequence of float
-        The series, e.g. per-iteration losses.
-    window : int
-        Number of values averaged, >= 1.
-
-    Returns
-    -------
-    numpy.ndarray
-        Float64 array with ``len(x)`` entries.
-    """
-    window = _check_window(window)
-    x = _as_series(x, "x")
-    head = np.cumsum(x[: window - 1]) / np.arange(1, min(window - 1, len(x)) + 1)
-    if len(x) < window:
-        return head
-    full = np.lib.stride_tricks.sliding_window_view(x, window).mean(axis=1)
-    return np.concatenate([head, full])
 
 
 def _contour_levels(Z: np.ndarray, landscape: Landscape, n: int) -> np.ndarray:
@@ -273,9 +228,9 @@ def schedules(curves: Mapping[str, Sequence[float] | Callable[[int], float]],
                 if steps is None:
                     raise ValueError(f"Invalid steps: None, but curve {name!r} is a callable; "
                                      "pass steps= to evaluate it")
-                values = _as_series([curve(t) for t in range(int(steps))], f"curves[{name!r}]")
+                values = checks.series(f"curves[{name!r}]", [curve(t) for t in range(int(steps))])
             else:
-                values = _as_series(curve, f"curves[{name!r}]")
+                values = checks.series(f"curves[{name!r}]", curve)
             ax.plot(np.arange(len(values)), values, color=COLORS[i % len(COLORS)],
                     label=str(name))
         if log:
@@ -313,7 +268,7 @@ def training_curves(losses: Sequence[float] | Mapping[str, Sequence[float]], *,
     -------
     matplotlib Axes
     """
-    window = _check_window(window)
+    window = checks.integer("window", window, minimum=1)
     if iters_per_epoch is not None and (isinstance(iters_per_epoch, bool)
                                         or not isinstance(iters_per_epoch, Integral)
                                         or iters_per_epoch < 1):
@@ -323,7 +278,7 @@ def training_curves(losses: Sequence[float] | Mapping[str, Sequence[float]], *,
     with style():
         ax = _axes(ax)
         for i, (name, run_losses) in enumerate(runs.items()):
-            y = _as_series(run_losses, "losses" if name is None else f"losses[{name!r}]")
+            y = checks.series("losses" if name is None else f"losses[{name!r}]", run_losses)
             x = np.arange(1, len(y) + 1, dtype=np.float64)
             if iters_per_epoch is not None:
                 x /= iters_per_epoch
@@ -341,15 +296,6 @@ def training_curves(losses: Sequence[float] | Mapping[str, Sequence[float]], *,
         legend_title = None if None in runs else f"running mean of {window}; raw faded"
         ax.legend(loc="best", title=legend_title)
     return ax
-
-
-def _format_value(value: Any, fmt: str | Callable[[Any], str]) -> str:
-    """Real non-integers through ``fmt``; integers, strings and the rest through ``str``."""
-    if callable(fmt):
-        return fmt(value)
-    if isinstance(value, Real) and not isinstance(value, (bool, Integral)):
-        return format(float(value), fmt)
-    return str(value)
 
 
 def _tick_label(value: Any) -> str:
@@ -428,93 +374,6 @@ def heatmap(values: Any, rows: Sequence[Any], cols: Sequence[Any], *, ax: Axes |
     return ax
 
 
-def pivot(records: Sequence[Mapping[str, Any]], row: str, col: str,
-          value: str) -> tuple[list[Any], list[Any], np.ndarray]:
-    """Turn a list of records into ``rows, cols, values`` for :func:`heatmap`.
-
-    ``rows`` and ``cols`` are the distinct values of ``record[row]`` and
-    ``record[col]``, sorted (or in first-seen order when they cannot be sorted);
-    ``values[i, j]`` is ``record[value]`` for the record at ``rows[i], cols[j]``,
-    NaN where no record exists. Two records for the same cell raise ``ValueError``.
-    """
-    cells: dict[tuple[Any, Any], float] = {}
-    for k, record in enumerate(records):
-        for key in (row, col, value):
-            if key not in record:
-                raise ValueError(f"Invalid records: record {k} has no key {key!r}")
-        cell = (record[row], record[col])
-        if cell in cells:
-            raise ValueError(f"Invalid records: two records for {row}={cell[0]!r}, "
-                             f"{col}={cell[1]!r}")
-        cells[cell] = float(record[value])
-    rows = _distinct([r for r, _ in cells])
-    cols = _distinct([c for _, c in cells])
-    values = np.full((len(rows), len(cols)), np.nan)
-    for (r, c), v in cells.items():
-        values[rows.index(r), cols.index(c)] = v
-    return rows, cols, values
-
-
-def _distinct(items: list[Any]) -> list[Any]:
-    unique = list(dict.fromkeys(items))
-    try:
-        return sorted(unique)
-    except TypeError:
-        return unique
-
-
-def _columns(records: Sequence[Mapping[str, Any]], columns: Sequence[str] | None) -> list[str]:
-    if isinstance(records, Mapping) or not all(isinstance(r, Mapping) for r in records):
-        raise TypeError("Invalid records: expected a list of dicts (one per row)")
-    if columns is None:
-        return list(dict.fromkeys(key for record in records for key in record))
-    return list(columns)
-
-
-def _cells(records: Sequence[Mapping[str, Any]], columns: list[str],
-           fmt: str | Mapping[str, str]) -> list[list[str]]:
-    def spec(column: str) -> str:
-        return fmt.get(column, ".4g") if isinstance(fmt, Mapping) else fmt
-
-    return [[_format_value(record[c], spec(c)) if c in record else "" for c in columns]
-            for record in records]
-
-
-def format_table(records: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None,
-                 fmt: str | Mapping[str, str] = ".4g") -> str:
-    """A list of records as an aligned plain-text table.
-
-    Columns whose values are all numbers are right-aligned, the others left-aligned;
-    a line of dashes separates the header. Missing entries are left blank.
-
-    Parameters
-    ----------
-    records : sequence of dict
-        One dict per row, column name -> value.
-    columns : sequence of str, optional
-        Which columns, in order (default: every key, in first-seen order).
-    fmt : str or mapping of column to str
-        Format spec for non-integer numbers (``format(v, fmt)``), for all
-        columns or per column (others default to ``".4g"``).
-
-    Returns
-    -------
-    str
-    """
-    columns = _columns(records, columns)
-    cells = _cells(records, columns, fmt)
-    numeric = [all(isinstance(r[c], Real) and not isinstance(r[c], bool)
-                   for r in records if c in r) for c in columns]
-    widths = [max([len(c), *(len(row[k]) for row in cells)]) for k, c in enumerate(columns)]
-
-    def line(texts: list[str]) -> str:
-        return "  ".join(t.rjust(w) if right else t.ljust(w)
-                         for t, w, right in zip(texts, widths, numeric, strict=True)).rstrip()
-
-    lines = [line(columns), line(["-" * w for w in widths]), *(line(row) for row in cells)]
-    return "\n".join(lines)
-
-
 def summary_table(records: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None,
                   *, fmt: str | Mapping[str, str] = ".4g", ax: Axes | None = None,
                   title: str = "Summary") -> Axes:
@@ -557,3 +416,128 @@ def summary_table(records: Sequence[Mapping[str, Any]], columns: Sequence[str] |
         ax.axis("off")
         ax.set_title(title)
     return ax
+
+
+def rate_map(rates: np.ndarray, lrs: Sequence[float], momenta: Sequence[float], *,
+                  ax: Axes | None = None, optimum: Any = None,
+                  marker: tuple[float, float] | None = None,
+                  theory: np.ndarray | None = None, colorbar: bool = True,
+                  title: str = "Linear convergence rate (smaller is faster)") -> Axes:
+    r"""The rate over a (learning rate, momentum) grid; cells that do not converge in grey.
+
+    Colours are spaced evenly in :math:`-\log_{10}(1 - r)`, so that the slow region
+    near :math:`r = 1`, where most of the grid lies, is resolved (0.9, 0.99, 0.999 are
+    equally far apart); rates of 0.999 and above share the top colour.
+
+    Parameters
+    ----------
+    rates : array, shape (len(momenta), len(lrs))
+        From :func:`rate_map` or :func:`momentum_rate`.
+    lrs, momenta : sequence of float
+        The grid; the learning-rate axis is logarithmic when ``lrs`` are positive
+        and spread over more than a factor of 10.
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure when omitted.
+    optimum : coursekit.analysis.dynamics.Optimum, optional
+        Marked with a star (anything with ``lr``, ``momentum`` and ``rate``, e.g.
+        ``dynamics.heavy_ball_optimum(L, mu)``).
+    marker : (lr, momentum), optional
+        One more point to mark (the current setting of an explorer).
+    theory : array, optional
+        Theoretical rates on the same grid, drawn as labelled contour lines.
+    colorbar : bool
+        Add a colour bar (leave it out when redrawing the same axes, e.g. in an
+        explorer, where each call would add another).
+    title : str
+        Title of the axes.
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    lr_grid, momentum_grid = checks.vector("lrs", lrs), checks.vector("momenta", momenta)
+    values = np.asarray(rates, dtype=np.float64)
+    if values.shape != (len(momentum_grid), len(lr_grid)):
+        raise ValueError(f"Invalid rates: shape {values.shape}, expected (len(momenta), "
+                         f"len(lrs)) = ({len(momentum_grid)}, {len(lr_grid)})")
+    with style():
+        if ax is None:
+            _, ax = plt.subplots()
+        cmap = plt.get_cmap("viridis").with_extremes(bad="lightgrey")
+        mesh = ax.pcolormesh(lr_grid, momentum_grid, np.ma.masked_where(~(values < 1), values),
+                             cmap=cmap, shading="nearest", norm=_DIGITS_NORM)
+        if colorbar:
+            bar = ax.figure.colorbar(mesh, ax=ax, label="rate r (grey: no convergence, r >= 1)")
+            bar.set_ticks(_RATE_TICKS)
+        if theory is not None:
+            lines = ax.contour(lr_grid, momentum_grid, np.asarray(theory, dtype=np.float64),
+                               levels=[0.5, 0.8, 0.9, 0.95, 0.99], colors="white",
+                               linewidths=0.8)
+            ax.clabel(lines, fontsize=7, fmt="%.2f")
+        if optimum is not None:
+            ax.plot(optimum.lr, optimum.momentum, marker="*", markersize=15, color="gold",
+                    markeredgecolor="black", linestyle="none",
+                    label=f"theory optimum, r = {optimum.rate:.3f}")
+        if marker is not None:
+            ax.plot(*marker, marker="o", markersize=9, markerfacecolor="none",
+                    markeredgecolor="red", markeredgewidth=2, linestyle="none", label="current")
+        if lr_grid.min() > 0 and lr_grid.max() > 10 * lr_grid.min():
+            ax.set_xscale("log")
+        ax.grid(False)
+        ax.set_xlabel("learning rate")
+        ax.set_ylabel("momentum")
+        ax.set_title(title)
+        if optimum is not None or marker is not None:
+            ax.legend(loc="lower left", frameon=True, framealpha=0.9)
+    return ax
+
+
+
+def distances(trajectories: Trajectory | Sequence[Trajectory], *, ax: Axes | None = None,
+                   rates: Mapping[str, float] | None = None,
+                   title: str = "Distance to the minimum") -> Axes:
+    r"""Distance to the minimum against step, on a log axis, one line per run.
+
+    A linear rate is a straight line here. ``rates`` adds dashed reference lines
+    :math:`d_0 r^k` (e.g. the theoretical rates) from the first run's start. The
+    axis stops at 1000 times the largest starting distance, so that a run that
+    blows up leaves the plot instead of flattening all the others.
+    """
+    runs = [trajectories] if isinstance(trajectories, Trajectory) else list(trajectories)
+    if not runs or not all(isinstance(run, Trajectory) for run in runs):
+        raise TypeError(f"Invalid trajectories: {trajectories!r} (expected Trajectory objects)")
+    with style():
+        if ax is None:
+            _, ax = plt.subplots()
+        for i, run in enumerate(runs):
+            label = run.label + (f" (diverged at step {run.diverged_at})" if run.diverged else "")
+            ax.semilogy(run.distances_to_minimum(), color=COLORS[i % len(COLORS)], label=label)
+        bottom, top = ax.get_ylim()
+        ax.set_ylim(bottom, min(top, 1e3 * max(run.distances_to_minimum()[0] for run in runs)))
+        if rates:
+            shown = ax.get_ylim()
+            d0 = float(runs[0].distances_to_minimum()[0])
+            steps = np.arange(max(run.steps for run in runs) + 1)
+            for (name, rate), dashes in zip(rates.items(), _DASHES * len(rates), strict=False):
+                ax.semilogy(steps, d0 * float(rate) ** steps, linestyle=dashes, color="black",
+                            linewidth=1.0, alpha=0.7, label=f"{name}: r = {float(rate):.3f}")
+            ax.set_ylim(*shown)
+        ax.set_xlabel("step")
+        ax.set_ylabel("distance to the minimum")
+        ax.set_title(title)
+        ax.legend(loc="best")
+    return ax
+
+
+_DASHES = ["--", ":", "-."]
+
+
+
+_RATE_TICKS = [0.0, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999]
+
+
+
+_DIGITS_NORM = colors.FuncNorm(
+    (lambda r: -np.log10(1 - np.minimum(r, 0.999)), lambda d: 1 - 10.0 ** -d), vmin=0.0,
+    vmax=0.999)
+"""Colours spread evenly in -log10(1 - r), so 0.9, 0.99 and 0.999 are equally far apart."""

@@ -238,7 +238,7 @@ class GradientVariance:
         return law * (self.n - B) / (self.n - 1)
 
     def records(self) -> list[dict[str, float]]:
-        """One row per batch size (for ``coursekit.plot.format_table``)."""
+        """One row per batch size (for ``coursekit.viz.tables.format_table``)."""
         return [{"batch size": int(b), "measured": float(v), "stderr": float(s),
                  "predicted": float(p), "measured / predicted": float(v / p) if p else math.nan}
                 for b, v, s, p in zip(self.batch_sizes, self.variance, self.stderr,
@@ -369,7 +369,7 @@ class EpochTimes:
         return self.n / self.seconds
 
     def records(self) -> list[dict[str, float]]:
-        """One row per batch size (for ``coursekit.plot.format_table``)."""
+        """One row per batch size (for ``coursekit.viz.tables.format_table``)."""
         return [{"batch size": int(b), "steps": int(k), "s / epoch": float(s),
                  "ms / step": 1e3 * float(s) / int(k), "examples / s": self.n / float(s)}
                 for b, k, s in zip(self.batch_sizes, self.steps, self.seconds, strict=True)]

@@ -1,4 +1,4 @@
-"""coursekit.memory: optimizer state counted from what the optimizer really stores.
+"""coursekit.analysis.cost: optimizer state counted from what the optimizer really stores.
 
 Expected byte counts are computed by hand from the parameter shapes and the
 state each algorithm is documented to keep (Adam: m and v of the parameter's
@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 import coursekit.optim as ck
-from coursekit import memory
+from coursekit.analysis import cost
 from coursekit.optim import hyper
 
 SHAPES = [(5, 4), (5,), (3, 5), (3,)]
@@ -44,8 +44,8 @@ def test_adam_state_is_two_moments_and_a_python_step_per_tensor(dtype, size):
     model = _model(dtype)
     opt = ck.Adam(model.parameters())
     _step(model, opt)
-    expected = sum(2 * n * size + memory.PYTHON_NUMBER_BYTES for n in NUMEL)
-    assert memory.optimizer_state_bytes(opt) == expected
+    expected = sum(2 * n * size + cost.PYTHON_NUMBER_BYTES for n in NUMEL)
+    assert cost.optimizer_state_bytes(opt) == expected
 
 
 def test_torch_adam_counts_its_float32_step_tensor():
@@ -54,31 +54,31 @@ def test_torch_adam_counts_its_float32_step_tensor():
     _step(model, opt)
     step = opt.state[next(model.parameters())]["step"]
     assert step.dtype == torch.float32 and step.numel() == 1
-    assert memory.optimizer_state_bytes(opt) == sum(2 * n * 4 + 4 for n in NUMEL)
+    assert cost.optimizer_state_bytes(opt) == sum(2 * n * 4 + 4 for n in NUMEL)
 
 
 def test_amsgrad_keeps_a_third_buffer():
     model = _model()
     opt = ck.Adam(model.parameters(), amsgrad=True)
     _step(model, opt)
-    assert memory.optimizer_state_bytes(opt) == sum(3 * n * 4 + 8 for n in NUMEL)
+    assert cost.optimizer_state_bytes(opt) == sum(3 * n * 4 + 8 for n in NUMEL)
 
 
 def test_plain_sgd_keeps_nothing_and_momentum_one_buffer():
     model = _model()
     plain = ck.SGD(model.parameters(), lr=0.1)
     _step(model, plain)
-    assert memory.optimizer_state_bytes(plain) == 0
+    assert cost.optimizer_state_bytes(plain) == 0
     momentum = ck.SGD(model.parameters(), lr=0.1, momentum=0.9)
     _step(model, momentum)
-    assert memory.optimizer_state_bytes(momentum) == 4 * sum(NUMEL)
+    assert cost.optimizer_state_bytes(momentum) == 4 * sum(NUMEL)
 
 
 def test_lookahead_adds_slow_weights_to_the_inner_state():
     model = _model()
     opt = ck.Lookahead(ck.Adam(model.parameters()), k=2)
     _step(model, opt, steps=3)
-    assert memory.optimizer_state_bytes(opt) == sum(3 * n * 4 + 8 for n in NUMEL)
+    assert cost.optimizer_state_bytes(opt) == sum(3 * n * 4 + 8 for n in NUMEL)
 
 
 def test_hyper_stack_counts_every_level():
@@ -88,24 +88,24 @@ def test_hyper_stack_counts_every_level():
     # Adam level: m, v and a step per tensor; hyperparameters alpha, beta1, beta2 (3 numbers);
     # top SGD level: no state, one hyperparameter.
     expected = sum(2 * n * 4 + 8 for n in NUMEL) + 3 * 8 + 1 * 8
-    assert memory.optimizer_state_bytes(wrapper) == expected
+    assert cost.optimizer_state_bytes(wrapper) == expected
 
 
 def test_state_bytes_counts_a_shared_tensor_once_and_walks_containers():
     t = torch.zeros(10, dtype=torch.float64)
-    assert memory.state_bytes({"a": t, "b": [t, (t,)], "n": 3, "none": None}) == 80 + 8
-    assert memory.state_bytes([torch.zeros(3), torch.zeros(3)]) == 24
+    assert cost.state_bytes({"a": t, "b": [t, (t,)], "n": 3, "none": None}) == 80 + 8
+    assert cost.state_bytes([torch.zeros(3), torch.zeros(3)]) == 24
 
 
 def test_parameter_bytes_equals_storage_of_the_parameters():
     model = _model(torch.float64)
-    assert memory.parameter_bytes(model) == sum(p.nbytes for p in model.parameters())
+    assert cost.parameter_bytes(model) == sum(p.nbytes for p in model.parameters())
 
 
 def test_memory_table_ratio_for_adam_is_two_plus_the_step_counters():
     torch.manual_seed(0)
     x, y = torch.randn(16, 4), torch.randint(0, 3, (16,))
-    rows = memory.memory_table({"SGD": lambda p: ck.SGD(p, lr=0.1),
+    rows = cost.memory_table({"SGD": lambda p: ck.SGD(p, lr=0.1),
                                 "Adam": lambda p: ck.Adam(p),
                                 "LBFGS": lambda p: torch.optim.LBFGS(p, max_iter=2)},
                                _model, x, y)
@@ -124,15 +124,15 @@ def test_memory_table_ratio_for_adam_is_two_plus_the_step_counters():
                                      (1_500, "1.5 kB"), (999_999, "1.0 MB"),
                                      (2.5e15, "2.5 PB")])
 def test_format_bytes_uses_decimal_units(n, text):
-    assert memory.format_bytes(n) == text
+    assert cost.format_bytes(n) == text
 
 
 def test_bad_inputs_raise_clear_errors():
     with pytest.raises(TypeError, match="optimizer"):
-        memory.optimizer_state_bytes("adam")
+        cost.optimizer_state_bytes("adam")
     with pytest.raises(ValueError, match="n"):
-        memory.format_bytes(-1)
+        cost.format_bytes(-1)
     with pytest.raises(TypeError, match="object"):
-        memory.state_bytes(object())
+        cost.state_bytes(object())
     with pytest.raises(ValueError, match="steps"):
-        memory.memory_table({}, _model, torch.zeros(1, 4), torch.zeros(1), steps=0)
+        cost.memory_table({}, _model, torch.zeros(1, 4), torch.zeros(1), steps=0)

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from coursekit.schedules import _checks
+from coursekit import _checks
 
 __all__ = ["LRFindResult", "lr_find"]
 

@@ -32,24 +32,21 @@ The two optima are the lecture's headline: gradient descent's best rate is
 
 On a saddle, :func:`escape_step` counts the steps until the loss drops below a
 level, and a negative curvature in :func:`momentum_rate` gives the escape factor.
-Two figures go with all this: :func:`plot_rate_map` and :func:`plot_distances`.
+Two figures go with all this: :func:`coursekit.viz.plot.rate_map` and
+:func:`coursekit.viz.plot.distances`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from matplotlib import colors
-from matplotlib.axes import Axes
 
 from coursekit import _checks as checks
 from coursekit.landscapes import Landscape, NoisyGradient, Trajectory
-from coursekit.plot import COLORS, style
 
 __all__ = [
     "Optimum",
@@ -61,17 +58,9 @@ __all__ = [
     "momentum_rate",
     "momentum_weights",
     "nesterov_optimum",
-    "plot_distances",
-    "plot_rate_map",
     "rate_map",
 ]
 
-_DASHES = ["--", ":", "-."]
-_RATE_TICKS = [0.0, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999]
-_DIGITS_NORM = colors.FuncNorm(
-    (lambda r: -np.log10(1 - np.minimum(r, 0.999)), lambda d: 1 - 10.0 ** -d), vmin=0.0,
-    vmax=0.999)
-"""Colours spread evenly in -log10(1 - r), so 0.9, 0.99 and 0.999 are equally far apart."""
 
 FLOOR = 1e-120
 """Distances at or below this count as "arrived": a run is measured only down to here.
@@ -106,14 +95,6 @@ def _curvatures(L: Any, mu: Any) -> tuple[float, float]:
     if L < mu:
         raise ValueError(f"Invalid L: {L} (the largest curvature must be >= mu = {mu})")
     return L, mu
-
-
-def _grid(name: str, values: Any) -> np.ndarray:
-    array = np.asarray(values, dtype=np.float64)
-    if array.ndim != 1 or array.size == 0 or not np.all(np.isfinite(array)):
-        raise ValueError(f"Invalid {name}: {values!r} (expected a non-empty 1-D sequence of "
-                         "finite numbers)")
-    return array
 
 
 def _check_tail(tail: Any) -> float:
@@ -423,10 +404,10 @@ def rate_map(landscape: Landscape, lrs: Sequence[float] | np.ndarray,
                          "no linear rate; pass the landscape it wraps")
     if not landscape.minima:
         raise ValueError(f"Invalid landscape: {landscape.name} has no minimum to converge to")
-    lr_grid = _grid("lrs", lrs)
+    lr_grid = checks.vector("lrs", lrs)
     if np.any(lr_grid < 0):
         raise ValueError(f"Invalid lrs: {lrs!r} (learning rates must be >= 0)")
-    momentum_grid = _momentum_array("momenta", _grid("momenta", momenta))
+    momentum_grid = _momentum_array("momenta", checks.vector("momenta", momenta))
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
         raise ValueError(f"Invalid steps: {steps!r} (expected an integer >= 1)")
     tail, floor = _check_tail(tail), checks.real("floor", floor)
@@ -485,110 +466,3 @@ def escape_step(trajectory: Trajectory, level: float) -> int | None:
 # ----------------------------------------------------------------------------- figures
 
 
-def plot_rate_map(rates: np.ndarray, lrs: Sequence[float], momenta: Sequence[float], *,
-                  ax: Axes | None = None, optimum: Optimum | None = None,
-                  marker: tuple[float, float] | None = None,
-                  theory: np.ndarray | None = None, colorbar: bool = True,
-                  title: str = "Linear convergence rate (smaller is faster)") -> Axes:
-    r"""The rate over a (learning rate, momentum) grid; cells that do not converge in grey.
-
-    Colours are spaced evenly in :math:`-\log_{10}(1 - r)`, so that the slow region
-    near :math:`r = 1`, where most of the grid lies, is resolved (0.9, 0.99, 0.999 are
-    equally far apart); rates of 0.999 and above share the top colour.
-
-    Parameters
-    ----------
-    rates : array, shape (len(momenta), len(lrs))
-        From :func:`rate_map` or :func:`momentum_rate`.
-    lrs, momenta : sequence of float
-        The grid; the learning-rate axis is logarithmic when ``lrs`` are positive
-        and spread over more than a factor of 10.
-    ax : matplotlib Axes, optional
-        Where to draw; a new figure when omitted.
-    optimum : Optimum, optional
-        Marked with a star (e.g. :func:`heavy_ball_optimum`).
-    marker : (lr, momentum), optional
-        One more point to mark (the current setting of an explorer).
-    theory : array, optional
-        Theoretical rates on the same grid, drawn as labelled contour lines.
-    colorbar : bool
-        Add a colour bar (leave it out when redrawing the same axes, e.g. in an
-        explorer, where each call would add another).
-    title : str
-        Title of the axes.
-
-    Returns
-    -------
-    matplotlib Axes
-    """
-    lr_grid, momentum_grid = _grid("lrs", lrs), _grid("momenta", momenta)
-    values = np.asarray(rates, dtype=np.float64)
-    if values.shape != (len(momentum_grid), len(lr_grid)):
-        raise ValueError(f"Invalid rates: shape {values.shape}, expected (len(momenta), "
-                         f"len(lrs)) = ({len(momentum_grid)}, {len(lr_grid)})")
-    with style():
-        if ax is None:
-            _, ax = plt.subplots()
-        cmap = plt.get_cmap("viridis").with_extremes(bad="lightgrey")
-        mesh = ax.pcolormesh(lr_grid, momentum_grid, np.ma.masked_where(~(values < 1), values),
-                             cmap=cmap, shading="nearest", norm=_DIGITS_NORM)
-        if colorbar:
-            bar = ax.figure.colorbar(mesh, ax=ax, label="rate r (grey: no convergence, r >= 1)")
-            bar.set_ticks(_RATE_TICKS)
-        if theory is not None:
-            lines = ax.contour(lr_grid, momentum_grid, np.asarray(theory, dtype=np.float64),
-                               levels=[0.5, 0.8, 0.9, 0.95, 0.99], colors="white",
-                               linewidths=0.8)
-            ax.clabel(lines, fontsize=7, fmt="%.2f")
-        if optimum is not None:
-            ax.plot(optimum.lr, optimum.momentum, marker="*", markersize=15, color="gold",
-                    markeredgecolor="black", linestyle="none",
-                    label=f"theory optimum, r = {optimum.rate:.3f}")
-        if marker is not None:
-            ax.plot(*marker, marker="o", markersize=9, markerfacecolor="none",
-                    markeredgecolor="red", markeredgewidth=2, linestyle="none", label="current")
-        if lr_grid.min() > 0 and lr_grid.max() > 10 * lr_grid.min():
-            ax.set_xscale("log")
-        ax.grid(False)
-        ax.set_xlabel("learning rate")
-        ax.set_ylabel("momentum")
-        ax.set_title(title)
-        if optimum is not None or marker is not None:
-            ax.legend(loc="lower left", frameon=True, framealpha=0.9)
-    return ax
-
-
-def plot_distances(trajectories: Trajectory | Sequence[Trajectory], *, ax: Axes | None = None,
-                   rates: Mapping[str, float] | None = None,
-                   title: str = "Distance to the minimum") -> Axes:
-    r"""Distance to the minimum against step, on a log axis, one line per run.
-
-    A linear rate is a straight line here. ``rates`` adds dashed reference lines
-    :math:`d_0 r^k` (e.g. the theoretical rates) from the first run's start. The
-    axis stops at 1000 times the largest starting distance, so that a run that
-    blows up leaves the plot instead of flattening all the others.
-    """
-    runs = [trajectories] if isinstance(trajectories, Trajectory) else list(trajectories)
-    if not runs or not all(isinstance(run, Trajectory) for run in runs):
-        raise TypeError(f"Invalid trajectories: {trajectories!r} (expected Trajectory objects)")
-    with style():
-        if ax is None:
-            _, ax = plt.subplots()
-        for i, run in enumerate(runs):
-            label = run.label + (f" (diverged at step {run.diverged_at})" if run.diverged else "")
-            ax.semilogy(run.distances_to_minimum(), color=COLORS[i % len(COLORS)], label=label)
-        bottom, top = ax.get_ylim()
-        ax.set_ylim(bottom, min(top, 1e3 * max(run.distances_to_minimum()[0] for run in runs)))
-        if rates:
-            shown = ax.get_ylim()
-            d0 = float(runs[0].distances_to_minimum()[0])
-            steps = np.arange(max(run.steps for run in runs) + 1)
-            for (name, rate), dashes in zip(rates.items(), _DASHES * len(rates), strict=False):
-                ax.semilogy(steps, d0 * float(rate) ** steps, linestyle=dashes, color="black",
-                            linewidth=1.0, alpha=0.7, label=f"{name}: r = {float(rate):.3f}")
-            ax.set_ylim(*shown)
-        ax.set_xlabel("step")
-        ax.set_ylabel("distance to the minimum")
-        ax.set_title(title)
-        ax.legend(loc="best")
-    return ax

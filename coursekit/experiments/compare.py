@@ -9,7 +9,7 @@ the comparison behind it. This module runs the comparison the careful way::
         lrs={"SGD + momentum": [0.01, 0.03, 0.1], "Adam": [3e-4, 1e-3, 3e-3]},
         model_fn=lambda: models.MLP(data.input_shape, data.num_classes),
         data=data, epochs=20, seeds=[0, 1, 2])
-    print(plot.format_table(result.summary()))
+    print(tables.format_table(result.summary()))
     result.difference("Adam", "SGD + momentum")     # mean difference and its standard error
 
 The protocol:
@@ -155,7 +155,7 @@ class Comparison:
         """Per optimizer: its lr, then ``mean +- std`` over seeds of each metric.
 
         Accuracies are shown in percent. Returns records for
-        :func:`coursekit.plot.format_table`.
+        :func:`coursekit.viz.tables.format_table`.
         """
         rows = []
         for name in self.names:
