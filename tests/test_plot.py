@@ -258,6 +258,46 @@ def test_pivot_turns_records_into_the_grid():
         tables.pivot(records, "beta1", "beta2", "loss")
 
 
+@pytest.mark.parametrize("reduce", ["mean", "median", "min", "max"])
+def test_pivot_reduces_repeats_like_numpy_over_each_cell(reduce):
+    rng = np.random.default_rng(0)
+    lrs, optimizers = np.array([0.3, 0.01, 0.1]), np.array(["sgd", "adam"])
+    n = 40
+    lr_of, opt_of = rng.choice(lrs, n), rng.choice(optimizers, n)
+    loss = rng.lognormal(size=n)
+    records = [{"lr": float(a), "optimizer": str(b), "loss": float(c)}
+               for a, b, c in zip(lr_of, opt_of, loss, strict=True)]
+    rows, cols, values = tables.pivot(records, "optimizer", "lr", "loss", reduce=reduce)
+    assert rows == sorted(set(optimizers)) and cols == sorted(lrs)
+    for i, optimizer in enumerate(rows):
+        for j, lr in enumerate(cols):
+            in_cell = loss[(opt_of == optimizer) & (lr_of == lr)]
+            assert in_cell.size > 1
+            assert values[i, j] == getattr(np, reduce)(in_cell)
+    with pytest.raises(ValueError, match="two records"):
+        tables.pivot(records, "optimizer", "lr", "loss")
+    with pytest.raises(ValueError, match="reduce"):
+        tables.pivot(records, "optimizer", "lr", "loss", reduce="sum")
+
+
+def test_pivot_takes_given_axes_in_their_order_and_matches_values_by_equality():
+    records = [{"hidden": [64], "lr": 1, "loss": 2.0}, {"hidden": [8, 8], "lr": 0.5, "loss": 3.0},
+               {"hidden": [64], "lr": 1.0, "loss": 4.0}]
+    grid = tables.pivot(records, "hidden", "lr", "loss", reduce="mean",
+                        rows=[[8, 8], [64], [1]], cols=[1, 0.5])
+    assert grid.rows == [[8, 8], [64], [1]] and grid.cols == [1, 0.5]
+    np.testing.assert_array_equal(grid.values, [[np.nan, 3.0], [3.0, np.nan],
+                                                [np.nan, np.nan]])
+    found = tables.pivot(records, "hidden", "lr", "loss", reduce="max")
+    assert found.rows == [[8, 8], [64]] and found.cols == [0.5, 1]
+    mixed = [{"k": k, "x": 0, "v": 1.0} for k in ("b", None, "a")]
+    assert tables.pivot(mixed, "k", "x", "v").rows == ["b", None, "a"]  # unsortable: first seen
+    with pytest.raises(ValueError, match=r"lr=0\.5"):
+        tables.pivot(records, "hidden", "lr", "loss", reduce="mean", cols=[1])
+    with pytest.raises(ValueError, match="not a number"):
+        tables.pivot([{"a": 1, "b": 2, "loss": "low"}], "a", "b", "loss")
+
+
 RECORDS = [
     {"optimizer": "SGD", "lr": 0.1, "steps": 500, "final loss": 0.031234},
     {"optimizer": "Adam", "lr": 0.001, "steps": 500, "final loss": 0.0051},

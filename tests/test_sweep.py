@@ -112,19 +112,21 @@ def test_a_number_is_stored_as_value_and_no_seed_is_passed_unasked():
     assert "seed" not in result[0]
 
 
-def test_pivot_averages_repeats_and_leaves_failures_nan(serial):
-    pivot = serial.pivot("optimizer", "lr", "final_loss")
+@pytest.mark.parametrize("reduce", ["mean", "median", "min", "max"])
+def test_pivot_reduces_repeats_in_grid_order_and_leaves_failures_nan(serial, reduce):
+    pivot = serial.pivot("optimizer", "lr", "final_loss", reduce=reduce)
     assert pivot.rows == ["sgd", "adam"] and pivot.cols == [0.1, -1.0, 0.01]
     for i, optimizer in enumerate(pivot.rows):
         for j, lr in enumerate(pivot.cols):
             runs = [r["final_loss"] for r in serial
                     if r["optimizer"] == optimizer and r["lr"] == lr and r["error"] is None]
             if runs:
-                assert pivot.values[i, j] == pytest.approx(sum(runs) / len(runs), rel=1e-15)
+                assert len(runs) == 2
+                assert pivot.values[i, j] == getattr(np, reduce)(np.array(runs))
             else:
                 assert math.isnan(pivot.values[i, j])
-    minimum = serial.pivot("optimizer", "lr", "final_loss", reduce="min")
-    assert minimum.values[0, 0] <= pivot.values[0, 0]
+    with pytest.raises(ValueError, match="two records"):
+        serial.pivot("optimizer", "lr", "final_loss", reduce=None)
 
 
 def test_pivot_refuses_to_mix_a_third_varying_parameter():
@@ -169,6 +171,25 @@ def test_text_table_has_a_header_a_rule_and_a_row_per_run(serial):
     assert f"{first['final_loss']:.4g}" in lines[2]
     assert "ValueError: lr must be positive" in lines[4]
     assert str(serial) == serial.to_text()
+
+
+def curve(lr):
+    if lr < 0:
+        raise ValueError("lr must be positive; " + "this message goes on " * 5)
+    return {"curve": [1.0 - lr * k for k in range(6)], "final": 1.0 - 5 * lr, "note": None}
+
+
+def test_text_table_shortens_lists_and_long_errors_and_right_aligns_numbers():
+    result = sweep(curve, {"lr": [0.125, -1.0, 0.05]}, executor="serial")
+    lines = result.to_text(precision=2).splitlines()
+    assert lines[0].split() == ["lr", "curve", "final", "note", "time", "error"]
+    widths = [len(dashes) for dashes in lines[1].split()]
+    assert widths[0] == len("0.12")
+    assert lines[2].startswith("0.12  [6 values]")  # the lr column right-aligned, .2g
+    error = result.errors()[0]["error"]
+    assert len(error) > 60 and lines[3].startswith("  -1")
+    assert lines[3].endswith(f"  {error[:57]}...")
+    assert lines[4].startswith("0.05  [6 values]") and "None" not in lines[4]
 
 
 def test_default_process_pool_matches_serial(serial):

@@ -13,6 +13,9 @@ hyper-step size alpha. Each is one call::
     result.heatmap("optimizer", "lr", "final_loss", highlight="min")   # coursekit.viz.plot
     grid = result.pivot("optimizer", "lr", "final_loss")    # grid.values[i, j], a 2-D array
 
+The table and the grid are ``coursekit.viz.tables``' ``format_table`` and ``pivot``
+(rows and columns in grid order).
+
 The grid. A dict of lists is expanded into its cartesian product in a fixed
 order (the first key varies slowest, as in nested for-loops written in the
 dict's order); a list of dicts is taken as given. Each point runs ``repeats``
@@ -69,19 +72,17 @@ import pickle
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import torch
 
 from coursekit.train import _show_progress
+from coursekit.viz.tables import Pivot, _distinct, format_table, pivot
 
-__all__ = ["Pivot", "SweepResult", "grid_points", "sweep"]
+__all__ = ["SweepResult", "grid_points", "sweep"]
 
 RESERVED = ("point", "repeat", "seed", "time", "error")
-_REDUCERS: dict[str, Callable[[np.ndarray], float]] = {
-    "mean": np.mean, "median": np.median, "min": np.min, "max": np.max,
-}
 
 
 def grid_points(grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]]
@@ -121,21 +122,6 @@ def _check_param_name(key: Any) -> None:
     if key in RESERVED and key != "seed":
         raise ValueError(f"grid parameter {key!r} clashes with a column of the results table "
                          f"({', '.join(RESERVED)})")
-
-
-class Pivot(NamedTuple):
-    """A metric laid out over two parameters, ready for a heatmap.
-
-    ``values[i, j]`` is the metric at ``row = rows[i]`` and ``col = cols[j]``
-    (NaN where every run failed or the pair was not in the grid).
-    """
-
-    rows: list[Any]
-    cols: list[Any]
-    values: np.ndarray
-    row: str
-    col: str
-    value: str
 
 
 @dataclasses.dataclass
@@ -202,37 +188,26 @@ class SweepResult:
         pick = min if mode == "min" else max
         return pick(scored, key=lambda record: record[field])
 
-    def pivot(self, row: str, col: str, value: str, reduce: str = "mean") -> Pivot:
+    def pivot(self, row: str, col: str, value: str, reduce: str | None = "mean") -> Pivot:
         """Lay ``value`` out over parameters ``row`` x ``col``, reducing the repeats.
 
-        Failed runs are left out; a cell with no successful run is NaN. Any other
-        parameter that varies must be fixed first with :meth:`where`, so that no
-        cell silently mixes different settings.
+        :func:`coursekit.viz.tables.pivot` over the successful runs (``reduce`` as
+        there), with rows and columns in grid order, those of failed runs included:
+        a cell with no successful run is NaN. Any other parameter that varies must be fixed first
+        with :meth:`where`, so that no cell silently mixes different settings.
         """
-        if reduce not in _REDUCERS:
-            raise ValueError(f"reduce must be one of {sorted(_REDUCERS)}, got {reduce!r}")
         for name in (row, col, value):
             self._check_column(name)
         others = [p for p in self.params if p not in (row, col)
-                  and len(_unique(record.get(p) for record in self.records)) > 1]
+                  and len(_distinct(self.column(p))) > 1]
         if others:
             raise ValueError(f"parameters {others} also vary; fix them first, e.g. "
                              f"result.where({others[0]}=...).pivot(...)")
-        rows = _unique(record.get(row) for record in self.records)
-        cols = _unique(record.get(col) for record in self.records)
-        cells: dict[tuple[int, int], list[float]] = {}
-        for record in self.records:
-            i, j = _position(rows, record.get(row)), _position(cols, record.get(col))
-            cells.setdefault((i, j), [])
-            if record["error"] is None:
-                cells[(i, j)].append(_as_number(record.get(value), value))
-        values = np.full((len(rows), len(cols)), np.nan)
-        for (i, j), numbers in cells.items():
-            if numbers:
-                values[i, j] = _REDUCERS[reduce](np.array(numbers))
-        return Pivot(rows, cols, values, row, col, value)
+        return pivot([record for record in self.records if record["error"] is None],
+                     row, col, value, reduce, rows=_distinct(self.column(row)),
+                     cols=_distinct(self.column(col)))
 
-    def heatmap(self, row: str, col: str, value: str, reduce: str = "mean",
+    def heatmap(self, row: str, col: str, value: str, reduce: str | None = "mean",
                 **options: Any) -> Any:
         """Draw :meth:`pivot`'s array with ``coursekit.viz.plot.heatmap``; return its Axes.
 
@@ -245,7 +220,13 @@ class SweepResult:
         return heatmap(grid.values, grid.rows, grid.cols, **{**labels, **options})
 
     def to_text(self, columns: Sequence[str] | None = None, precision: int = 4) -> str:
-        """The table as aligned plain text (numbers to ``precision`` significant digits)."""
+        """The table as :func:`coursekit.viz.tables.format_table` prints it.
+
+        Numbers to ``precision`` significant digits; lists of more than four values
+        as ``[n values]``, text cut at 60 characters; None left blank. The default
+        columns are the parameters, ``repeat`` and ``seed`` where they vary, the
+        fields, ``time``, and ``error`` when a run failed.
+        """
         if columns is None:
             columns = [*self.params]
             if any(record["repeat"] for record in self.records):
@@ -257,20 +238,9 @@ class SweepResult:
                 columns.append("error")
         for name in columns:
             self._check_column(name)
-        cells = [[_format(record.get(name), precision) for name in columns]
-                 for record in self.records]
-        numeric = [all(_is_number(record.get(name)) or record.get(name) is None
-                       for record in self.records) for name in columns]
-        widths = [max([len(name), *(len(row[k]) for row in cells)])
-                  for k, name in enumerate(columns)]
-
-        def line(texts: Sequence[str]) -> str:
-            return "  ".join(text.rjust(width) if right else text.ljust(width)
-                             for text, width, right in zip(texts, widths, numeric, strict=True)
-                             ).rstrip()
-
-        rule = "  ".join("-" * width for width in widths)
-        return "\n".join([line(list(columns)), rule, *(line(row) for row in cells)])
+        shown = [{name: _shorten(record[name]) for name in columns
+                  if record.get(name) is not None} for record in self.records]
+        return format_table(shown, columns, fmt=f".{precision}g")
 
     def _check_column(self, name: str) -> None:
         known = {*RESERVED, *self.params, *self.fields}
@@ -316,7 +286,7 @@ def sweep(fn: Callable[..., Any],
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     points = grid_points(grid)
-    params = tuple(_unique(key for point in points for key in point))
+    params = tuple(dict.fromkeys(key for point in points for key in point))
     passes_seed = _takes_seed(fn) and "seed" not in params
 
     runs = []
@@ -462,23 +432,6 @@ def _limit_threads() -> None:
     torch.set_num_threads(1)
 
 
-def _same(a: Any, b: Any) -> bool:
-    return type(a) is type(b) and a == b
-
-
-def _unique(values: Iterable[Any]) -> list[Any]:
-    """The distinct values in order of first appearance (by type and equality, not hash)."""
-    seen: list[Any] = []
-    for value in values:
-        if not any(_same(value, known) for known in seen):
-            seen.append(value)
-    return seen
-
-
-def _position(values: list[Any], value: Any) -> int:
-    return next(i for i, known in enumerate(values) if _same(value, known))
-
-
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -487,18 +440,10 @@ def _is_finite(value: Any) -> bool:
     return _is_number(value) and math.isfinite(value)
 
 
-def _as_number(value: Any, name: str) -> float:
-    if not _is_number(value):
-        raise ValueError(f"column {name!r} holds {value!r}, not a number, so it cannot be "
-                         "laid out as a 2-D array")
-    return float(value)
-
-
-def _format(value: Any, precision: int) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.{precision}g}"
+def _shorten(value: Any) -> Any:
+    """Numbers as they are (format_table formats them); anything else as short text."""
+    if _is_number(value):
+        return value
     if isinstance(value, (list, tuple)) and len(value) > 4:
         return f"[{len(value)} values]"
     text = str(value)

@@ -2,18 +2,21 @@
 
 ``format_table(records)`` prints a list of results the way every lecture shows
 them; ``pivot(records, row, col, value)`` arranges them as the grid a heatmap
-draws.
+draws (reducing repeats with ``reduce="mean"``, say). A sweep's table and grid
+(``coursekit.experiments.sweep.SweepResult``) are these two functions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["format_table", "pivot"]
+from coursekit import _checks as checks
+
+__all__ = ["Pivot", "format_table", "pivot"]
 
 
 def _format_value(value: Any, fmt: str | Callable[[Any], str]) -> str:
@@ -26,41 +29,102 @@ def _format_value(value: Any, fmt: str | Callable[[Any], str]) -> str:
 
 
 
-def pivot(records: Sequence[Mapping[str, Any]], row: str, col: str,
-          value: str) -> tuple[list[Any], list[Any], np.ndarray]:
-    """Turn a list of records into ``rows, cols, values`` for :func:`heatmap`.
+class Pivot(NamedTuple):
+    """A metric laid out over two keys: ``values[i, j]`` at ``rows[i]``, ``cols[j]``."""
 
-    ``rows`` and ``cols`` are the distinct values of ``record[row]`` and
-    ``record[col]``, sorted (or in first-seen order when they cannot be sorted);
-    ``values[i, j]`` is ``record[value]`` for the record at ``rows[i], cols[j]``,
-    NaN where no record exists. Two records for the same cell raise ``ValueError``.
+    rows: list[Any]
+    cols: list[Any]
+    values: np.ndarray
+
+
+_REDUCERS: dict[str, Callable[[np.ndarray], Any]] = {
+    "mean": np.mean, "median": np.median, "min": np.min, "max": np.max,
+}
+
+
+def pivot(records: Sequence[Mapping[str, Any]], row: str, col: str, value: str,
+          reduce: str | None = None, *, rows: Sequence[Any] | None = None,
+          cols: Sequence[Any] | None = None) -> Pivot:
+    """Lay ``record[value]`` out over ``record[row]`` x ``record[col]``, for :func:`heatmap`.
+
+    ``values[i, j]`` is the value of the records at ``rows[i]``, ``cols[j]``, NaN
+    where there is none. A NaN value is kept (a diverged run makes its cell NaN).
+
+    The axes. Values are matched by equality (``==``, so ``1`` and ``1.0`` are one
+    value, and unhashable values such as lists work). Without ``rows`` (``cols``),
+    the axis is the distinct values found in the records, sorted, or in the order
+    of first appearance when they cannot be sorted (mixed types). Given, it is
+    taken as it is, in that order: a value without records gets a row (column)
+    of NaN, and a record whose value is not on the axis is an error. A sweep passes its grid
+    order this way.
+
+    Parameters
+    ----------
+    records : sequence of dict
+        One dict per row; each must hold ``row``, ``col`` and a number at ``value``.
+    row, col, value : str
+        Keys of the rows (y axis), the columns (x axis) and the metric.
+    reduce : {"mean", "median", "min", "max"}, optional
+        How several records in one cell become one number (repeats over seeds).
+        None (default): two records for one cell raise ``ValueError``.
+    rows, cols : sequence, optional
+        The axes' values in order (default: from the records, as above).
+
+    Returns
+    -------
+    Pivot
+        ``rows, cols, values``, with ``values`` of shape ``(len(rows), len(cols))``.
     """
-    cells: dict[tuple[Any, Any], float] = {}
+    if reduce is not None:
+        checks.choice("reduce", reduce, _REDUCERS)
     for k, record in enumerate(records):
         for key in (row, col, value):
             if key not in record:
                 raise ValueError(f"Invalid records: record {k} has no key {key!r}")
-        cell = (record[row], record[col])
-        if cell in cells:
-            raise ValueError(f"Invalid records: two records for {row}={cell[0]!r}, "
-                             f"{col}={cell[1]!r}")
-        cells[cell] = float(record[value])
-    rows = _distinct([r for r, _ in cells])
-    cols = _distinct([c for _, c in cells])
+        if not isinstance(record[value], Real) or isinstance(record[value], bool):
+            raise ValueError(f"Invalid records: record {k} has {value}={record[value]!r}, "
+                             "not a number")
+    rows, cols = _axis(records, row, rows), _axis(records, col, cols)
+    cells: dict[tuple[int, int], list[float]] = {}
+    for k, record in enumerate(records):
+        cell = (_position(rows, record[row], f"record {k} has {row}={record[row]!r}"),
+                _position(cols, record[col], f"record {k} has {col}={record[col]!r}"))
+        if reduce is None and cell in cells:
+            raise ValueError(f"Invalid records: two records for {row}={record[row]!r}, "
+                             f"{col}={record[col]!r} (pass reduce= to combine them)")
+        cells.setdefault(cell, []).append(float(record[value]))
     values = np.full((len(rows), len(cols)), np.nan)
-    for (r, c), v in cells.items():
-        values[rows.index(r), cols.index(c)] = v
-    return rows, cols, values
+    for (i, j), numbers in cells.items():
+        values[i, j] = numbers[0] if reduce is None else _REDUCERS[reduce](np.array(numbers))
+    return Pivot(rows, cols, values)
 
 
-
-def _distinct(items: list[Any]) -> list[Any]:
-    unique = list(dict.fromkeys(items))
+def _axis(records: Sequence[Mapping[str, Any]], key: str, given: Sequence[Any] | None
+          ) -> list[Any]:
+    """``given`` as a list, or the distinct ``record[key]`` sorted (first-seen if unsortable)."""
+    if given is not None:
+        return list(given)
+    found = _distinct(record[key] for record in records)
     try:
-        return sorted(unique)
-    except TypeError:
-        return unique
+        return sorted(found)
+    except TypeError:  # mixed types
+        return found
 
+
+def _distinct(values: Iterable[Any]) -> list[Any]:
+    """The distinct values in order of first appearance, by ``==`` (no hashing)."""
+    distinct: list[Any] = []
+    for value in values:
+        if not any(value == known for known in distinct):
+            distinct.append(value)
+    return distinct
+
+
+def _position(axis: list[Any], item: Any, where: str) -> int:
+    for i, known in enumerate(axis):
+        if known == item:
+            return i
+    raise ValueError(f"Invalid records: {where}, which is not among {axis!r}")
 
 
 def _columns(records: Sequence[Mapping[str, Any]], columns: Sequence[str] | None) -> list[str]:
