@@ -7,13 +7,45 @@
             loss = loss_fn(model(x), y)
             optimizer.zero_grad(); loss.backward(); optimizer.step()
             scheduler.step()                      # if scheduler_on == "batch"
+            hook(StepInfo(...))                   # every on_step hook, after every step
         evaluate(model, valid)                    # then step the scheduler per epoch
 
 and records everything a plot needs in a :class:`History`: the loss of every
 minibatch, the learning rate of every step, per-epoch train and validation loss
-and accuracy, and the wall time. A loss that becomes NaN or infinite stops the
-run at once with a warning saying where and at what learning rate, and the
-History says ``status == "diverged"``; no step is taken on the non-finite loss.
+and accuracy, the examples whose gradient was computed, and the wall time. Every
+other trainer of the course (L-BFGS against gradient work in
+``analysis.second_order``, the comparisons of ``experiments.compare``) is this
+loop with some of its three options:
+
+- ``closure=True`` calls ``optimizer.step(closure)``; the closure zeroes the
+  gradients, computes the loss of the current batch, backpropagates it and
+  returns it. ``torch.optim.LBFGS`` needs this (it calls the closure several
+  times per step: its inner iterations and line search).
+- ``max_examples`` is a gradient budget: every gradient computed charges its
+  batch's examples (every closure call, in closure mode; a pass over the data
+  costs ``len(train)``), and training stops after the step at which the charge
+  reaches the budget, in the middle of an epoch if need be.
+- ``on_step`` hooks are called after every step with a :class:`StepInfo`; a hook
+  records what it likes (a full-data loss, a parameter snapshot) and may stop
+  training by returning True or a reason.
+
+**Divergence** has one rule: a batch loss that is NaN or infinite stops the run at
+once, with a warning saying where and at what learning rate, and the History says
+``status == "diverged"``; no step is taken on the non-finite loss. In closure mode
+the loss is known only inside ``optimizer.step``: the closure checks its *first*
+evaluation of a step (the loss at the step's starting weights, the one recorded
+in ``batch_loss``) and, if it is not finite, raises before backpropagating it,
+which ends ``optimizer.step`` before any update for every optimizer that
+evaluates the closure before changing the weights (all of ``torch.optim``'s do).
+Later evaluations within the same step (L-BFGS's line search) are the
+optimizer's business and are not checked.
+
+**Stopping early.** When the budget or a hook ends training, the History says
+``status == "stopped"`` and why (``stopped_reason``). If that happens in the
+middle of an epoch, the partial epoch is still recorded (its mean loss and
+accuracy over the batches it took, the validation metrics at the weights it
+stopped at, the wall time; no per-epoch scheduler step) and
+``History.partial_epoch`` is True; such a history cannot be resumed.
 
 ``save_checkpoint`` / ``load_checkpoint`` store and restore the model, optimizer,
 scheduler, history and every random number generator (Python, NumPy, torch on
@@ -37,7 +69,7 @@ import random
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +78,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from coursekit import _checks
 from coursekit.data import Batches, Split
 from coursekit.runtime import fast_mode
 
-__all__ = ["History", "evaluate", "fit", "load_checkpoint", "save_checkpoint"]
+__all__ = ["History", "StepInfo", "evaluate", "fit", "learning_rate", "load_checkpoint",
+           "save_checkpoint"]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 SCHEDULER_ON = ("epoch", "batch", "valid_loss", "valid_acc")
@@ -63,10 +97,11 @@ class History:
     Attributes
     ----------
     batch_loss : list of float
-        The loss of every minibatch, in order (the last one is NaN/inf when
-        training diverged).
+        The loss of every minibatch at the weights before its step, in order (the
+        last one is NaN/inf when training diverged).
     lr : list of float
-        The learning rate of the first parameter group used at every step.
+        The learning rate of the first parameter group used at every step
+        (:func:`learning_rate`; NaN for an optimizer without parameter groups).
     train_loss, train_acc : list of float
         Per epoch: the mean loss and accuracy over that epoch's minibatches,
         measured in training mode while the weights changed.
@@ -77,10 +112,18 @@ class History:
     wall_time : list of float
         Seconds since the start of the first epoch (training and validation), at
         the end of each epoch; a resumed run continues the count.
+    examples : int
+        Training examples whose loss gradient was computed so far: each step
+        charges its batch, each closure call in closure mode charges its batch
+        again. The quantity ``fit(max_examples=...)`` budgets.
     status : str
-        ``"new"``, ``"completed"`` or ``"diverged"``.
+        ``"new"``, ``"completed"``, ``"diverged"`` or ``"stopped"`` (by the gradient
+        budget or a hook).
     stopped_reason : str or None
         Why training stopped early, in words.
+    partial_epoch : bool
+        True when training stopped in the middle of an epoch: the last per-epoch
+        entries then cover only the batches that epoch took.
     seed : int
         Seed of the minibatch order.
     """
@@ -92,13 +135,15 @@ class History:
     valid_loss: list[float] = dataclasses.field(default_factory=list)
     valid_acc: list[float] = dataclasses.field(default_factory=list)
     wall_time: list[float] = dataclasses.field(default_factory=list)
+    examples: int = 0
     status: str = "new"
     stopped_reason: str | None = None
+    partial_epoch: bool = False
     seed: int = 0
 
     @property
     def epochs(self) -> int:
-        """Epochs completed."""
+        """Epochs recorded (a final partial one included, see ``partial_epoch``)."""
         return len(self.train_loss)
 
     @property
@@ -129,13 +174,78 @@ class History:
         return cls(**state)
 
 
+@dataclasses.dataclass(frozen=True)
+class StepInfo:
+    """What an ``on_step`` hook of :func:`fit` is told after every optimizer step.
+
+    A hook is called as ``hook(info)`` after the step (and after a per-batch
+    scheduler step), never for a batch whose loss diverged. It returns None or
+    False to go on; anything else stops training after this step, and a string
+    it returns becomes ``History.stopped_reason``.
+
+    Attributes
+    ----------
+    step : int
+        This step's number, counting from 1 over the whole history (a resumed
+        run continues the count); ``history.steps`` equals it.
+    epoch : int
+        The epoch it belongs to, counting from 0.
+    batch : int
+        Its batch within the epoch, counting from 0.
+    loss : float
+        The batch loss at the weights before the step (``history.batch_loss[-1]``).
+    lr : float
+        The learning rate it used (``history.lr[-1]``).
+    examples : int
+        Examples whose gradient was computed so far, this step's included
+        (``history.examples``).
+    evaluations : int
+        Gradient evaluations this step made: 1, or the number of closure calls
+        in closure mode.
+    model : torch.nn.Module
+        The model, after the step.
+    optimizer : torch.optim.Optimizer
+        The optimizer, after the step.
+    history : History
+        The run so far.
+    """
+
+    step: int
+    epoch: int
+    batch: int
+    loss: float
+    lr: float
+    examples: int
+    evaluations: int
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    history: History
+
+
+Hook = Callable[[StepInfo], Any]
+
+
+def learning_rate(optimizer: Any) -> float:
+    """The learning rate of ``optimizer``'s first parameter group, as a float.
+
+    NaN when the optimizer has no parameter groups or its first group has no
+    ``"lr"`` (an optimizer that sets its own step sizes).
+    """
+    groups = getattr(optimizer, "param_groups", None)
+    if not groups or groups[0].get("lr") is None:
+        return math.nan
+    return float(groups[0]["lr"])
+
+
 def fit(model: nn.Module, optimizer: torch.optim.Optimizer,
         train: Split | tuple[torch.Tensor, torch.Tensor] | Batches | Iterable, epochs: int,
         valid: Split | tuple[torch.Tensor, torch.Tensor] | None = None, scheduler: Any = None,
         scheduler_on: str = "epoch", loss: LossFn = F.cross_entropy,
         device: torch.device | str | None = None, batch_size: int = 128,
         progress: bool | None = None, seed: int | None = None,
-        history: History | None = None) -> History:
+        history: History | None = None, *, closure: bool = False,
+        max_examples: float | None = None,
+        on_step: Hook | Sequence[Hook] | None = None) -> History:
     """Train ``model`` for ``epochs`` epochs of minibatch steps; return the History.
 
     Parameters
@@ -147,7 +257,8 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer,
     train : Split, (x, y) tuple, Batches or iterable of (x, y) batches
         A Split or tuple is moved to ``device`` once and iterated by
         :class:`~coursekit.data.Batches` (shuffled, ``batch_size``, ``seed``); a
-        Batches or a ``DataLoader`` is used as given.
+        Batches or any other iterable (a ``DataLoader``) is used as given and
+        iterated once per epoch.
     epochs : int
         Epochs to run in this call (a resumed run continues from ``history``).
     valid : Split or (x, y) tuple, optional
@@ -172,22 +283,35 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer,
         Seed of the minibatch order (default 0, or the seed of ``history``).
     history : History, optional
         Continue this run (from ``load_checkpoint``) instead of starting anew.
+    closure : bool
+        Step with ``optimizer.step(closure)`` (needed by ``torch.optim.LBFGS``);
+        every call of the closure is a gradient evaluation charged to the budget.
+        Divergence is checked on the closure's first call of each step (module
+        notes).
+    max_examples : float, optional
+        Gradient budget of this call, in examples (``History.examples``): training
+        stops after the step at which the examples charged since this call began
+        reach it, possibly in the middle of an epoch. None: no budget.
+    on_step : callable or sequence of callables, optional
+        Hooks called as ``hook(StepInfo)`` after every step; one that returns
+        True or a string stops training (see :class:`StepInfo`).
 
     Returns
     -------
     History
         ``history`` itself when given, updated.
     """
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
-        raise ValueError(f"epochs must be a non-negative int, got {epochs!r}")
-    if scheduler_on not in SCHEDULER_ON:
-        raise ValueError(f"scheduler_on must be one of {SCHEDULER_ON}, got {scheduler_on!r}")
+    _checks.integer("epochs", epochs, minimum=0)
+    _checks.choice("scheduler_on", scheduler_on, SCHEDULER_ON)
     if scheduler_on.startswith("valid") and scheduler is not None and valid is None:
         raise ValueError(f"scheduler_on={scheduler_on!r} needs a validation set: pass valid=...")
     if scheduler_on == "valid_acc" and getattr(scheduler, "mode", "max") != "max":
         raise ValueError("scheduler_on='valid_acc' needs a scheduler that maximises its metric, "
                          f"e.g. ReduceLROnPlateau(mode='max'); this one has mode="
                          f"{scheduler.mode!r}")
+    if max_examples is not None:
+        _checks.positive("max_examples", max_examples)
+    hooks = _as_hooks(on_step)
     history = _start_history(history, seed)
     device = _model_device(model) if device is None else torch.device(device)
     model.to(device)
@@ -197,13 +321,15 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer,
 
     started = time.perf_counter() - (history.wall_time[-1] if history.wall_time else 0.0)
     total = epochs * len(batches) if hasattr(batches, "__len__") else None
-    bar = _progress_bar(total, progress)
+    loop = _Loop(model, optimizer, loss, device, scheduler, scheduler_on, history,
+                 _progress_bar(total, progress), closure, hooks, max_examples,
+                 history.examples)
     for _ in range(epochs):
         epoch = history.epochs
         if isinstance(batches, Batches):
             batches.set_epoch(epoch)
-        if not _train_one_epoch(model, optimizer, batches, loss, device, scheduler,
-                                scheduler_on, history, bar):
+        stop = _train_one_epoch(loop, batches, epoch)
+        if history.diverged:
             break
         if valid is not None:
             metrics = evaluate(model, valid, loss=loss)
@@ -213,50 +339,148 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer,
             history.valid_loss.append(math.nan)
             history.valid_acc.append(math.nan)
         history.wall_time.append(time.perf_counter() - started)
-        if scheduler is not None and scheduler_on != "batch":
+        if scheduler is not None and scheduler_on != "batch" and not history.partial_epoch:
             _step_scheduler(scheduler, scheduler_on, history)
-        bar.set_postfix(epoch=epoch + 1, loss=f"{history.train_loss[-1]:.4g}",
-                        valid_acc=f"{history.valid_acc[-1]:.4g}")
+        loop.bar.set_postfix(epoch=epoch + 1, loss=f"{history.train_loss[-1]:.4g}",
+                             valid_acc=f"{history.valid_acc[-1]:.4g}")
+        if stop is not None:
+            history.status, history.stopped_reason = "stopped", stop
+            break
     else:
         history.status = "completed"
-    bar.close()
+    loop.bar.close()
     return history
 
 
-def _train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, batches: Iterable,
-                     loss_fn: LossFn, device: torch.device, scheduler: Any, scheduler_on: str,
-                     history: History, bar: Any) -> bool:
-    """One pass over ``batches``; False when the loss stopped being finite."""
-    model.train()
+@dataclasses.dataclass
+class _Loop:
+    """What the steps of one ``fit`` call share."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    loss_fn: LossFn
+    device: torch.device
+    scheduler: Any
+    scheduler_on: str
+    history: History
+    bar: Any
+    closure: bool
+    hooks: tuple[Hook, ...]
+    max_examples: float | None
+    examples_at_start: int
+
+
+class _Diverged(Exception):
+    """Raised by fit's closure on a non-finite loss, before it is backpropagated."""
+
+
+_END = object()
+
+
+def _train_one_epoch(loop: _Loop, batches: Iterable, epoch: int) -> str | None:
+    """One pass over ``batches``; the reason to stop training early, if any.
+
+    Records the epoch's mean training loss and accuracy unless the run diverged
+    (``history.diverged`` then says so).
+    """
+    history = loop.history
+    loop.model.train()
     total_loss, correct, seen, labelled = 0.0, 0, 0, True
-    for batch, (x, y) in enumerate(batches):
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        outputs = model(x)
-        loss = loss_fn(outputs, y)
-        value = loss.item()
-        lr = float(optimizer.param_groups[0]["lr"])
-        history.batch_loss.append(value)
-        history.lr.append(lr)
-        if not math.isfinite(value):
-            _stop_diverged(history, value, batch, lr)
-            return False
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        if scheduler is not None and scheduler_on == "batch":
-            scheduler.step()
+    iterator = iter(batches)
+    for batch, (x, y) in enumerate(iterator):
+        x, y = x.to(loop.device, non_blocking=True), y.to(loop.device, non_blocking=True)
+        step = _closure_step if loop.closure else _plain_step
+        try:
+            value, outputs, evaluations = step(loop, x, y)
+        except _Diverged:
+            _stop_diverged(history, history.batch_loss[-1], batch, history.lr[-1])
+            return None
+        if loop.scheduler is not None and loop.scheduler_on == "batch":
+            loop.scheduler.step()
         total_loss += value * len(y)
         seen += len(y)
         hits = _correct(outputs, y)
         labelled = labelled and hits is not None
         correct += hits or 0
-        bar.update()
+        loop.bar.update()
+        stop = _after_step(loop, epoch, batch, evaluations)
+        if stop is not None:
+            history.partial_epoch = next(iterator, _END) is not _END
+            break
+    else:
+        stop = None
     if seen == 0:
         raise ValueError("the training set yielded no batches (is it empty, or is "
                          "batch_size larger than it with drop_last=True?)")
     history.train_loss.append(total_loss / seen)
     history.train_acc.append(correct / seen if labelled else math.nan)
-    return True
+    return stop
+
+
+def _plain_step(loop: _Loop, x: torch.Tensor, y: torch.Tensor
+                ) -> tuple[float, torch.Tensor, int]:
+    """forward, record, backward, ``optimizer.step()``: (batch loss, outputs, evaluations)."""
+    outputs = loop.model(x)
+    loss = loop.loss_fn(outputs, y)
+    value = _record_loss(loop, loss)
+    loop.optimizer.zero_grad()
+    loss.backward()
+    loop.history.examples += len(y)
+    loop.optimizer.step()
+    return value, outputs, 1
+
+
+def _closure_step(loop: _Loop, x: torch.Tensor, y: torch.Tensor
+                  ) -> tuple[float, torch.Tensor, int]:
+    """``optimizer.step(closure)``, the first evaluation recorded and checked."""
+    first: list[Any] = []
+    calls = 0
+
+    def closure() -> torch.Tensor:
+        nonlocal calls
+        loop.optimizer.zero_grad()
+        outputs = loop.model(x)
+        loss = loop.loss_fn(outputs, y)
+        if not first:
+            first.extend((_record_loss(loop, loss), outputs))
+        loss.backward()
+        calls += 1
+        loop.history.examples += len(y)
+        return loss
+
+    loop.optimizer.step(closure)
+    if not first:
+        raise TypeError(f"{type(loop.optimizer).__name__}.step(closure) never called the "
+                        "closure; fit(closure=True) needs an optimizer that does")
+    return first[0], first[1], calls
+
+
+def _record_loss(loop: _Loop, loss: torch.Tensor) -> float:
+    """Append the batch loss and learning rate; raise _Diverged when the loss is not finite."""
+    value = loss.item()
+    loop.history.batch_loss.append(value)
+    loop.history.lr.append(learning_rate(loop.optimizer))
+    if not math.isfinite(value):
+        raise _Diverged
+    return value
+
+
+def _after_step(loop: _Loop, epoch: int, batch: int, evaluations: int) -> str | None:
+    """Call the hooks; the reason to stop after this step, if any (the budget's first)."""
+    history = loop.history
+    info = StepInfo(step=history.steps, epoch=epoch, batch=batch, loss=history.batch_loss[-1],
+                    lr=history.lr[-1], examples=history.examples, evaluations=evaluations,
+                    model=loop.model, optimizer=loop.optimizer, history=history)
+    requests = [hook(info) for hook in loop.hooks]
+    used = history.examples - loop.examples_at_start
+    if loop.max_examples is not None and used >= loop.max_examples:
+        return (f"the gradient budget of {loop.max_examples:g} examples was reached at step "
+                f"{info.step} (epoch {epoch + 1}, batch {batch + 1}), after {used} examples")
+    for request in requests:
+        if request is not None and request is not False:
+            reason = request if isinstance(request, str) else "a hook asked to stop"
+            return f"{reason} (step {info.step}, epoch {epoch + 1}, batch {batch + 1})"
+    return None
 
 
 def _stop_diverged(history: History, value: float, batch: int, lr: float) -> None:
@@ -324,19 +548,31 @@ def evaluate(model: nn.Module, data: Split | tuple[torch.Tensor, torch.Tensor],
 
 
 def _start_history(history: History | None, seed: int | None) -> History:
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    if seed is not None:
+        _checks.integer("seed", seed, minimum=0)
     if history is None:
         return History(seed=0 if seed is None else seed)
-    if not isinstance(history, History):
-        raise TypeError(f"history must be a History (from fit or load_checkpoint), "
-                        f"got {type(history).__name__}")
+    _checks.instance("history", history, History, what="a History (from fit or load_checkpoint)")
     if history.diverged:
         raise ValueError(f"this history ended in divergence ({history.stopped_reason}); "
                          "start a new run instead of continuing it")
+    if history.partial_epoch:
+        raise ValueError(f"this history stopped in the middle of an epoch "
+                         f"({history.stopped_reason}); start a new run instead of continuing it")
     if seed is not None and seed != history.seed:
         raise ValueError(f"seed={seed} differs from the resumed history's seed {history.seed}")
+    history.stopped_reason = None
     return history
+
+
+def _as_hooks(on_step: Hook | Sequence[Hook] | None) -> tuple[Hook, ...]:
+    if on_step is None:
+        return ()
+    many = isinstance(on_step, Iterable) and not callable(on_step)
+    hooks = tuple(on_step) if many else (on_step,)
+    for hook in hooks:
+        _checks.function("on_step", hook, what="a callable or a sequence of callables")
+    return hooks
 
 
 def _model_device(model: nn.Module) -> torch.device:

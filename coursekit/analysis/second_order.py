@@ -28,7 +28,8 @@ Everything here works on a function of one flat parameter vector ``f(w)``;
 :func:`flat_loss` turns a model and a batch into one. :func:`train_for_passes`
 trains any optimizer, including ``torch.optim.LBFGS`` (which needs a closure),
 for a budget of gradient evaluations, full batch or mini-batch, and records the
-full training loss: seed 003's point that L-BFGS shines on one deterministic
+full training loss (``coursekit.train.fit`` in closure mode, with a gradient
+budget and a step hook): seed 003's point that L-BFGS shines on one deterministic
 loss and falls apart on mini-batches.
 """
 
@@ -37,7 +38,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -46,9 +47,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
+from coursekit import _checks
 from coursekit.data import Split
 from coursekit.landscapes import Landscape, Trajectory
-from coursekit.train import evaluate
+from coursekit.train import StepInfo, evaluate, fit
 
 __all__ = [
     "Curve",
@@ -67,19 +69,6 @@ _MIN_DAMPING = 1e-3   # adaptive damping restarts here after a rejected pure New
 _MAX_DAMPING = 1e12   # ... and gives up on lowering f beyond this
 
 
-def _check_vector(name: str, w: Any) -> torch.Tensor:
-    if not isinstance(w, torch.Tensor) or w.dim() != 1 or not w.is_floating_point():
-        raise ValueError(f"Invalid {name}: {w!r} (expected a 1-D floating-point tensor)")
-    return w
-
-
-def _check_nonnegative(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) \
-            or not math.isfinite(value) or value < 0:
-        raise ValueError(f"Invalid {name}: {value!r} (expected a finite number >= 0)")
-    return float(value)
-
-
 def flat_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
               loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
               ) -> tuple[FlatFunction, torch.Tensor]:
@@ -92,15 +81,14 @@ def flat_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     """
     named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
     if not named:
-        raise ValueError(f"Invalid model: {type(model).__name__} has no trainable parameters")
+        raise _checks.invalid("model", "a module with trainable parameters", model)
     names = [name for name, _ in named]
     shapes = [p.shape for _, p in named]
     sizes = [p.numel() for _, p in named]
     w0 = torch.cat([p.detach().reshape(-1) for _, p in named])
 
     def f(w: torch.Tensor) -> torch.Tensor:
-        if w.shape != w0.shape:
-            raise ValueError(f"Invalid w: shape {tuple(w.shape)} (expected {tuple(w0.shape)})")
+        _checks.shape("w", w, tuple(w0.shape))
         pieces = torch.split(w, sizes)
         params = {name: piece.view(shape)
                   for name, piece, shape in zip(names, pieces, shapes, strict=True)}
@@ -111,7 +99,7 @@ def flat_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
 
 def gradient(f: FlatFunction, w: torch.Tensor, create_graph: bool = False) -> torch.Tensor:
     """``grad f(w)`` by autograd (``w`` itself is left untouched)."""
-    _check_vector("w", w)
+    _checks.flat_tensor("w", w)
     with torch.enable_grad():
         w = w.detach().requires_grad_(True)
         (g,) = torch.autograd.grad(f(w), w, create_graph=create_graph)
@@ -134,10 +122,9 @@ def hessian_vector_product(f: FlatFunction, w: torch.Tensor, v: torch.Tensor) ->
     w, v : torch.Tensor
         1-D tensors of the same shape.
     """
-    _check_vector("w", w)
-    _check_vector("v", v)
-    if v.shape != w.shape:
-        raise ValueError(f"Invalid v: shape {tuple(v.shape)} differs from w's {tuple(w.shape)}")
+    _checks.flat_tensor("w", w)
+    _checks.flat_tensor("v", v)
+    _checks.shape("v", v, tuple(w.shape))
     with torch.enable_grad():
         w = w.detach().requires_grad_(True)
         (g,) = torch.autograd.grad(f(w), w, create_graph=True)
@@ -178,9 +165,9 @@ def newton_step(f: FlatFunction, w: torch.Tensor, damping: float = 0.0,
     ValueError
         When ``H + damping I`` is singular (add damping).
     """
-    _check_vector("w", w)
-    damping = _check_nonnegative("damping", damping)
-    lr = _check_nonnegative("lr", lr)
+    _checks.flat_tensor("w", w)
+    damping = _checks.nonnegative("damping", damping)
+    lr = _checks.nonnegative("lr", lr)
     w = w.detach()
     g = gradient(f, w)
     H = torch.autograd.functional.hessian(f, w)
@@ -225,15 +212,11 @@ def newton_path(fn: Landscape, start: Sequence[float] | None = None, steps: int 
     label : str, optional
         Legend label (default describes the damping and step length).
     """
-    if not isinstance(fn, Landscape):
-        raise TypeError(f"Invalid fn: {fn!r} (expected a coursekit.landscapes.Landscape)")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"Invalid steps: {steps!r} (expected an integer >= 0)")
+    _checks.instance("fn", fn, Landscape, what="a coursekit.landscapes.Landscape")
+    _checks.integer("steps", steps, minimum=0)
     start = fn.start if start is None else start
-    w = torch.tensor(np.asarray(start, dtype=np.float64), dtype=torch.float64)
-    if w.shape != (2,):
-        raise ValueError(f"Invalid start: {start!r} (expected two numbers)")
-    damping = _check_nonnegative("damping", damping)
+    w = torch.tensor(_checks.vector("start", start, length=2), dtype=torch.float64)
+    damping = _checks.nonnegative("damping", damping)
     points, diverged_at = [w], None
     for k in range(1, steps + 1):
         new = newton_step(fn, w, damping=damping, lr=lr)
@@ -274,9 +257,8 @@ def top_eigenvalue(f: FlatFunction, w: torch.Tensor, iters: int = 50, seed: int 
     gradient descent on the local quadratic model is stable only for
     ``lr < 2 / lambda_max``.
     """
-    _check_vector("w", w)
-    if isinstance(iters, bool) or not isinstance(iters, int) or iters < 1:
-        raise ValueError(f"Invalid iters: {iters!r} (expected an integer >= 1)")
+    _checks.flat_tensor("w", w)
+    _checks.integer("iters", iters, minimum=1)
     generator = torch.Generator().manual_seed(seed)
     v = torch.randn(w.shape, generator=generator, dtype=torch.float64).to(w)
     v /= v.norm()
@@ -316,14 +298,9 @@ def hessian_cost(n_params: int, bytes_per_number: int = 4,
         were kept), ``solve flops`` (Cholesky factorisation, ``n^3 / 3``) and
         ``solve seconds`` at ``flops_per_second``.
     """
-    if isinstance(n_params, bool) or not isinstance(n_params, (int, np.integer)) or n_params < 1:
-        raise ValueError(f"Invalid n_params: {n_params!r} (expected an integer >= 1)")
-    if isinstance(bytes_per_number, bool) or not isinstance(bytes_per_number, int) \
-            or bytes_per_number < 1:
-        raise ValueError(f"Invalid bytes_per_number: {bytes_per_number!r} "
-                         "(expected a positive integer)")
-    if not flops_per_second > 0:
-        raise ValueError(f"Invalid flops_per_second: {flops_per_second!r} (must be > 0)")
+    _checks.integer("n_params", n_params, minimum=1)
+    _checks.integer("bytes_per_number", bytes_per_number, minimum=1)
+    _checks.real("flops_per_second", flops_per_second, above=0, allow_inf=True)
     n = float(n_params)
     flops = n**3 / 3
     return {
@@ -388,20 +365,51 @@ def _full_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: Callabl
     return value
 
 
+class _Passes:
+    """The batches of :func:`train_for_passes`, one pass over ``(x, y)`` per iteration.
+
+    Full batch (``batch_size`` None): the whole set once per pass. Mini-batch:
+    one generator seeded by ``seed`` for the whole run, continued across passes,
+    draws ``torch.randperm(n)`` at the start of each pass, and the pass yields
+    ``x[order[i:i + size]]`` for ``i = 0, size, 2 size, ...``.
+    """
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int | None,
+                 seed: int) -> None:
+        self.x, self.y = x, y
+        self.size = len(y) if batch_size is None else min(batch_size, len(y))
+        self.generator = None if batch_size is None else torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.y) / self.size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        if self.generator is None:
+            yield self.x, self.y
+            return
+        order = torch.randperm(len(self.y), generator=self.generator).to(self.x.device)
+        for i in range(0, len(self.y), self.size):
+            index = order[i:i + self.size]
+            yield self.x[index], self.y[index]
+
+
 def train_for_passes(model: nn.Module, optimizer: torch.optim.Optimizer, train: Split,
                      passes: float, *, batch_size: int | None = None, test: Split | None = None,
                      loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
                      seed: int = 0, max_records: int = 400, label: str | None = None) -> Curve:
     """Train until ``passes`` passes' worth of gradients were computed; record the full loss.
 
-    Every step calls ``optimizer.step(closure)``; the closure computes the loss
-    and gradient on the current batch (the whole training set when
-    ``batch_size`` is None) and counts its examples. Ordinary optimizers call it
-    once per step; ``torch.optim.LBFGS`` calls it several times (its inner
-    iterations and line search), and every call is charged to the budget, so
-    runs are compared at equal gradient work. After steps (at most
-    ``max_records`` times, evenly spread) the loss on the *whole* training set is
-    recorded.
+    This is :func:`coursekit.train.fit` in closure mode with a gradient budget of
+    ``passes * len(train)`` examples and a hook that records the loss. Every step
+    calls ``optimizer.step(closure)``; the closure computes the loss and gradient
+    on the current batch (the whole training set when ``batch_size`` is None) and
+    is charged its examples. Ordinary optimizers call it once per step;
+    ``torch.optim.LBFGS`` calls it several times (its inner iterations and line
+    search), and every call is charged to the budget, so runs are compared at
+    equal gradient work. After steps (at most ``max_records`` times, evenly
+    spread, and after the last) the loss on the *whole* training set is recorded.
+    A batch loss that is not finite ends the run (``fit``'s divergence rule); the
+    full loss at the weights it stopped at is then the last record.
 
     Parameters
     ----------
@@ -415,7 +423,7 @@ def train_for_passes(model: nn.Module, optimizer: torch.optim.Optimizer, train: 
         Budget of gradient evaluations in passes over ``train``, > 0.
     batch_size : int, optional
         Mini-batch size; None for full batch. Batches are reshuffled every pass
-        with a generator seeded by ``seed``.
+        by one generator seeded by ``seed`` (continued from pass to pass).
     test : Split, optional
         Evaluated (accuracy) at the end.
     loss : callable
@@ -427,44 +435,31 @@ def train_for_passes(model: nn.Module, optimizer: torch.optim.Optimizer, train: 
     label : str, optional
         Default: the optimizer's class name.
     """
-    if not passes > 0 or not math.isfinite(passes):
-        raise ValueError(f"Invalid passes: {passes!r} (expected a finite number > 0)")
-    n = len(train)
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
-                                   or batch_size < 1):
-        raise ValueError(f"Invalid batch_size: {batch_size!r} (expected a positive int or None)")
-    size = n if batch_size is None else min(batch_size, n)
-    x, y = train.x, train.y
+    passes = _checks.positive("passes", passes)
+    if batch_size is not None:
+        _checks.integer("batch_size", batch_size, minimum=1)
+    _checks.integer("max_records", max_records, minimum=1)
+    batches = _Passes(train.x, train.y, batch_size, seed)
+    x, y, n = train.x, train.y, len(train)
     budget = passes * n
-    steps_per_pass = math.ceil(n / size)
-    stride = max(1, math.ceil(passes * steps_per_pass / max_records))
-    generator = torch.Generator().manual_seed(seed)
-    seen, steps, diverged = 0, 0, False
+    stride = max(1, math.ceil(passes * len(batches) / max_records))
     records = [(0.0, _full_loss(model, x, y, loss))]
+    last_recorded = 0  # the step of the last record
+
+    def record(info: StepInfo) -> None:
+        nonlocal last_recorded
+        if info.step % stride == 0 or info.examples >= budget:
+            records.append((info.examples / n, _full_loss(info.model, x, y, loss)))
+            last_recorded = info.step
+
     start = time.perf_counter()
-    while seen < budget and not diverged:
-        order = torch.randperm(n, generator=generator).to(x.device) if batch_size else None
-        for i in range(0, n, size):
-            xb, yb = (x, y) if order is None else (x[order[i:i + size]], y[order[i:i + size]])
-
-            def closure(xb=xb, yb=yb) -> torch.Tensor:
-                nonlocal seen
-                optimizer.zero_grad()
-                value = loss(model(xb), yb)
-                value.backward()
-                seen += len(yb)
-                return value
-
-            optimizer.step(closure)
-            steps += 1
-            last = seen >= budget
-            if steps % stride == 0 or last:
-                current = _full_loss(model, x, y, loss)
-                records.append((seen / n, current))
-                if not math.isfinite(current):
-                    diverged = True
-            if last or diverged:
-                break
+    # Every step costs at least one closure call on its batch, so ceil(passes)
+    # epochs always exhaust the budget.
+    history = fit(model, optimizer, batches, math.ceil(passes), loss=loss, progress=False,
+                  closure=True, max_examples=budget, on_step=record)
+    steps = history.steps - history.diverged
+    if history.diverged and last_recorded != steps:
+        records.append((history.examples / n, _full_loss(model, x, y, loss)))
     seconds = time.perf_counter() - start
     accuracy = math.nan
     if test is not None:
@@ -472,4 +467,4 @@ def train_for_passes(model: nn.Module, optimizer: torch.optim.Optimizer, train: 
     done, values = zip(*records, strict=True)
     return Curve(label=type(optimizer).__name__ if label is None else label,
                  passes=np.asarray(done), loss=np.asarray(values), steps=steps,
-                 test_accuracy=accuracy, seconds=seconds, diverged=diverged)
+                 test_accuracy=accuracy, seconds=seconds, diverged=history.diverged)

@@ -4,13 +4,15 @@ A claim such as "adaptive methods generalise worse than SGD" is only as good as
 the comparison behind it. This module runs the comparison the careful way::
 
     result = compare.compare(
-        {"SGD + momentum": lambda p, lr: optim.SGD(p, lr=lr, momentum=0.9),
-         "Adam": lambda p, lr: optim.Adam(p, lr=lr)},
+        {"SGD + momentum": functools.partial(optim.SGD, momentum=0.9), "Adam": optim.Adam},
         lrs={"SGD + momentum": [0.01, 0.03, 0.1], "Adam": [3e-4, 1e-3, 3e-3]},
         model_fn=lambda: models.MLP(data.input_shape, data.num_classes),
         data=data, epochs=20, seeds=[0, 1, 2])
     print(tables.format_table(result.summary()))
     result.difference("Adam", "SGD + momentum")     # mean difference and its standard error
+
+Every optimizer is given by a factory of the course's one signature,
+``make(params, **hyper)``, and is built here as ``make(params, lr=lr)``.
 
 The protocol:
 
@@ -29,9 +31,14 @@ some epochs: ``[(adam, 1e-3, 5), (sgd, 0.05, 15)]`` switches from Adam to SGD af
 five epochs (Keskar & Socher 2017, seed 004). :func:`repeat` runs any set of such
 recipes.
 
+Every run trains with :func:`coursekit.train.fit`, and the grids of tuning runs
+(optimizer x learning rate) and of repeats (optimizer x seed) are run by
+:func:`coursekit.experiments.sweep.sweep`, one run after the other in this
+process.
+
 :func:`lockstep` is the other kind of comparison: two optimizers that should be
-the *same* algorithm, stepped side by side from identical weights on identical
-batches, with the largest parameter difference they reach.
+the *same* algorithm, stepped from identical weights on identical batches, with
+the largest parameter difference they reach.
 """
 
 from __future__ import annotations
@@ -48,16 +55,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from coursekit import _checks
 from coursekit.data import Dataset
+from coursekit.experiments.sweep import SweepResult, sweep
 from coursekit.runtime import seed as seed_everything
-from coursekit.train import History, evaluate, fit
+from coursekit.train import History, StepInfo, evaluate, fit
 
 __all__ = ["Comparison", "compare", "lockstep", "repeat", "run", "tune"]
 
-Builder = Callable[[list[torch.Tensor], float], torch.optim.Optimizer]
-"""``build(params, lr)`` returns an optimizer."""
+Builder = Callable[..., torch.optim.Optimizer]
+"""An optimizer factory ``make(params, **hyper)``, called here as ``make(params, lr=lr)``."""
 Phase = tuple[Builder, float, int]
-"""``(build, lr, epochs)``: train with ``build(params, lr)`` for ``epochs`` epochs."""
+"""``(build, lr, epochs)``: train with ``build(params, lr=lr)`` for ``epochs`` epochs."""
 
 
 def _check_phases(name: str, phases: Sequence[Phase]) -> None:
@@ -67,7 +76,7 @@ def _check_phases(name: str, phases: Sequence[Phase]) -> None:
         if not (isinstance(phase, tuple) and len(phase) == 3 and callable(phase[0])
                 and isinstance(phase[2], int) and phase[2] >= 0):
             raise ValueError(f"Invalid phase {phase!r} in recipe {name!r} (expected "
-                             "(build(params, lr), lr, epochs >= 0))")
+                             "(build(params, lr=lr), lr, epochs >= 0))")
 
 
 def run(model_fn: Callable[[], nn.Module], phases: Sequence[Phase], data: Dataset, *,
@@ -95,7 +104,7 @@ def run(model_fn: Callable[[], nn.Module], phases: Sequence[Phase], data: Datase
     history = History(seed=seed)
     start = time.perf_counter()
     for build, lr, epochs in phases:
-        optimizer = build([p for p in model.parameters() if p.requires_grad], lr)
+        optimizer = build([p for p in model.parameters() if p.requires_grad], lr=lr)
         fit(model, optimizer, data.train, epochs, valid=data.valid, batch_size=batch_size,
             device=device, progress=False, history=history)
         if history.diverged:
@@ -190,6 +199,11 @@ def tune(builders: Mapping[str, Builder], lrs: Mapping[str, Sequence[float]],
          ) -> tuple[dict[str, float], list[dict[str, Any]]]:
     """Choose each optimizer's learning rate by final validation accuracy (one seed each).
 
+    A sweep over the points (optimizer, lr) of ``lrs``, each one :func:`run` with
+    ``seed``; the best final validation accuracy wins (ties: the lower
+    validation loss), and runs that diverged or ended without a finite score
+    never do.
+
     Returns
     -------
     (dict, list of dict)
@@ -200,17 +214,22 @@ def tune(builders: Mapping[str, Builder], lrs: Mapping[str, Sequence[float]],
         raise ValueError(f"Invalid lrs: no learning rates to try for {missing}")
     if data.valid is None or len(data.valid) == 0:
         raise ValueError("tune() needs a validation split (load the data with valid_fraction > 0)")
-    chosen, records = {}, []
-    for name, build in builders.items():
+
+    def one(optimizer: str, lr: float, seed: int) -> dict[str, Any]:
+        record, _ = run(model_fn, [(builders[optimizer], lr, epochs)], data, seed=seed,
+                        batch_size=batch_size, device=device, name=optimizer)
+        return _fields(record, "optimizer", "lr")
+
+    records = _records(_serial_sweep(one, [{"optimizer": name, "lr": lr, "seed": seed}
+                                           for name in builders for lr in lrs[name]]))
+    chosen = {}
+    for name in builders:
         best = None
-        for lr in lrs[name]:
-            record, _ = run(model_fn, [(build, lr, epochs)], data, seed=seed,
-                            batch_size=batch_size, device=device, name=name)
-            records.append(record)
+        for record in records:
             score = (record["valid accuracy"], -record["valid loss"])
-            if not record["diverged"] and all(math.isfinite(s) for s in score) \
-                    and (best is None or score > best[0]):
-                best = (score, lr)
+            if record["optimizer"] == name and not record["diverged"] \
+                    and all(math.isfinite(s) for s in score) and (best is None or score > best[0]):
+                best = (score, record["lr"])
         if best is None:
             raise RuntimeError(f"Every learning rate diverged for {name!r}: {list(lrs[name])}")
         chosen[name] = best[1]
@@ -220,19 +239,44 @@ def tune(builders: Mapping[str, Builder], lrs: Mapping[str, Sequence[float]],
 def repeat(recipes: Mapping[str, Sequence[Phase]], model_fn: Callable[[], nn.Module],
            data: Dataset, seeds: Sequence[int], *, batch_size: int = 128,
            device: torch.device | str | None = None) -> Comparison:
-    """Run every recipe (a list of phases) once per seed."""
+    """Run every recipe (a list of phases) once per seed: a sweep over (recipe, seed)."""
     if not seeds:
         raise ValueError("Invalid seeds: none given")
     for name, phases in recipes.items():
         _check_phases(name, phases)
-    records, histories = [], {}
-    for name, phases in recipes.items():
-        for seed in seeds:
-            record, history = run(model_fn, phases, data, seed=seed, batch_size=batch_size,
-                                  device=device, name=name)
-            records.append(record)
-            histories[(name, seed)] = history
-    return Comparison(records, histories)
+    histories = {}
+
+    def one(optimizer: str, seed: int) -> dict[str, Any]:
+        record, histories[(optimizer, seed)] = run(model_fn, recipes[optimizer], data,
+                                                   seed=seed, batch_size=batch_size,
+                                                   device=device, name=optimizer)
+        return _fields(record, "optimizer")
+
+    result = _serial_sweep(one, {"optimizer": list(recipes), "seed": list(seeds)})
+    return Comparison(_records(result), histories)
+
+
+def _fields(record: dict[str, Any], *grid: str) -> dict[str, Any]:
+    """A run's record without the columns the sweep's table has already (``grid``, seed)."""
+    return {key: value for key, value in record.items() if key not in (*grid, "seed")}
+
+
+def _serial_sweep(one: Callable[..., dict[str, Any]],
+                  grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]]
+                  ) -> SweepResult:
+    """``sweep(one, grid)`` in this process; the first failed run's error is raised."""
+    result = sweep(one, grid, executor="serial", progress=False)
+    for record, trace in zip(result.records, result.tracebacks, strict=True):
+        if record["error"] is not None:
+            point = {name: record[name] for name in result.params}
+            raise RuntimeError(f"The run {point} failed: {record['error']}\n{trace}")
+    return result
+
+
+def _records(result: SweepResult) -> list[dict[str, Any]]:
+    """The records of :func:`run` back from a sweep's table (optimizer, seed, lr first)."""
+    return [{"optimizer": row["optimizer"], "seed": row["seed"], "lr": row["lr"],
+             **{field: row[field] for field in result.fields}} for row in result.records]
 
 
 def compare(builders: Mapping[str, Builder], lrs: Mapping[str, Sequence[float]],
@@ -270,46 +314,63 @@ def compare(builders: Mapping[str, Builder], lrs: Mapping[str, Sequence[float]],
     return result
 
 
-def lockstep(builders: Mapping[str, Callable[[list[torch.Tensor]], torch.optim.Optimizer]],
+def lockstep(builders: Mapping[str, Callable[..., torch.optim.Optimizer]],
              model_fn: Callable[[], nn.Module], x: torch.Tensor, y: torch.Tensor,
              steps: int = 50, *, batch_size: int = 64, dtype: torch.dtype = torch.float64,
              loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
              seed: int = 0) -> dict[str, float]:
-    """Step several optimizers side by side from the same weights; report how far they drift.
+    """Step several optimizers from the same weights on the same batches; report how far they drift.
 
-    Every optimizer gets a copy of one model (built by ``model_fn()`` after
-    ``coursekit.seed(seed)``, converted to ``dtype``) and takes ``steps`` steps on
-    the same sequence of batches of ``(x, y)`` (consecutive slices of
-    ``batch_size``, wrapping around).
+    Every optimizer (``make(params)``) gets a copy of one model (built by
+    ``model_fn()`` after ``coursekit.seed(seed)``, converted to ``dtype``) and
+    takes ``steps`` steps of :func:`coursekit.train.fit` on the same sequence of
+    batches of ``(x, y)`` (consecutive slices of ``batch_size``, wrapping
+    around). The first optimizer is the reference: a step hook keeps its
+    parameters after every step, and the others' hooks measure their distance
+    from them after the same step.
 
     Returns
     -------
     dict
         For each optimizer after the first, the largest absolute difference
-        between its parameters and the first optimizer's, over all steps.
+        between its parameters and the first optimizer's, over all steps (inf
+        when one of the two diverged before the other).
     """
     if len(builders) < 2:
         raise ValueError("lockstep() needs at least two optimizers to compare")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"Invalid steps: {steps!r} (expected an integer >= 1)")
+    _checks.integer("steps", steps, minimum=1)
     seed_everything(seed)
     template = model_fn().to(dtype)
-    models = {name: copy.deepcopy(template) for name in builders}
-    optimizers = {name: build(list(models[name].parameters()))
-                  for name, build in builders.items()}
     x = x.to(dtype) if x.is_floating_point() else x
     y = y.to(dtype) if y.is_floating_point() else y
-    reference = next(iter(builders))
-    drift = {name: 0.0 for name in builders if name != reference}
-    n = len(x)
-    for step in range(steps):
-        index = torch.arange(step * batch_size, (step + 1) * batch_size) % n
-        for name, optimizer in optimizers.items():
-            optimizer.zero_grad()
-            loss(models[name](x[index]), y[index]).backward()
-            optimizer.step()
-        for name in drift:
-            for p, q in zip(models[reference].parameters(), models[name].parameters(),
-                            strict=True):
-                drift[name] = max(drift[name], (p - q).abs().max().item())
+    indices = [torch.arange(step * batch_size, (step + 1) * batch_size) % len(x)
+               for step in range(steps)]
+
+    def train(make: Callable[..., torch.optim.Optimizer], hook: Callable[[StepInfo], None]
+              ) -> int:
+        """Train a copy of the template with ``make``; the steps it took."""
+        model = copy.deepcopy(template)
+        history = fit(model, make(list(model.parameters())),
+                      ((x[index], y[index]) for index in indices), 1, loss=loss,
+                      progress=False, on_step=hook)
+        return history.steps - history.diverged
+
+    reference, *others = builders
+    snapshots: list[list[torch.Tensor]] = []
+    train(builders[reference], lambda info: snapshots.append(
+        [p.detach().clone() for p in info.model.parameters()]))
+    drift = {}
+    for name in others:
+        worst = 0.0
+
+        def measure(info: StepInfo) -> bool:
+            nonlocal worst
+            if info.step > len(snapshots):  # the reference diverged before this step
+                return True
+            for p, q in zip(snapshots[info.step - 1], info.model.parameters(), strict=True):
+                worst = max(worst, (p - q).abs().max().item())
+            return False
+
+        taken = train(builders[name], measure)
+        drift[name] = worst if taken == len(snapshots) else math.inf
     return drift
