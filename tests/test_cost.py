@@ -91,6 +91,32 @@ def test_hyper_stack_counts_every_level():
     assert cost.optimizer_state_bytes(wrapper) == expected
 
 
+STACKS = {
+    "SGD": lambda: hyper.SGD(0.1),
+    "SGD(mu) / SGD": lambda: hyper.SGD(0.1, 0.9, optimizer=hyper.SGD(1e-3)),
+    "RMSProp / Adam / SGD": lambda: hyper.RMSProp(
+        0.01, optimizer=hyper.Adam(1e-3, optimizer=hyper.SGD(1e-4))),
+    "AdaGrad / AdaGrad": lambda: hyper.AdaGrad(0.1, optimizer=hyper.AdaGrad(1e-2)),
+}
+
+
+@pytest.mark.parametrize("steps", [0, 1, 3])
+@pytest.mark.parametrize("name", sorted(STACKS))
+def test_hyper_stack_counts_what_the_former_special_case_counted(name, steps):
+    model = _model()
+    stack = STACKS[name]()
+    wrapper = hyper.ModuleWrapper(model, stack)
+    _step(model, wrapper, steps=steps)
+    # Before the wrapper was a torch.optim.Optimizer, optimizer_state_bytes had a rule for
+    # it: every level's state, and its hyperparameters as Python numbers.
+    seen: set = set()
+    special_case = sum(cost.state_bytes(level.state, seen)
+                       + cost.state_bytes(level.hyperparameters(), seen)
+                       for level in stack.levels())
+    assert cost.optimizer_state_bytes(wrapper) == special_case
+    assert special_case >= 8 * sum(len(level.initial) for level in stack.levels())
+
+
 def test_state_bytes_counts_a_shared_tensor_once_and_walks_containers():
     t = torch.zeros(10, dtype=torch.float64)
     assert cost.state_bytes({"a": t, "b": [t, (t,)], "n": 3, "none": None}) == 80 + 8

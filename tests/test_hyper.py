@@ -7,11 +7,17 @@
   step taken by torch.optim itself.
 - With the top step size 0 every stack is its base torch.optim optimizer.
 - On sklearn's digits, SGD / SGD rescues a poor learning rate.
+- The wrapper is a torch.optim.Optimizer: a closure step is the plain loop's step,
+  coursekit.train.fit drives it like that loop, a scheduler drives a fixed alpha
+  as it drives torch.optim.SGD, and a stack saved mid-training (state_dict, or a
+  fit checkpoint) and loaded into fresh objects continues exactly like a run that
+  never stopped.
 """
 
 from __future__ import annotations
 
 import copy
+import io
 import math
 
 import numpy as np
@@ -19,7 +25,7 @@ import pytest
 import torch
 from torch import nn
 
-from coursekit.optim import hyper
+from coursekit.optim import clip, hyper
 
 
 def _tiny_mlp(dtype: torch.dtype = torch.float64, seed: int = 0) -> nn.Module:
@@ -450,9 +456,210 @@ def test_a_level_cannot_drive_two_models():
         hyper.ModuleWrapper(_tiny_mlp(seed=1), hyper.RMSProp(optimizer=top))
 
 
-def test_wrapper_rejects_mixed_dtypes_and_non_stacks():
+def test_wrapper_rejects_mixed_dtypes_non_stacks_and_a_second_group():
     mixed = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2).double())
     with pytest.raises(ValueError, match="one dtype and device"):
         hyper.ModuleWrapper(mixed, hyper.SGD(0.1))
-    with pytest.raises(TypeError, match="optimizer"):
+    with pytest.raises(TypeError, match="stack"):
         hyper.ModuleWrapper(_tiny_mlp(), torch.optim.SGD)
+    with pytest.raises(TypeError, match="params"):
+        hyper.ModuleWrapper([{"params": list(_tiny_mlp().parameters())}], hyper.SGD(0.1))
+    opt = hyper.ModuleWrapper(_tiny_mlp(), hyper.SGD(0.1))
+    with pytest.raises(ValueError, match="one group"):
+        opt.add_param_group({"params": [torch.zeros(2, requires_grad=True)]})
+
+
+# ---------------------------------------------------------------------------
+# The wrapper is a torch.optim.Optimizer: param_groups, closures, fit, schedulers, state_dict
+# ---------------------------------------------------------------------------
+
+def test_wrapper_is_a_torch_optimizer_whose_lr_is_the_alpha_each_step_used():
+    model = _tiny_mlp()
+    stack = hyper.SGD(0.05, optimizer=hyper.SGD(1e-2))
+    opt = hyper.ModuleWrapper(model, stack)
+    assert isinstance(opt, torch.optim.Optimizer) and len(opt.param_groups) == 1
+    group = opt.param_groups[0]
+    assert [id(p) for p in group["params"]] == [id(p) for p in model.parameters()]
+    lrs = [group["lr"]]
+    for batch in _batches(6):
+        opt.zero_grad()
+        _loss(model, batch).backward()
+        opt.step()
+        lrs.append(group["lr"])
+    assert lrs[0] == 0.05
+    assert lrs[1:] == stack.history["alpha"] and len(set(lrs)) == 6
+
+
+def test_step_with_a_closure_returns_its_loss_and_takes_the_plain_loops_step():
+    batches = _batches(8)
+    model, reference = _tiny_mlp(), _tiny_mlp()
+    stack = hyper.Adam(0.02, optimizer=hyper.SGD(1e-2))
+    opt = hyper.ModuleWrapper(model, stack)
+    returned = []
+    for batch in batches:
+        def closure(batch=batch):
+            opt.zero_grad()
+            loss = _loss(model, batch)
+            loss.backward()
+            return loss
+
+        with torch.no_grad():  # torch's contract: the closure runs with grad enabled anyway
+            returned.append(opt.step(closure).item())
+    reference_stack = hyper.Adam(0.02, optimizer=hyper.SGD(1e-2))
+    reference_opt = hyper.ModuleWrapper(reference, reference_stack)
+    losses = []
+    for batch in batches:
+        reference_opt.zero_grad()
+        loss = _loss(reference, batch)
+        loss.backward()
+        assert reference_opt.step() is None
+        losses.append(loss.item())
+    assert returned == losses
+    assert stack.history == reference_stack.history
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), reference.parameters(),
+                                                 strict=True))
+
+
+def test_fit_drives_a_stack_and_records_the_alpha_of_the_step_before():
+    from coursekit import data, train
+
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(40, 4, generator=g, dtype=torch.float64)
+    y = torch.randn(40, 3, generator=g, dtype=torch.float64)
+    model, reference = _tiny_mlp(), _tiny_mlp()
+    stack = hyper.Adam(0.02, optimizer=hyper.SGD(1e-2))
+    history = train.fit(model, hyper.ModuleWrapper(model, stack), (x, y), 3,
+                        loss=nn.functional.mse_loss, batch_size=8, progress=False, seed=3)
+    reference_stack = hyper.Adam(0.02, optimizer=hyper.SGD(1e-2))
+    reference_opt = hyper.ModuleWrapper(reference, reference_stack)
+    batches = data.Batches(x, y, 8, seed=3)
+    for _ in range(3):
+        for xb, yb in batches:
+            reference_opt.zero_grad()
+            nn.functional.mse_loss(reference(xb), yb).backward()
+            reference_opt.step()
+    assert history.steps == 15 and stack.history == reference_stack.history
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), reference.parameters(),
+                                                 strict=True))
+    # fit reads lr before each step: the alpha of the step before (the initial one first)
+    assert history.lr == [0.02, *stack.history["alpha"][:-1]]
+
+
+def test_a_scheduler_drives_a_fixed_alpha_as_it_drives_torch_sgd():
+    batches = _batches(12)
+    model, reference = _tiny_mlp(), _tiny_mlp()
+    stack = hyper.SGD(0.1, 0.9)
+    ours = hyper.ModuleWrapper(model, stack)
+    theirs = torch.optim.SGD(reference.parameters(), lr=0.1, momentum=0.9)
+    schedulers = [torch.optim.lr_scheduler.StepLR(opt, step_size=4, gamma=0.5)
+                  for opt in (ours, theirs)]
+    trajectories = []
+    for net, opt, scheduler in zip((model, reference), (ours, theirs), schedulers, strict=True):
+        trajectory = []
+        for batch in batches:
+            opt.zero_grad()
+            _loss(net, batch).backward()
+            opt.step()
+            scheduler.step()
+            trajectory.append([p.detach().clone() for p in net.parameters()])
+        trajectories.append(trajectory)
+    _assert_same_trajectory(*trajectories)
+    assert stack.history["alpha"] == [0.1] * 4 + [0.05] * 4 + [0.025] * 4
+
+
+def test_a_scheduler_cannot_set_a_learned_alpha():
+    model = _tiny_mlp()
+    opt = hyper.ModuleWrapper(model, hyper.SGD(0.1, optimizer=hyper.SGD(1e-2)))
+    scheduler = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    batch = _batches(1)[0]
+    opt.zero_grad()
+    _loss(model, batch).backward()
+    opt.step()
+    scheduler.step()
+    with pytest.raises(RuntimeError, match="lr"):
+        opt.step()
+
+
+RESUMED_STACKS = {
+    "SGD / SGD / SGD": lambda: hyper.SGD(0.05, optimizer=hyper.SGD(1e-2,
+                                                                   optimizer=hyper.SGD(1e-3))),
+    "SGD(mu) / SGD": lambda: hyper.SGD(0.05, 0.5, optimizer=hyper.SGD(1e-2)),
+    "Adam / SGD, both clipped": lambda: hyper.Adam(
+        0.02, optimizer=hyper.SGD(1e-2, clip=clip.RunningMeanClip()),
+        clip=clip.RunningMeanClip()),
+    "RMSProp / Adam / SGD": lambda: hyper.RMSProp(
+        0.01, optimizer=hyper.Adam(1e-3, optimizer=hyper.SGD(1e-4))),
+    "AdamAlpha / SGD": lambda: hyper.AdamAlpha(0.02, optimizer=hyper.SGD(1e-2)),
+    "AdaGrad": lambda: hyper.AdaGrad(0.1),
+}
+
+
+def _clip_histories(stack):
+    return [level.clip.history for level in stack.levels() if level.clip is not None]
+
+
+@pytest.mark.parametrize("stop", [0, 1, 2, 7])
+@pytest.mark.parametrize("name", sorted(RESUMED_STACKS))
+def test_a_stack_saved_mid_training_and_loaded_continues_exactly(name, stop):
+    build = RESUMED_STACKS[name]
+    batches = _batches(12)
+    model, stack = _tiny_mlp(), build()
+    _train(model, hyper.ModuleWrapper(model, stack), batches)
+
+    first, first_stack = _tiny_mlp(), build()
+    first_opt = hyper.ModuleWrapper(first, first_stack)
+    _train(first, first_opt, batches[:stop])
+    buffer = io.BytesIO()
+    torch.save({"model": first.state_dict(), "optimizer": first_opt.state_dict()}, buffer)
+    buffer.seek(0)
+    saved = torch.load(buffer, weights_only=True)
+    resumed, resumed_stack = _tiny_mlp(seed=1), build()
+    resumed_opt = hyper.ModuleWrapper(resumed, resumed_stack)
+    resumed.load_state_dict(saved["model"])
+    resumed_opt.load_state_dict(saved["optimizer"])
+    _train(resumed, resumed_opt, batches[stop:])
+
+    assert [level.history for level in resumed_stack.levels()] == [
+        level.history for level in stack.levels()]
+    assert _clip_histories(resumed_stack) == _clip_histories(stack)
+    assert all(torch.equal(p, q) for p, q in zip(resumed.parameters(), model.parameters(),
+                                                 strict=True))
+    assert resumed_opt.param_groups[0]["lr"] == stack.history["alpha"][-1]
+
+
+def test_fit_checkpoints_of_a_stack_resume_exactly(tmp_path):
+    from coursekit import train
+
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(48, 4, generator=g, dtype=torch.float64)
+    y = torch.randn(48, 3, generator=g, dtype=torch.float64)
+
+    def build():
+        return hyper.Adam(0.02, optimizer=hyper.SGD(1e-2, clip=clip.RunningMeanClip()))
+
+    def fit(model, opt, epochs, history=None):
+        return train.fit(model, opt, (x, y), epochs, loss=nn.functional.mse_loss, batch_size=16,
+                         progress=False, history=history)
+
+    model, stack = _tiny_mlp(), build()
+    whole = fit(model, hyper.ModuleWrapper(model, stack), 4)
+    first = _tiny_mlp()
+    first_opt = hyper.ModuleWrapper(first, build())
+    train.save_checkpoint(tmp_path / "run.pt", first, first_opt, history=fit(first, first_opt, 2))
+    resumed, resumed_stack = _tiny_mlp(seed=1), build()
+    resumed_opt = hyper.ModuleWrapper(resumed, resumed_stack)
+    history = train.load_checkpoint(tmp_path / "run.pt", resumed, resumed_opt)
+    fit(resumed, resumed_opt, 2, history=history)
+    assert history.batch_loss == whole.batch_loss and history.lr == whole.lr
+    assert resumed_stack.history == stack.history
+    assert all(torch.equal(p, q) for p, q in zip(resumed.parameters(), model.parameters(),
+                                                 strict=True))
+
+
+def test_loading_the_state_of_another_stack_raises():
+    model = _tiny_mlp()
+    opt = hyper.ModuleWrapper(model, hyper.Adam(0.02, optimizer=hyper.SGD(1e-2)))
+    _train(model, opt, _batches(3))
+    other = hyper.ModuleWrapper(_tiny_mlp(), hyper.AdamAlpha(0.02, optimizer=hyper.SGD(1e-2)))
+    with pytest.raises(ValueError, match="drives"):
+        other.load_state_dict(opt.state_dict())

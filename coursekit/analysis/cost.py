@@ -28,8 +28,9 @@ Counting rules. A tensor counts ``numel * element_size`` bytes. A Python number
 float64 takes; ``None`` and strings count nothing. Containers (dicts, lists,
 tuples) are walked. Tensors reached twice (the same storage) count once. Wrappers
 are followed: :class:`coursekit.optim.Lookahead` adds its inner optimizer's
-state to its own slow weights, and a :class:`coursekit.optim.hyper.ModuleWrapper`
-counts every level of its stack (its state, and its hyperparameters as numbers).
+state to its own slow weights. A hyper-optimizer stack
+(:class:`coursekit.optim.hyper.ModuleWrapper`) needs no rule of its own: its
+``state`` holds every level's (its state, and its hyperparameters as numbers).
 
 Time
 ----
@@ -52,6 +53,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from coursekit import _checks as checks
 from coursekit.optim.fast import roofline_bytes_per_param
 
 __all__ = [
@@ -113,23 +115,16 @@ def optimizer_state_bytes(optimizer: Any) -> int:
 
     Parameters
     ----------
-    optimizer : torch.optim.Optimizer or coursekit.optim.hyper.ModuleWrapper
-        Ours or PyTorch's, after at least one step (most optimizers create their
-        state lazily, so a fresh one holds nothing yet).
+    optimizer : torch.optim.Optimizer
+        Ours, PyTorch's or a hyper-optimizer stack, after at least one step (most
+        optimizers create their state lazily, so a fresh one holds nothing yet).
 
     Returns
     -------
     int
     """
-    from coursekit.optim.hyper import ModuleWrapper
-
+    checks.instance("optimizer", optimizer, torch.optim.Optimizer, what="a torch.optim.Optimizer")
     seen: set = set()
-    if isinstance(optimizer, ModuleWrapper):
-        return sum(state_bytes(level.state, seen) + state_bytes(level.hyperparameters(), seen)
-                   for level in optimizer.optimizer.levels())
-    if not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(f"Invalid optimizer: {optimizer!r} (expected a torch.optim.Optimizer or "
-                        "a coursekit.optim.hyper.ModuleWrapper)")
     total = 0
     while isinstance(optimizer, torch.optim.Optimizer):
         total += state_bytes(dict(optimizer.state), seen)
@@ -176,9 +171,8 @@ def memory_table(optimizers: Mapping[str, OptimizerFactory], model_fn: Callable[
     ----------
     optimizers : mapping of name to factory
         ``factory(params)`` builds the optimizer, e.g.
-        ``{"Adam": lambda p: coursekit.optim.Adam(p, lr=1e-3)}``. A factory may
-        also return a :class:`coursekit.optim.hyper.ModuleWrapper` built on the
-        parameter list.
+        ``{"Adam": lambda p: coursekit.optim.Adam(p, lr=1e-3)}``, or
+        ``lambda p: hyper.ModuleWrapper(p, hyper.SGD(0.01, optimizer=hyper.SGD(0.01)))``.
     model_fn : callable
         Returns a fresh model.
     x, y : torch.Tensor
@@ -210,11 +204,7 @@ def memory_table(optimizers: Mapping[str, OptimizerFactory], model_fn: Callable[
             return value
 
         for _ in range(steps):
-            if isinstance(optimizer, torch.optim.Optimizer):
-                optimizer.step(closure)
-            else:
-                closure()
-                optimizer.step()
+            optimizer.step(closure)
         state = optimizer_state_bytes(optimizer)
         own = parameter_bytes(params)
         records.append({

@@ -14,18 +14,22 @@ the update, a central difference in ``alpha``, and the update that
 ``SGD / SGD(kappa)`` stack.
 
 :func:`train_stack` trains a model with a hyper-optimizer stack
-(``hyper.ModuleWrapper``) on a :class:`coursekit.data.Dataset` and returns what a
-lecture plots: the loss of every step, every level's hyperparameters over time,
-the test error and whether the run blew up. :func:`sweep_top_level` repeats it
-over the top level's step size ``kappa``, without and with seed 002's
-running-mean clipping, which is how the seed measured the stacks' sensitivity.
+(``hyper.ModuleWrapper``) on a :class:`coursekit.data.Dataset` through
+:func:`coursekit.train.fit` and returns what a lecture plots: the loss of every
+step, every level's hyperparameters over time, the test error and whether the
+run blew up. :func:`sweep_top_level` repeats it over the top level's step size
+``kappa``, without and with seed 002's running-mean clipping, and over seeds (a
+:func:`coursekit.experiments.sweep.sweep`), which is how the seed measured the
+stacks' sensitivity.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -34,9 +38,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from coursekit import _checks as checks
 from coursekit.data import Dataset
+from coursekit.experiments.sweep import sweep
 from coursekit.optim import hyper
 from coursekit.runtime import seed as seed_everything
+from coursekit.train import evaluate, fit
 
 __all__ = ["CLIPPING", "StackRun", "sgd_hypergradient", "sweep_top_level", "train_stack"]
 
@@ -70,11 +77,9 @@ def sgd_hypergradient(f: Callable[[torch.Tensor], torch.Tensor], w: torch.Tensor
         ``f(w - alpha g_{t-1})`` with respect to ``alpha``), ``central difference``
         and ``coursekit.optim.hyper``.
     """
-    if not isinstance(w, torch.Tensor) or w.dim() != 1 or not w.is_floating_point():
-        raise ValueError(f"Invalid w: {w!r} (expected a 1-D floating-point tensor)")
-    for name, value in (("h", h), ("kappa", kappa)):
-        if not value > 0:
-            raise ValueError(f"Invalid {name}: {value!r} (must be > 0)")
+    checks.flat_tensor("w", w)
+    checks.positive("h", h)
+    checks.positive("kappa", kappa)
     w = w.detach()
 
     def grad(point: torch.Tensor) -> torch.Tensor:
@@ -96,11 +101,15 @@ def sgd_hypergradient(f: Callable[[torch.Tensor], torch.Tensor], w: torch.Tensor
     stack = hyper.SGD(alpha, optimizer=hyper.SGD(kappa))
     param = w.clone().requires_grad_(True)
     wrapper = hyper.ModuleWrapper([param], stack)
-    for _ in range(2):
+
+    def closure() -> torch.Tensor:
         wrapper.zero_grad()
-        with torch.enable_grad():
-            f(param).backward()
-        wrapper.step()
+        loss = f(param)
+        loss.backward()
+        return loss
+
+    for _ in range(2):
+        wrapper.step(closure)
     alphas = stack.history["alpha"]
     from_stack = (alphas[0] - alphas[1]) / kappa
 
@@ -117,17 +126,20 @@ class StackRun:
     label : str
         The stack (``repr``), e.g. ``SGD(alpha=0.01) / SGD(alpha=0.01)``.
     losses : numpy.ndarray
-        The mini-batch loss of every step.
+        The mini-batch loss of every step (a diverged run's last one is the
+        non-finite loss it stopped at).
     hyperparameters : list of dict
         Per level of the stack, bottom first: ``{name: values per step}``
-        (``HyperOptimizer.history``).
+        (``HyperOptimizer.history``), one value per step taken (a diverged run
+        took no step on its last loss).
     final : dict
         The bottom level's hyperparameters at the end.
     test_error : float
-        Share of misclassified test examples (non-finite outputs count as
-        errors), in [0, 1].
+        Share of misclassified test examples, in [0, 1]: one minus the accuracy of
+        :func:`coursekit.train.evaluate`, or 1 when the weights are no longer finite.
     diverged : bool
-        The loss became non-finite; training stopped at the end of that epoch.
+        A mini-batch loss became non-finite and training stopped there
+        (:func:`coursekit.train.fit`'s rule).
     seconds : float
         Wall time of the training.
     """
@@ -152,22 +164,29 @@ class StackRun:
                 "seconds": self.seconds}
 
 
-def train_stack(build: Callable[[], hyper.HyperOptimizer], data: Dataset,
+def train_stack(make: Callable[..., hyper.ModuleWrapper], data: Dataset,
                 model_fn: Callable[[], nn.Module], epochs: int, *, batch_size: int = 256,
                 seed: int = 0, device: torch.device | str | None = None,
                 loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
                 label: str | None = None) -> StackRun:
-    """Train ``model_fn()`` with the stack ``build()`` for ``epochs`` epochs (seed 002's loop).
+    """Train ``model_fn()`` with the stack ``make(params)`` for ``epochs`` epochs, by ``fit``.
 
     ``coursekit.seed(seed)`` is called first, so equal seeds give equal initial
-    weights and equal batches (``data.train.batches(batch_size, seed=seed)``).
-    The loss is checked for finiteness once per epoch (no device sync per step);
-    a non-finite loss ends the run.
+    weights; :func:`coursekit.train.fit` trains with the batches of ``seed``
+    (those of ``data.train.batches(batch_size, seed=seed)``, a new order every
+    epoch). Divergence is fit's rule: the first non-finite mini-batch loss ends the
+    run, with no step taken on it (``diverged`` reports it instead of fit's
+    warning). Before fit, this function had a loop of its own that checked the loss
+    once per epoch and kept stepping to the end of that epoch; a run that diverges
+    now stops earlier, so its losses, hyperparameters and test error differ from
+    that loop's. Runs that do not diverge take the same steps as before.
 
     Parameters
     ----------
-    build : callable
-        Returns a fresh stack, e.g. ``lambda: hyper.SGD(0.01, optimizer=hyper.SGD(0.01))``.
+    make : callable
+        ``make(params)`` returns a :class:`~coursekit.optim.hyper.ModuleWrapper` with
+        a fresh stack over ``params``, e.g.
+        ``lambda params: hyper.ModuleWrapper(params, hyper.SGD(0.01, optimizer=hyper.SGD(0.01)))``.
     data : Dataset
         Training and test splits.
     model_fn : callable
@@ -185,56 +204,49 @@ def train_stack(build: Callable[[], hyper.HyperOptimizer], data: Dataset,
     label : str, optional
         Default: ``repr`` of the stack.
     """
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"Invalid epochs: {epochs!r} (expected an integer >= 1)")
+    checks.integer("epochs", epochs, minimum=1)
     device = data.train.x.device if device is None else torch.device(device)
     seed_everything(seed)
     model = model_fn().to(device)
-    stack = build()
-    if not isinstance(stack, hyper.HyperOptimizer):
-        raise TypeError(f"build() returned {stack!r}, not a hyper-optimizer")
-    wrapper = hyper.ModuleWrapper(model, stack)
-    batches = data.train.to(device).batches(batch_size, seed=seed)
-    losses: list[torch.Tensor] = []
-    diverged = False
+    optimizer = checks.instance("make(params)", make(model.parameters()), hyper.ModuleWrapper,
+                                what="a hyper.ModuleWrapper (a stack over the parameters)")
     start = time.perf_counter()
-    for _ in range(epochs):
-        for x, y in batches:
-            wrapper.zero_grad()
-            value = loss(model(x), y)
-            value.backward()
-            wrapper.step()
-            losses.append(value.detach())
-        if not torch.isfinite(losses[-1]):
-            diverged = True
-            break
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Training diverged", category=RuntimeWarning)
+        history = fit(model, optimizer, data.train, epochs, loss=loss, device=device,
+                      batch_size=batch_size, progress=False, seed=seed)
     seconds = time.perf_counter() - start
-    test = data.test.to(device)
-    with torch.no_grad():
-        logits = model(test.x)
-        wrong = (logits.argmax(dim=1) != test.y) | ~torch.isfinite(logits).all(dim=1)
+    stack = optimizer.stack
+    finite = all(bool(torch.isfinite(p).all()) for p in model.parameters())
+    # Not finite: no prediction at all (evaluate's argmax of a row of NaN is class 0).
+    test_error = 1.0 - evaluate(model, data.test, loss=loss)["accuracy"] if finite else 1.0
     return StackRun(label=repr(stack) if label is None else label,
-                    losses=torch.stack(losses).cpu().double().numpy(),
+                    losses=np.asarray(history.batch_loss, dtype=np.float64),
                     hyperparameters=[level.history for level in stack.levels()],
-                    final=stack.hyperparameters(), test_error=float(wrong.float().mean()),
-                    diverged=diverged, seconds=seconds)
+                    final=stack.hyperparameters(), test_error=test_error,
+                    diverged=history.diverged, seconds=seconds)
 
 
-def sweep_top_level(make_stack: Callable[[float, str], hyper.HyperOptimizer],
-                    kappas: Sequence[float], data: Dataset, model_fn: Callable[[], nn.Module],
-                    epochs: int, *, clipping: Sequence[str] = CLIPPING,
-                    seeds: Sequence[int] = (0,), batch_size: int = 256,
+def sweep_top_level(make: Callable[..., hyper.ModuleWrapper], kappas: Sequence[float],
+                    data: Dataset, model_fn: Callable[[], nn.Module], epochs: int, *,
+                    clipping: Sequence[str] = CLIPPING, seeds: Sequence[int] = (0,),
+                    batch_size: int = 256,
                     device: torch.device | str | None = None) -> list[dict[str, Any]]:
     """Test error of a stack over its top-level step size, for each clipping placement.
 
+    A :func:`coursekit.experiments.sweep.sweep` (serial) of :func:`train_stack` over
+    ``kappa`` x ``clipping`` x ``seed``, summarised over the seeds.
+
     Parameters
     ----------
-    make_stack : callable
-        ``make_stack(kappa, where)`` returns a fresh stack whose top level steps
-        with ``kappa``; ``where`` is one of :data:`CLIPPING` and says where to put
-        a :class:`coursekit.optim.clip.RunningMeanClip`: nowhere, on the
-        network's gradients (``clip=`` of the bottom level) or on the
-        hypergradients (``clip=`` of the top level).
+    make : callable
+        ``make(params, kappa=kappa, clipping=where)`` returns a
+        :class:`~coursekit.optim.hyper.ModuleWrapper` over ``params`` with a fresh
+        stack whose top level steps with ``kappa``; ``where`` is one of
+        :data:`CLIPPING` and says where to put a
+        :class:`coursekit.optim.clip.RunningMeanClip`: nowhere, on the network's
+        gradients (``clip=`` of the bottom level) or on the hypergradients
+        (``clip=`` of the top level).
     kappas : sequence of float
         The top-level step sizes.
     data, model_fn, epochs, batch_size, device
@@ -247,28 +259,39 @@ def sweep_top_level(make_stack: Callable[[float, str], hyper.HyperOptimizer],
     Returns
     -------
     list of dict
-        Per (kappa, placement): ``kappa``, ``clipping``, ``test error %`` (mean
-        over seeds), ``spread`` (standard deviation over seeds, NaN for one seed),
-        ``diverged`` (how many runs blew up) and ``final alpha`` (mean).
+        Per (kappa, placement), in that order: ``kappa``, ``clipping``,
+        ``test error %`` (mean over seeds), ``spread`` (standard deviation over
+        seeds, NaN for one seed), ``diverged`` (how many runs blew up) and
+        ``final alpha`` (mean).
     """
-    unknown = [where for where in clipping if where not in CLIPPING]
-    if unknown:
-        raise ValueError(f"Invalid clipping: {unknown} (choose from {CLIPPING})")
-    if not seeds:
-        raise ValueError("Invalid seeds: none given")
+    checks.vector("kappas", kappas, at_least=0)
+    for where in clipping:
+        checks.choice("clipping", where, CLIPPING)
+    seeds = checks.integers("seeds", list(seeds), minimum=0)
+
+    def run(kappa: float, clipping: str, seed: int) -> dict[str, Any]:
+        result = train_stack(functools.partial(make, kappa=kappa, clipping=clipping), data,
+                             model_fn, epochs, batch_size=batch_size, seed=seed, device=device)
+        return {"test error %": 100 * result.test_error, "diverged": result.diverged,
+                "final alpha": result.final.get("alpha", math.nan)}
+
+    result = sweep(run, {"kappa": list(kappas), "clipping": list(clipping), "seed": list(seeds)},
+                   executor="serial", progress=False)
+    for record, trace in zip(result.records, result.tracebacks, strict=True):
+        if record["error"] is not None:
+            raise RuntimeError(f"the run at kappa={record['kappa']!r}, clipping="
+                               f"{record['clipping']!r}, seed={record['seed']} failed: "
+                               f"{record['error']}\n{trace}")
     records = []
-    for kappa in kappas:
-        for where in clipping:
-            runs = [train_stack(lambda where=where, kappa=kappa: make_stack(kappa, where), data,
-                                model_fn, epochs, batch_size=batch_size, seed=seed,
-                                device=device) for seed in seeds]
-            errors = np.array([100 * run.test_error for run in runs])
-            records.append({
-                "kappa": kappa,
-                "clipping": where,
-                "test error %": float(errors.mean()),
-                "spread": float(errors.std(ddof=1)) if len(errors) > 1 else math.nan,
-                "diverged": sum(run.diverged for run in runs),
-                "final alpha": float(np.mean([run.final.get("alpha", math.nan) for run in runs])),
-            })
+    for start in range(0, len(result), len(seeds)):  # grid order: the seeds vary fastest
+        runs = result.records[start:start + len(seeds)]
+        errors = np.array([run["test error %"] for run in runs])
+        records.append({
+            "kappa": runs[0]["kappa"],
+            "clipping": runs[0]["clipping"],
+            "test error %": float(errors.mean()),
+            "spread": float(errors.std(ddof=1)) if len(errors) > 1 else math.nan,
+            "diverged": sum(run["diverged"] for run in runs),
+            "final alpha": float(np.mean([run["final alpha"] for run in runs])),
+        })
     return records

@@ -209,3 +209,16 @@ class RunningMeanClip:
             for g, clipped in zip(grads, self(grads), strict=True):
                 g.copy_(clipped)
         return self._record["norm"][-1]
+
+    def state_dict(self) -> dict[str, object]:
+        """The step count ``t``, the mean ``theta`` and the history, to resume the rule later
+        (:class:`coursekit.optim.hyper.ModuleWrapper` saves it with its stack)."""
+        return {"t": self.t, "theta": self.theta,
+                "history": {key: torch.stack(values) if values else torch.empty(0)
+                            for key, values in self._record.items()}}
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        """Continue from a :meth:`state_dict`."""
+        self.t = state["t"]
+        self.theta = state["theta"]
+        self._record = {key: list(values.unbind(0)) for key, values in state["history"].items()}

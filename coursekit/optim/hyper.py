@@ -22,11 +22,13 @@ height (written bottom first, as in the paper)::
 A level without ``optimizer=`` is the top of its stack: its hyperparameters stay
 fixed, and on its own it is the plain optimizer.
 
-Training loop, for any ``torch.nn.Module`` (the loop is torch's own)::
+:class:`ModuleWrapper` makes a stack a ``torch.optim.Optimizer`` over any
+``torch.nn.Module``'s parameters, so torch's loop, ``coursekit.train.fit``,
+schedulers and ``coursekit.analysis.cost`` drive it like any other optimizer::
 
     stack = hyper.Adam(alpha=1e-3, optimizer=hyper.SGD(1e-5))
     opt = hyper.ModuleWrapper(model, stack)
-    for x, y in batches:
+    for x, y in batches:         # or: coursekit.train.fit(model, opt, data.train, epochs)
         opt.zero_grad()
         loss = loss_fn(model(x), y)
         loss.backward()          # an ordinary backward; no create_graph needed
@@ -67,8 +69,9 @@ Where we differ from the paper's code, and why:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from typing import ClassVar
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -123,7 +126,10 @@ class HyperOptimizer:
     ``init_state(param, state)`` and ``update(param, grad, state, h) -> new
     param``, where ``h`` maps names to the current natural hyperparameters.
     ``update`` must return a new tensor (no in-place ops) and store only detached
-    tensors in ``state``, so that the result depends on ``h`` alone.
+    tensors in ``state``, so that the result depends on ``h`` alone; it replaces
+    the entries of ``state`` rather than changing them in place, so that the
+    update can be redone from a copy of ``state`` (how
+    :meth:`ModuleWrapper.load_state_dict` rebuilds its graph).
 
     Parameters
     ----------
@@ -146,32 +152,29 @@ class HyperOptimizer:
     def __init__(self, hyperparameters: dict[str, float], *,
                  optimizer: HyperOptimizer | None = None,
                  learn: Iterable[str] | None = None, clip: Clip | None = None):
-        if optimizer is not None and not isinstance(optimizer, HyperOptimizer):
-            raise TypeError(
-                f"Invalid optimizer: {optimizer!r} (expected a hyper-optimizer such as "
-                "hyper.SGD(1e-5), or None for the top of the stack)"
-            )
-        if clip is not None and not callable(clip):
-            raise TypeError(f"Invalid clip: {clip!r} (expected a callable on a list of gradients)")
+        checks.instance("optimizer", optimizer, (HyperOptimizer, type(None)),
+                        what="a hyper-optimizer such as hyper.SGD(1e-5), or None for the top "
+                             "of the stack")
+        if clip is not None:
+            checks.function("clip", clip, what="a callable on a list of gradients")
         names = tuple(hyperparameters)
         if learn is None:
             learn = names if optimizer is not None else ()
         else:
             learn = tuple(learn)
-            unknown = [name for name in learn if name not in names]
-            if unknown:
-                raise ValueError(f"Invalid learn: {unknown} not among {type(self).__name__}'s "
-                                 f"hyperparameters {list(names)}")
+            if any(name not in names for name in learn):
+                raise checks.invalid("learn", f"a subset of {type(self).__name__}'s "
+                                     f"hyperparameters {list(names)}", learn)
             if optimizer is None and learn:
-                raise ValueError(f"Invalid learn={learn}: learning needs optimizer= (the level "
-                                 "that learns them), e.g. optimizer=hyper.SGD(1e-5)")
+                raise checks.invalid("learn", "empty without optimizer= (the level that learns "
+                                     "them, e.g. optimizer=hyper.SGD(1e-5))", learn)
             if optimizer is not None and not learn:
-                raise ValueError("Invalid learn=(): with optimizer= given, learn at least one "
-                                 f"of {list(names)}")
+                raise checks.invalid("learn", f"at least one of {list(names)} when optimizer= "
+                                     "is given", learn)
         for name in learn:
             if self._reparam[name] is _UNIT_INTERVAL and not 0 < hyperparameters[name] < 1:
-                raise ValueError(f"Invalid {name}: {hyperparameters[name]} (a learned {name} must "
-                                 f"be in (0, 1): it is stored as atanh(2 {name} - 1))")
+                raise checks.invalid(name, f"in (0, 1) when learned (it is stored as "
+                                     f"atanh(2 {name} - 1))", hyperparameters[name])
         self.optimizer = optimizer
         self.learn: tuple[str, ...] = learn
         self.clip = clip
@@ -180,6 +183,9 @@ class HyperOptimizer:
         self._stored: dict[str, torch.Tensor] = {}
         self._record: dict[str, list[torch.Tensor]] = {name: [] for name in names}
         self._bound = False
+        # The inputs of this level's last update while its output carries a graph (self.learn
+        # non-empty): what ModuleWrapper.load_state_dict redoes to rebuild that graph.
+        self._last: tuple[list[torch.Tensor], list[torch.Tensor], list[dict]] | None = None
 
     def __repr__(self) -> str:
         args = ", ".join(f"{name}={value:g}" for name, value in self.initial.items())
@@ -247,17 +253,77 @@ class HyperOptimizer:
               grads: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         """New values of the (detached) ``params`` as functions of this level's hyperparameters."""
         grads = list(grads) if self.clip is None else self.clip(list(grads))
-        h = self._natural()
-        new = []
-        for param, grad, state in zip(params, grads, self.state, strict=True):
+        for param, state in zip(params, self.state, strict=True):
             if not state:
                 self.init_state(param, state)
-            new.append(self.update(param, grad, state, h))
-        return new
+        if self.learn:
+            # Copies of the inputs (the weights at the bottom change in place after this
+            # step); gradients and state entries are never changed in place.
+            self._last = ([p.clone() for p in params], grads, [dict(s) for s in self.state])
+        return self._apply(params, grads, self.state)
+
+    def _apply(self, params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor],
+               states: Sequence[dict]) -> list[torch.Tensor]:
+        h = self._natural()
+        return [self.update(param, grad, state, h)
+                for param, grad, state in zip(params, grads, states, strict=True)]
+
+    def _replay(self) -> list[torch.Tensor]:
+        """The last update once more, from its saved inputs and the current hyperparameters
+        (the same values, and the same graph, as the first time)."""
+        params, grads, before = self._last
+        return self._apply(params, grads, [dict(state) for state in before])
 
     def _remember(self) -> None:
         for name, value in self._natural().items():
             self._record[name].append(value.detach())
+
+    def _state_dict(self, with_state: bool) -> dict[str, Any]:
+        """This level for :meth:`ModuleWrapper.state_dict` (``state`` only when ``with_state``:
+        the bottom level's is torch's per-parameter ``state``)."""
+        last = None
+        if self._last is not None:
+            inputs, grads, before = self._last
+            last = {"inputs": inputs, "grads": grads, "before": before}
+        clip_state = getattr(self.clip, "state_dict", None)
+        return {
+            "kind": type(self).__name__,
+            "hyperparameters": list(self.initial),
+            "learn": list(self.learn),
+            "stored": {name: value.detach() for name, value in self._stored.items()},
+            "state": self.state if with_state else None,
+            "last": last,
+            "history": {name: torch.stack(values) if values else torch.empty(0)
+                        for name, values in self._record.items()},
+            "clip": clip_state() if clip_state is not None else None,
+        }
+
+    def _load_state_dict(self, saved: dict[str, Any], like: torch.Tensor) -> None:
+        """Restore what :meth:`_state_dict` saved, on the dtype and device of ``like``."""
+        def cast(value: Any) -> Any:
+            if isinstance(value, torch.Tensor):
+                dtype = like.dtype if value.is_floating_point() else None
+                return value.to(device=like.device, dtype=dtype)
+            if isinstance(value, dict):
+                return {key: cast(item) for key, item in value.items()}
+            if isinstance(value, list):
+                return [cast(item) for item in value]
+            return value
+
+        stored = {}
+        for name, value in saved["stored"].items():
+            value = cast(value).detach().clone()
+            stored[name] = value.requires_grad_() if name in self.learn else value
+        self._stored = stored
+        if saved["state"] is not None:
+            self.state = cast(saved["state"])
+        last = saved["last"]
+        self._last = None if last is None else (cast(last["inputs"]), cast(last["grads"]),
+                                                cast(last["before"]))
+        self._record = {name: list(values.to(like.device).unbind(0))
+                        for name, values in saved["history"].items()}
+        if saved["clip"] is not None:
+            self.clip.load_state_dict(cast(saved["clip"]))
 
 
 class SGD(HyperOptimizer):
@@ -474,13 +540,36 @@ class RMSPropAlpha(RMSProp):
                          learn=None if optimizer is None else ("alpha",), clip=clip)
 
 
-class ModuleWrapper:
-    """Train a module's parameters with a stack of hyper-optimizers, in torch's usual loop.
+class _Hyperparameters(Mapping):
+    """A level's current natural hyperparameters as Python numbers, read when asked.
+
+    A live view (like ``dict.items()``), kept in ``ModuleWrapper.state`` so that the
+    hyperparameters count as optimizer state without a device sync at every step.
+    """
+
+    def __init__(self, level: HyperOptimizer):
+        self._level = level
+
+    def __getitem__(self, name: str) -> float:
+        return self._level.hyperparameters()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._level.initial)
+
+    def __len__(self) -> int:
+        return len(self._level.initial)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+
+class ModuleWrapper(torch.optim.Optimizer):
+    """A stack of hyper-optimizers as a ``torch.optim.Optimizer`` over a module's parameters.
 
     ::
 
         opt = hyper.ModuleWrapper(model, hyper.SGD(0.01, optimizer=hyper.SGD(0.01)))
-        for x, y in batches:
+        for x, y in batches:          # or coursekit.train.fit(model, opt, data.train, epochs)
             opt.zero_grad()
             loss_fn(model(x), y).backward()
             opt.step()
@@ -488,49 +577,104 @@ class ModuleWrapper:
     The module's parameters stay ordinary leaf ``nn.Parameter`` s, so ``model(x)``,
     ``model.state_dict()`` and evaluation work as usual. Move the module to its
     device and dtype before wrapping it: the hyperparameters are created to match.
+    One wrapper drives one stack, which drives one model: build both anew per run.
+
+    Torch's optimizer protocol, as it reads for a stack:
+
+    - ``param_groups``: one group with every parameter. Its ``"lr"`` is the bottom
+      level's step size ``alpha``: after each :meth:`step` it holds the alpha that
+      step used (so :func:`coursekit.train.fit`, which reads it before a step,
+      records for each step the alpha of the step before; ``stack.history`` has
+      the exact values). Setting it, as a learning-rate scheduler does, sets the
+      bottom level's alpha for the next steps when that alpha is fixed; a learned
+      alpha belongs to the level above, and :meth:`step` refuses a new value.
+      NaN when the bottom level has no ``alpha``.
+    - ``step(closure=None)``: with a closure (which zeroes the gradients, computes
+      the loss, calls ``backward()`` and returns the loss), calls it under
+      ``torch.enable_grad()`` first and returns its loss, as torch's optimizers do.
+    - ``zero_grad(set_to_none=True)``: torch's.
+    - ``state``: what the stack keeps between steps, the way torch's optimizers keep
+      it. ``state[p]`` is the bottom level's state of parameter ``p`` (Adam's ``m``,
+      ``v`` and ``step``; SGD's ``momentum_buffer``; nothing for plain SGD);
+      ``state["hyperparameters"]`` holds every level's current hyperparameters,
+      bottom first, as numbers; ``state["above"]`` the state of every level above
+      the bottom (one dict per hyperparameter it learns). That is what
+      :func:`coursekit.analysis.cost.optimizer_state_bytes` counts.
+    - ``state_dict()`` / ``load_state_dict()``: besides torch's ``state`` and
+      ``param_groups``, ``state_dict()["stack"]`` holds every level's stored
+      hyperparameters (in the form the level above learns them), its state, its
+      history, its clip's state (when the clip has ``state_dict()``, as
+      :class:`coursekit.optim.clip.RunningMeanClip` does; a stateful clip without one
+      resumes with the state it has) and the inputs of its last update. From those
+      inputs ``load_state_dict`` redoes the last step's updates, which rebuilds the
+      autograd graph the next hypergradient flows through, so a stack saved
+      mid-training and loaded into a freshly built wrapper (same model, same kind of
+      stack) continues exactly as if it had never stopped. Those inputs are kept
+      between steps beside that graph, outside ``state`` (the graph is not optimizer
+      state either): a copy of the weights before the last update, and that
+      update's gradients and previous state (often the graph holds these anyway).
 
     Parameters
     ----------
-    module : nn.Module or iterable of tensors
-        The model (its parameters with ``requires_grad``), or the tensors themselves.
-    optimizer : HyperOptimizer
+    params : nn.Module or iterable of tensors
+        The model (its parameters that require grad), or the tensors themselves.
+    stack : HyperOptimizer
         The bottom of the stack, e.g. ``hyper.Adam(1e-3, optimizer=hyper.SGD(1e-5))``.
     """
 
-    def __init__(self, module: nn.Module | Iterable[torch.Tensor], optimizer: HyperOptimizer):
-        if not isinstance(optimizer, HyperOptimizer):
-            raise TypeError(f"Invalid optimizer: {optimizer!r} (expected a hyper-optimizer such "
-                            "as hyper.SGD(0.01, optimizer=hyper.SGD(0.01)))")
-        tensors = module.parameters() if isinstance(module, nn.Module) else module
-        self.params = [p for p in tensors if p.requires_grad]
-        if not self.params:
-            raise ValueError(f"Invalid module: {module!r} has no parameters that require grad")
-        first = self.params[0]
-        for p in self.params:
+    def __init__(self, params: nn.Module | Iterable[torch.Tensor], stack: HyperOptimizer):
+        checks.instance("stack", stack, HyperOptimizer,
+                        what="a hyper-optimizer stack such as "
+                             "hyper.SGD(0.01, optimizer=hyper.SGD(0.01))")
+        tensors = list(params.parameters() if isinstance(params, nn.Module) else params)
+        if not all(isinstance(p, torch.Tensor) for p in tensors):
+            raise checks.invalid("params", "a module or an iterable of tensors (one stack "
+                                 "drives one group of parameters)", params, TypeError)
+        tensors = [p for p in tensors if p.requires_grad]
+        if not tensors:
+            raise checks.invalid("params", "parameters of which some require grad", params)
+        first = tensors[0]
+        for p in tensors:
             if not p.is_leaf or not p.is_floating_point():
-                raise ValueError("Invalid module: every parameter must be a floating-point leaf "
-                                 f"tensor, got one of dtype {p.dtype} (is_leaf={p.is_leaf})")
+                raise checks.invalid("params", "floating-point leaf tensors",
+                                     f"one of dtype {p.dtype} with is_leaf={p.is_leaf}")
             if (p.dtype, p.device) != (first.dtype, first.device):
-                raise ValueError("Invalid module: all parameters must share one dtype and device, "
-                                 f"got {first.dtype} on {first.device} and {p.dtype} on {p.device}")
-        self.module = module
-        self.optimizer = optimizer
-        optimizer._bind(first, len(self.params))
-        self.steps = 0
+                raise checks.invalid("params", "tensors of one dtype and device",
+                                     f"{first.dtype} on {first.device} and {p.dtype} on "
+                                     f"{p.device}")
+        self._lr = stack.initial.get("alpha", math.nan)
+        super().__init__(tensors, {"lr": self._lr})
+        self.stack = stack
+        stack._bind(first, len(tensors))
+        self._link_state()
         # The bottom level's last output: the current weights once more, as a graph
         # whose inputs are the hyperparameters that produced them (None until the
         # first step, or when nothing is learned).
         self._pending: list[torch.Tensor] | None = None
 
-    def zero_grad(self) -> None:
-        """Drop the parameters' gradients (set them to ``None``), as torch's default does."""
-        for p in self.params:
-            p.grad = None
+    def __repr__(self) -> str:
+        return f"ModuleWrapper({self.stack!r})"
 
-    def step(self) -> None:
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Torch's, for the one group ``__init__`` makes; a stack drives no second group."""
+        if self.param_groups:
+            raise ValueError("a ModuleWrapper's stack drives one group of parameters; wrap "
+                             "other parameters in a ModuleWrapper with a stack of their own")
+        super().add_param_group(param_group)
+
+    def _link_state(self) -> None:
+        """Make ``self.state`` show the stack's state (the same dicts, not copies)."""
+        levels = self.stack.levels()
+        for p, state in zip(self.param_groups[0]["params"], levels[0].state, strict=True):
+            self.state[p] = state
+        self.state["hyperparameters"] = [_Hyperparameters(level) for level in levels]
+        self.state["above"] = [level.state for level in levels[1:]]
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update the hyperparameters of every level (top first), then the parameters.
 
-        Step t, with ``p.grad = dL_t/dw_t`` filled by ``loss.backward()``:
+        Step t, with ``p.grad = dL_t/dw_t`` filled by ``loss.backward()`` (or by
+        ``closure``, called first under ``torch.enable_grad()``):
 
         1. hypergradients: pull ``dL_t/dw_t`` back through last step's update, which
            produced ``w_t`` from the hyperparameters then in force;
@@ -544,25 +688,52 @@ class ModuleWrapper:
         Adam's step count or a clip's running mean, starts at step 2). The
         hyperparameters of the level ``k`` places above the bottom first get a
         non-zero hypergradient at step ``k + 2``, once a graph runs through them.
+
+        Returns
+        -------
+        The closure's loss, or None without a closure.
         """
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        group = self.param_groups[0]
+        self._take_lr(group["lr"])
+        params = group["params"]
         # Cloned so that a later in-place change of p.grad (zero_grad(set_to_none=False),
         # gradient accumulation) cannot alter the tensors saved in the graph below.
         grads = [torch.zeros_like(p) if p.grad is None else p.grad.detach().clone()
-                 for p in self.params]
-        levels = self.optimizer.levels()
+                 for p in params]
+        levels = self.stack.levels()
         with torch.enable_grad():
             if self._pending is not None:
                 self._update_hyperparameters(levels, grads)
             # w_t enters detached, so w_{t+1}'s graph reaches back exactly one step:
             # to the hyperparameters just updated, and through them to the levels above.
-            new = levels[0]._step([p.detach() for p in self.params], grads)
+            new = levels[0]._step([p.detach() for p in params], grads)
         with torch.no_grad():
-            for p, value in zip(self.params, new, strict=True):
+            for p, value in zip(params, new, strict=True):
                 p.copy_(value)
         self._pending = new if levels[0].learn else None
         for level in levels:
             level._remember()
-        self.steps += 1
+        if "alpha" in self.stack.learn:
+            self._lr = group["lr"] = self.stack._record["alpha"][-1].item()
+        return loss
+
+    def _take_lr(self, lr: float) -> None:
+        """Give the bottom level's fixed alpha a value set from outside (by a scheduler)."""
+        if lr == self._lr or (math.isnan(lr) and math.isnan(self._lr)):
+            return
+        bottom = self.stack
+        if "alpha" not in bottom.initial or "alpha" in bottom.learn:
+            has = "learns its alpha" if "alpha" in bottom.learn else "has no alpha"
+            raise RuntimeError(f"param_groups[0]['lr'] was set to {lr!r}, but {bottom!r} {has}; "
+                               "only a fixed alpha can be set from outside (a scheduler)")
+        checks.nonnegative("lr", lr)
+        fixed = bottom._stored["alpha"]
+        bottom._stored["alpha"] = torch.tensor(float(lr), dtype=fixed.dtype, device=fixed.device)
+        self._lr = lr
 
     def _update_hyperparameters(self, levels: list[HyperOptimizer],
                                 grads: list[torch.Tensor]) -> None:
@@ -591,3 +762,47 @@ class ModuleWrapper:
         for level, level_hypergrads in reversed(list(zip(learners, per_level, strict=True))):
             old = [h.detach() for h in level._learned()]
             level._set_learned(level.optimizer._step(old, level_hypergrads))
+
+    def state_dict(self) -> dict[str, Any]:
+        """Torch's ``state`` (the bottom level's, per parameter) and ``param_groups``, and
+        ``"stack"``: per level, what :meth:`load_state_dict` needs to continue exactly."""
+        packed = super().state_dict()
+        packed["state"] = {key: value for key, value in packed["state"].items()
+                           if isinstance(key, int)}
+        packed["stack"] = [level._state_dict(with_state=k > 0)
+                           for k, level in enumerate(self.stack.levels())]
+        return packed
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` into this wrapper (built like the one saved), and
+        rebuild the graph of the last update, so that training continues exactly."""
+        levels = self.stack.levels()
+        saved = state_dict.get("stack")
+
+        def layout(entries: list[dict[str, Any]]) -> list[tuple]:
+            return [(e["kind"], list(e["hyperparameters"]), list(e["learn"])) for e in entries]
+
+        mine = [level._state_dict(with_state=False) for level in levels]
+        if saved is None or layout(saved) != layout(mine):
+            found = "no stack" if saved is None else layout(saved)
+            raise ValueError(f"state_dict holds {found}, but this wrapper drives {layout(mine)} "
+                             "(kind, hyperparameters, learned); build the stack that was saved")
+        for level, entry in zip(levels, saved, strict=True):
+            if entry["clip"] is not None and not hasattr(level.clip, "load_state_dict"):
+                raise ValueError(f"state_dict holds the state of a clip of {level!r}, which "
+                                 f"has no clip with load_state_dict() (clip={level.clip!r})")
+        super().load_state_dict({key: value for key, value in state_dict.items()
+                                 if key != "stack"})
+        params = self.param_groups[0]["params"]
+        levels[0].state = [self.state[p] for p in params]   # torch's copies, cast to params
+        for level, entry in zip(levels, saved, strict=True):
+            level._load_state_dict(entry, params[0])
+        self._link_state()
+        self._lr = self.param_groups[0]["lr"]
+        # Redo the last step's updates, top first (each level's new hyperparameters
+        # from the level above's), then the bottom's: the graph the next step needs.
+        with torch.enable_grad():
+            for level in reversed(levels[:-1]):
+                if level.optimizer._last is not None:
+                    level._set_learned(level.optimizer._replay())
+            self._pending = levels[0]._replay() if levels[0]._last is not None else None
