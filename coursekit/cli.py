@@ -22,16 +22,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from coursekit.grading.authoring import MarkerError, release
-from coursekit.grading.grader import (
-    DEFAULT_CELL_TIMEOUT,
-    DEFAULT_TIMEOUT,
-    STATUSES,
-    SubmissionResult,
-    grade,
-)
+from coursekit.grading.grader import DEFAULT_CELL_TIMEOUT, DEFAULT_TIMEOUT, grade
 from coursekit.grading.sandbox import Limits, SandboxError
 from coursekit.grading.selfcheck import check_notebook
 from coursekit.grading.spec import GradingSpecError
+from coursekit.grading.verdict import STATUSES, SubmissionResult
 
 __all__ = ["main"]
 

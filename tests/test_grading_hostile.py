@@ -157,7 +157,7 @@ class Liar:
     def __len__(self): return 3
     def __array__(self, dtype=None, copy=None): return np.zeros(3)
     def __reduce__(self):  # what unpickling it in the grader would run
-        return (exec, ("import coursekit.grading.grader as g\\ng.compare = lambda *a, **k: None",))
+        return (exec, ("import coursekit.grading.verdict as g\\ng.compare = lambda *a, **k: None",))
 
 class LyingArray(np.ndarray):
     def __eq__(self, other): return np.ones(self.shape, dtype=bool)

@@ -30,7 +30,7 @@ from grading_helpers import (
 
 from coursekit.cli import main
 from coursekit.grading import grade
-from coursekit.grading.grader import _write_atomic
+from coursekit.grading.report import write_atomic
 
 try:
     import fcntl
@@ -139,14 +139,14 @@ def test_a_changed_notebook_or_another_seed_is_graded_again(tmp_path):
 
 def test_an_interrupted_write_leaves_the_previous_file_whole(tmp_path, monkeypatch):
     path = tmp_path / "gradebook.csv"
-    _write_atomic(path, "old\n")
+    write_atomic(path, "old\n")
 
     def crash(*args):
         raise OSError("killed")
 
     monkeypatch.setattr(os, "replace", crash)
     with pytest.raises(OSError, match="killed"):
-        _write_atomic(path, "new\n")
+        write_atomic(path, "new\n")
     assert path.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["gradebook.csv"]
 

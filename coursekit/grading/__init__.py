@@ -24,12 +24,13 @@ _SOURCES = {
     "authoring": ["MarkerError", "check_sync", "release", "release_notebook",
                   "render_release", "strip_code", "strip_markdown"],
     "selfcheck": ["CheckReport", "check", "check_notebook", "load_public_plan"],
-    "grader": ["STATUSES", "SubmissionResult", "TestResult", "compare", "feedback", "grade",
-              "grade_notebook"],
+    "grader": ["grade", "grade_notebook"],
+    "report": ["feedback"],
     "sandbox": ["Limits", "SandboxError"],
     "spec": ["Assignment", "GradingSpecError", "Plan", "PlannedTest", "Probe", "Question",
              "Test", "build_plan", "load_assignment", "plan_from_json", "plan_to_json",
              "probe"],
+    "verdict": ["STATUSES", "SubmissionResult", "TestResult", "compare"],
 }
 _MODULE_OF = {name: module for module, names in _SOURCES.items() for name in names}
 

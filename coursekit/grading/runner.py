@@ -35,9 +35,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from IPython.core.inputtransformer2 import TransformerManager
-
-import coursekit
 from coursekit.grading import child
 from coursekit.grading.child import MAX_MESSAGE_BYTES, WireError, decode, encode
 from coursekit.grading.sandbox import Limits, SandboxError, configure, kill_user, sandbox_uid
@@ -56,7 +53,7 @@ __all__ = [
 ]
 
 CHILD_SCRIPT = Path(child.__file__).resolve()
-PACKAGE_DIR = Path(coursekit.__file__).resolve().parent
+PACKAGE_DIR = CHILD_SCRIPT.parents[1]  # coursekit/, found without importing it
 MAX_NOTEBOOK_BYTES = 64 * 2**20
 LOG_TAIL_CHARS = 2000
 SETUP_TIMEOUT = 120.0
@@ -66,6 +63,9 @@ def python_source(source: str) -> str:
     """A cell's source as plain Python: IPython magics and ``!`` commands become calls
     to the child's stand-in ``get_ipython()``. Source IPython cannot parse is kept as
     is, so that running it reports the syntax error."""
+    # here, not at the top: only the grader transforms cells (IPython is slow to import)
+    from IPython.core.inputtransformer2 import TransformerManager
+
     try:
         return TransformerManager().transform_cell(source)
     except Exception:

@@ -26,14 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from coursekit.grading.child import StudentNamespace, call_probe, decode, describe, encode
-from coursekit.grading.grader import (
-    DEFAULT_CELL_TIMEOUT,
-    DEFAULT_TIMEOUT,
-    SubmissionResult,
-    TestResult,
-    compare,
-    grade_notebook,
-)
+from coursekit.grading.grader import DEFAULT_CELL_TIMEOUT, DEFAULT_TIMEOUT, grade_notebook
 from coursekit.grading.spec import (
     GradingSpecError,
     Plan,
@@ -41,6 +34,7 @@ from coursekit.grading.spec import (
     load_assignment,
     plan_from_json,
 )
+from coursekit.grading.verdict import SubmissionResult, TestResult, judge_value
 
 __all__ = ["CheckReport", "check", "check_notebook", "load_public_plan"]
 
@@ -180,9 +174,7 @@ def check(namespace: dict[str, Any], assignment: str, *, question: str | None = 
         except Exception as exc:
             results.append(TestResult(test, False, describe(exc)))
             continue
-        message = compare(value, test.expected, rtol=test.rtol, atol=test.atol)
-        results.append(TestResult(test, message is None, message or "matches the reference",
-                                  value))
+        results.append(judge_value(test, value))
     title = f"Checking {assignment}" + (f", question {question}" if question else "")
     report = CheckReport(title, SubmissionResult(assignment, "ok", "", tuple(results)))
     print(report)

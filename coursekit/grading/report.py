@@ -1,0 +1,244 @@
+"""What the grader writes to its output folder, and how it keeps those files whole.
+
+:func:`coursekit.grading.grade` writes, for each batch,
+
+``results/<submission>.json``
+    The grader's own record of each submission (:func:`record`), written
+    atomically (:func:`write_atomic`: a temporary file, fsync, rename) as soon
+    as it is graded, with a :func:`fingerprint` of what was graded: the
+    notebook's bytes, every test's inputs and references, the limits. A run
+    that is killed and started again keeps every record whose fingerprint still
+    matches (:func:`reuse`) and grades only the rest.
+``feedback/<submission>.json``
+    Per submission (:func:`feedback`): public tests in detail (inputs,
+    expected, got, what differs); hidden tests only as pass/fail with their points.
+``gradebook.csv``
+    One row per submission, sorted by name (:func:`gradebook`): a column per
+    question, ``total`` and ``status``. Regenerated from the records at the end
+    of each run, atomically. No times or dates, so grading twice gives the same file.
+``summary.json``
+    Counts per status, score statistics and each question's mean score (:func:`summary`).
+
+While a run writes to the folder it holds a lock on it (:func:`exclusive`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import statistics
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from coursekit.grading.child import WireError, decode, encode
+from coursekit.grading.runner import CellProblem
+from coursekit.grading.spec import Plan
+from coursekit.grading.verdict import STATUSES, SubmissionResult, TestResult
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no lock on the output folder
+    fcntl = None
+
+__all__ = [
+    "RECORD_FORMAT",
+    "exclusive",
+    "feedback",
+    "fingerprint",
+    "gradebook",
+    "record",
+    "reuse",
+    "summary",
+    "to_json",
+    "write_atomic",
+]
+
+RECORD_FORMAT = 1
+
+
+# What people read: feedback, gradebook, summary ---------------------------------------
+
+def _readable(value: Any) -> Any:
+    """Plain data as a person reads JSON: arrays as nested lists, NaN as ``"nan"``."""
+    if isinstance(value, np.ndarray):
+        return _readable(value.tolist())
+    if isinstance(value, dict):
+        return {key: _readable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_readable(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def feedback(result: SubmissionResult, plan: Plan) -> dict:
+    """The JSON-safe feedback for one submission.
+
+    Public tests carry their description, inputs, expected and returned values
+    and the comparison's message; hidden tests carry only their name, points
+    and whether they passed, never inputs, references or messages.
+    """
+    questions = []
+    for qid, title in plan.questions:
+        tests = []
+        for r in result.tests:
+            if r.test.question != qid:
+                continue
+            entry = {"name": r.test.name, "visibility": "hidden" if r.test.hidden else "public",
+                     "passed": r.passed, "points": r.points, "max_points": r.test.points}
+            if not r.test.hidden:
+                entry.update(description=r.test.description, message=r.message,
+                             inputs=_readable(r.test.inputs),
+                             expected=_readable(r.test.expected), got=_readable(r.got))
+            tests.append(entry)
+        questions.append({"id": qid, "title": title, "score": result.score(qid),
+                          "max_score": plan.max_points(qid), "tests": tests})
+    return {
+        "assignment": plan.assignment,
+        "submission": result.name,
+        "status": result.status,
+        "detail": result.detail,
+        "score": result.score(),
+        "max_score": plan.max_points(),
+        "questions": questions,
+        "cells": [{"cell": p.cell, "status": p.status, "error": p.error}
+                  for p in result.cell_problems],
+    }
+
+
+def _fmt(points: float) -> str:
+    return f"{points:.6g}"
+
+
+def gradebook(results: list[SubmissionResult], plan: Plan) -> str:
+    """``gradebook.csv``: a row per result, in the order given, a column per question."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["submission", *(qid for qid, _ in plan.questions), "total", "status"])
+    for r in results:
+        writer.writerow([r.name, *(_fmt(r.score(qid)) for qid, _ in plan.questions),
+                         _fmt(r.score()), r.status])
+    return out.getvalue()
+
+
+def summary(results: list[SubmissionResult], plan: Plan) -> dict:
+    """``summary.json``: counts per status, score statistics, each question's scores."""
+    totals = [r.score() for r in results]
+
+    def stats(values: list[float]) -> dict:
+        if not values:
+            return {}
+        return {"mean": round(statistics.fmean(values), 6),
+                "median": round(statistics.median(values), 6),
+                "min": min(values), "max": max(values)}
+
+    return {
+        "assignment": plan.assignment,
+        "submissions": len(results),
+        "max_score": plan.max_points(),
+        "statuses": {s: n for s in STATUSES if (n := sum(r.status == s for r in results))},
+        "score": stats(totals),
+        "questions": {qid: {"max_score": plan.max_points(qid),
+                            **stats([r.score(qid) for r in results])}
+                      for qid, _ in plan.questions},
+    }
+
+
+def to_json(data: Any) -> str:
+    """``data`` as the grader's files hold it: sorted keys, one space of indent."""
+    return json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+# What the grader reads back: records, fingerprints ---------------------------------------
+
+def fingerprint(plan_json: str, data: bytes, options: dict) -> str:
+    """What a record is valid for: the notebook's bytes ``data``, every test (inputs,
+    references: ``plan_json``), and the ``options`` that can change a result (limits)."""
+    digest = hashlib.sha256()
+    for part in (f"coursekit grade record {RECORD_FORMAT}".encode(), plan_json.encode(), data,
+                 json.dumps(options, sort_keys=True).encode()):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.hexdigest()
+
+
+def record(result: SubmissionResult, fingerprint: str) -> dict:
+    """The record of ``result`` (``results/<submission>.json``), valid for ``fingerprint``."""
+    return {
+        "format": RECORD_FORMAT, "submission": result.name, "fingerprint": fingerprint,
+        "status": result.status, "detail": result.detail,
+        "cells": [[p.cell, p.status, p.error] for p in result.cell_problems],
+        "tests": {r.test.key: {"passed": r.passed, "message": r.message, "got": encode(r.got)}
+                  for r in result.tests},
+    }
+
+
+def reuse(path: Path, name: str, fingerprint: str, plan: Plan) -> SubmissionResult | None:
+    """The result recorded at ``path``, if it is whole and its fingerprint matches."""
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        if (saved["format"] != RECORD_FORMAT or saved["fingerprint"] != fingerprint
+                or saved["submission"] != name or sorted(saved["tests"]) !=
+                sorted(t.key for t in plan.tests)):
+            return None
+        tests = tuple(TestResult(t, bool(saved["tests"][t.key]["passed"]),
+                                 str(saved["tests"][t.key]["message"]),
+                                 decode(saved["tests"][t.key]["got"])) for t in plan.tests)
+        cells = tuple(CellProblem(int(c), str(s), str(e)) for c, s, e in saved["cells"])
+        return SubmissionResult(name, str(saved["status"]), str(saved["detail"]), tests,
+                                cells, reused=True)
+    except (OSError, ValueError, KeyError, TypeError, RecursionError, WireError):
+        return None
+
+
+# Keeping the folder whole: atomic writes, one writer at a time ----------------------------
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` by ``text`` all at once: a crash leaves the old file or the new."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise
+    if os.name == "posix":  # make the rename itself durable
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+
+
+@contextlib.contextmanager
+def exclusive(out: Path) -> Iterator[None]:
+    """Hold a lock on ``out`` (released by the system even if this process is killed).
+
+    Raises
+    ------
+    ValueError
+        If another run holds it.
+    """
+    if fcntl is None:
+        yield
+        return
+    with open(out / ".lock", "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ValueError(f"another coursekit grade is writing to {str(out)!r}") from None
+        yield
