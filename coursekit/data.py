@@ -68,6 +68,8 @@ from typing import Any, ClassVar, Literal, overload
 import numpy as np
 import torch
 
+from coursekit import _checks as checks
+
 __all__ = [
     "Batches",
     "Dataset",
@@ -127,7 +129,7 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
 
 def is_present(name: str, root: str | os.PathLike | None = None) -> bool:
     """True when ``load(name, root=root)`` will find its files without downloading."""
-    name = _check_name(name)
+    name = _dataset_name("name", name)
     return name not in TORCHVISION or not _missing_files(name, data_root(root))
 
 
@@ -159,8 +161,7 @@ class Split:
     classes: tuple[str, ...]
 
     def __post_init__(self) -> None:
-        if len(self.x) != len(self.y):
-            raise ValueError(f"x and y differ in length: {len(self.x)} != {len(self.y)}")
+        checks.length("y", self.y, len(self.x), "targets, one per row of x")
 
     def __len__(self) -> int:
         return len(self.y)
@@ -245,9 +246,7 @@ class Dataset:
 
     def split(self, part: str) -> Split:
         """The split named ``part``: ``"train"``, ``"valid"`` or ``"test"``."""
-        if part not in ("train", "valid", "test"):
-            raise ValueError(f"split must be 'train', 'valid' or 'test', got {part!r}")
-        return getattr(self, part)
+        return getattr(self, checks.choice("part", part, ("train", "valid", "test")))
 
 
 # ----------------------------------------------------------------------------- batches
@@ -283,17 +282,12 @@ class Batches:
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int = 128,
                  shuffle: bool = True, drop_last: bool = False, seed: int = 0) -> None:
-        if len(x) != len(y):
-            raise ValueError(f"x and y differ in length: {len(x)} != {len(y)}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        checks.length("y", y, len(x), "targets, one per row of x")
         self.x, self.y = x, y
-        self.batch_size = batch_size
+        self.batch_size = checks.integer("batch_size", batch_size, minimum=1)
         self.shuffle = shuffle
         self.drop_last = drop_last
-        self.seed = seed
+        self.seed = checks.integer("seed", seed, minimum=0)
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -302,9 +296,7 @@ class Batches:
 
     def set_epoch(self, epoch: int) -> None:
         """Make the next iteration use the order of ``epoch``."""
-        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
-            raise ValueError(f"epoch must be a non-negative int, got {epoch!r}")
-        self.epoch = epoch
+        self.epoch = checks.integer("epoch", epoch, minimum=0)
 
     def order(self, epoch: int) -> torch.Tensor:
         """The permutation of example indices used in ``epoch`` (on the CPU)."""
@@ -394,18 +386,17 @@ def load(name: str = "digits", split: str | None = None, *,
     DatasetCorruptError
         Its files are present but torchvision rejects them.
     """
-    name = _check_name(name)
-    if split not in (None, "train", "valid", "test"):
-        raise ValueError(f"split must be None, 'train', 'valid' or 'test', got {split!r}")
-    _check_fraction("valid_fraction", valid_fraction, allow_zero=True)
-    _check_fraction("test_fraction", test_fraction, allow_zero=False)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    name = _dataset_name("name", name)
+    checks.choice("split", split, (None, "train", "valid", "test"))
+    checks.in_unit_interval("valid_fraction", valid_fraction, open_high=True)
+    checks.in_unit_interval("test_fraction", test_fraction, open_low=True, open_high=True)
+    checks.integer("seed", seed, minimum=0)
     if name not in SYNTHETIC and (n_samples is not None or noise is not None):
-        raise ValueError(f"n_samples and noise apply to the synthetic sets {SYNTHETIC}, "
-                         f"not to {name!r}")
-    if fallback is not None and (_check_name(fallback) in TORCHVISION):
-        raise ValueError(f"fallback must be a dataset that needs no download, got {fallback!r}")
+        raise ValueError(f"n_samples and noise must be None for {name!r} (they apply to the "
+                         f"synthetic sets {SYNTHETIC}), got n_samples={n_samples!r}, "
+                         f"noise={noise!r}")
+    if fallback is not None and _dataset_name("fallback", fallback) in TORCHVISION:
+        raise checks.invalid("fallback", "a dataset that needs no download", fallback)
 
     common = dict(valid_fraction=valid_fraction, test_fraction=test_fraction, seed=seed)
     if name == "digits":
@@ -429,17 +420,9 @@ def load(name: str = "digits", split: str | None = None, *,
     return data if split is None else data.split(split)
 
 
-def _check_name(name: Any) -> str:
-    if not isinstance(name, str) or name.lower() not in available():
-        raise ValueError(f"Unknown dataset {name!r}; available: {', '.join(available())}")
-    return name.lower()
-
-
-def _check_fraction(argument: str, value: Any, allow_zero: bool) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not ok or not (0 <= value < 1) or (value == 0 and not allow_zero):
-        interval = "[0, 1)" if allow_zero else "(0, 1)"
-        raise ValueError(f"{argument} must be in {interval}, got {value!r}")
+def _dataset_name(argument: str, name: Any) -> str:
+    """``name`` in lower case, one of :func:`available` (case-insensitive)."""
+    return checks.choice(argument, name.lower() if isinstance(name, str) else name, available())
 
 
 @functools.cache
@@ -463,11 +446,8 @@ def _load_digits(valid_fraction: float, test_fraction: float, seed: int) -> Data
 def _load_synthetic(name: str, n_samples: int | None, noise: float | None,
                     valid_fraction: float, test_fraction: float, seed: int) -> Dataset:
     n = 1000 if n_samples is None else n_samples
-    if isinstance(n, bool) or not isinstance(n, int) or n < 10:
-        raise ValueError(f"n_samples must be an int >= 10, got {n_samples!r}")
-    noise = _SYNTHETIC_NOISE[name] if noise is None else noise
-    if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not noise >= 0:
-        raise ValueError(f"noise must be a number >= 0, got {noise!r}")
+    n = checks.integer("n_samples", n, minimum=10)
+    noise = checks.nonnegative("noise", _SYNTHETIC_NOISE[name] if noise is None else noise)
     rng = np.random.default_rng(seed)
     points, labels = _SYNTHETIC_MAKERS[name](n, float(noise), rng)
     x = torch.as_tensor(points, dtype=torch.float64)

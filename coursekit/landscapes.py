@@ -69,9 +69,7 @@ def _as_float_tensor(value: Any) -> torch.Tensor:
 def _split(xy: Any, y: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """Turn ``(xy,)`` with shape (..., 2), or ``(x, y)``, into two broadcast tensors."""
     if y is None:
-        xy = _as_float_tensor(xy)
-        if xy.dim() == 0 or xy.shape[-1] != 2:
-            raise ValueError(f"Invalid xy: shape {tuple(xy.shape)} (expected (..., 2))")
+        xy = checks.shape("xy", _as_float_tensor(xy), (..., 2))
         return xy[..., 0], xy[..., 1]
     x, y = torch.broadcast_tensors(_as_float_tensor(xy), _as_float_tensor(y))
     return x, y
@@ -174,9 +172,7 @@ class Quadratic(Landscape):
     """
 
     def __init__(self, condition_number: float = 10.0, angle: float = 0.0, mu: float = 1.0):
-        self.condition_number = checks.real("condition_number", condition_number)
-        if self.condition_number < 1:
-            raise ValueError(f"Invalid condition_number: {condition_number} (must be >= 1)")
+        self.condition_number = checks.real("condition_number", condition_number, at_least=1)
         self.angle = checks.real("angle", angle)
         self.mu = checks.positive("mu", mu)
         self.L = self.condition_number * self.mu
@@ -337,9 +333,7 @@ class Rastrigin(Landscape):
     """
 
     def __init__(self, amplitude: float = 10.0):
-        self.amplitude = checks.real("amplitude", amplitude)
-        if self.amplitude < 0:
-            raise ValueError(f"Invalid amplitude: {amplitude} (must be >= 0)")
+        self.amplitude = checks.nonnegative("amplitude", amplitude)
         self.name = f"Rastrigin(A={self.amplitude:g})"
         self.minima = ((0.0, 0.0),)
         self.min_value = 0.0
@@ -432,15 +426,9 @@ class NoisyGradient(Landscape):
     """
 
     def __init__(self, landscape: Landscape, sigma: float, seed: int = 0):
-        if not isinstance(landscape, Landscape):
-            raise TypeError(f"Invalid landscape: {landscape!r} (expected a Landscape)")
-        self.sigma = checks.real("sigma", sigma)
-        if self.sigma < 0:
-            raise ValueError(f"Invalid sigma: {sigma} (must be >= 0)")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"Invalid seed: {seed!r} (expected a non-negative integer)")
-        self.landscape = landscape
-        self.seed = int(seed)
+        self.landscape = checks.instance("landscape", landscape, Landscape)
+        self.sigma = checks.nonnegative("sigma", sigma)
+        self.seed = checks.integer("seed", seed, minimum=0)
         self.name = f"{landscape.name} + noise(sigma={self.sigma:g})"
         self.minima = landscape.minima
         self.min_value = landscape.min_value
@@ -587,24 +575,21 @@ def run(optimizer_factory: Callable[[list[torch.Tensor]], torch.optim.Optimizer]
     -------
     Trajectory
     """
-    if not isinstance(fn, Landscape):
-        raise TypeError(f"Invalid fn: {fn!r} (expected a coursekit.landscapes.Landscape)")
-    if not callable(optimizer_factory):
-        raise TypeError(f"Invalid optimizer_factory: {optimizer_factory!r} "
-                        "(expected a callable taking params, e.g. lambda p: SGD(p, lr=0.1))")
-    if scheduler is not None and not callable(scheduler):
-        raise TypeError(f"Invalid scheduler: {scheduler!r} (expected a callable taking the "
-                        "optimizer, e.g. lambda opt: StepLR(opt, 10))")
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
-        raise ValueError(f"Invalid steps: {steps!r} (expected an integer >= 0)")
-    start = fn.start if start is None else start
-    theta = torch.tensor(np.asarray(start, dtype=np.float64), dtype=dtype)
-    if theta.shape != (2,) or not _is_finite(theta):
-        raise ValueError(f"Invalid start: {start!r} (expected two finite numbers)")
+    checks.instance("fn", fn, Landscape, what="a coursekit.landscapes.Landscape")
+    checks.function("optimizer_factory", optimizer_factory,
+                    what="a function of the parameters, e.g. lambda p: SGD(p, lr=0.1)")
+    if scheduler is not None:
+        checks.function("scheduler", scheduler,
+                        what="a function of the optimizer, e.g. lambda opt: StepLR(opt, 10)")
+    steps = checks.integer("steps", steps, minimum=0)
+    start = checks.vector("start", fn.start if start is None else start, length=2)
+    theta = torch.tensor(start, dtype=dtype)
+    if not _is_finite(theta):
+        raise checks.invalid("start", f"finite in {dtype}", start)
     theta.requires_grad_(True)
     optimizer = optimizer_factory([theta])
-    if not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(f"optimizer_factory returned {optimizer!r}, not a torch.optim.Optimizer")
+    checks.instance("optimizer_factory(params)", optimizer, torch.optim.Optimizer,
+                    what="a torch.optim.Optimizer")
     lr_scheduler = scheduler(optimizer) if scheduler is not None else None
     fn.reset()
 
@@ -612,7 +597,7 @@ def run(optimizer_factory: Callable[[list[torch.Tensor]], torch.optim.Optimizer]
         point = theta.detach().clone()
         points, values, grad_norms, lrs = [point], [fn(point)], [fn.grad(point).norm()], []
         diverged_at = None
-        for k in range(1, int(steps) + 1):
+        for k in range(1, steps + 1):
             lr = float(optimizer.param_groups[0]["lr"])
             theta.grad = fn.sample_grad(theta.detach())
             optimizer.step()
@@ -659,18 +644,15 @@ def grid(fn: Landscape, resolution: int = 201,
         Coordinates and values, ``Z[i, j] = f(X[i, j], Y[i, j])``, ready for
         ``ax.contour(X, Y, Z)`` (rows follow ``y``, columns follow ``x``).
     """
-    if not isinstance(fn, Landscape):
-        raise TypeError(f"Invalid fn: {fn!r} (expected a coursekit.landscapes.Landscape)")
-    if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) \
-            or resolution < 2:
-        raise ValueError(f"Invalid resolution: {resolution!r} (expected an integer >= 2)")
+    checks.instance("fn", fn, Landscape, what="a coursekit.landscapes.Landscape")
+    resolution = checks.integer("resolution", resolution, minimum=2)
     (x_min, x_max), (y_min, y_max) = fn.domain if domain is None else domain
-    for name, low, high in (("x", x_min, x_max), ("y", y_min, y_max)):
+    for i, (low, high) in enumerate(((x_min, x_max), (y_min, y_max))):
         if not (math.isfinite(low) and math.isfinite(high) and low < high):
-            raise ValueError(f"Invalid domain: {name} range ({low}, {high}) "
-                             "(expected finite low < high)")
-    x = torch.linspace(x_min, x_max, int(resolution), dtype=torch.float64)
-    y = torch.linspace(y_min, y_max, int(resolution), dtype=torch.float64)
+            raise checks.invalid(f"domain[{i}]", "a finite range (low, high) with low < high",
+                                 (low, high))
+    x = torch.linspace(x_min, x_max, resolution, dtype=torch.float64)
+    y = torch.linspace(y_min, y_max, resolution, dtype=torch.float64)
     X, Y = torch.meshgrid(x, y, indexing="xy")
     with torch.no_grad():
         Z = fn(X, Y)

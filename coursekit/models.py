@@ -31,6 +31,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from coursekit import _checks as checks
+
 __all__ = [
     "MLP",
     "BatchNormMLP",
@@ -57,20 +59,14 @@ class _Classifier(nn.Module):
 
     def __init__(self, input_shape: Sequence[int], num_classes: int) -> None:
         super().__init__()
-        shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else None
-        if not shape or not all(isinstance(d, int) and d > 0 for d in shape):
-            raise ValueError(f"input_shape must be a tuple of positive ints such as (1, 8, 8), "
-                             f"got {input_shape!r}")
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
-        self.input_shape: tuple[int, ...] = shape
-        self.num_classes = num_classes
+        self.input_shape = checks.integers("input_shape", input_shape, minimum=1)
+        self.num_classes = checks.integer("num_classes", num_classes, minimum=2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of shape ``(n, num_classes)`` for inputs of shape ``(n, *input_shape)``."""
         if tuple(x.shape[1:]) != self.input_shape:
-            raise ValueError(f"{type(self).__name__} expects inputs of shape "
-                             f"(n, {', '.join(map(str, self.input_shape))}), got {tuple(x.shape)}")
+            raise ValueError(f"x must be of shape (n, {', '.join(map(str, self.input_shape))}) "
+                             f"for {type(self).__name__}, got shape {tuple(x.shape)}")
         return self.layers(x)
 
     def extra_repr(self) -> str:
@@ -78,28 +74,21 @@ class _Classifier(nn.Module):
 
 
 def _activation(name: str) -> nn.Module:
-    if name not in _ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {name!r}")
-    return _ACTIVATIONS[name]()
-
-
-def _is_positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
-def _positive_int(argument: str, value: Any) -> int:
-    if not _is_positive_int(value):
-        raise ValueError(f"{argument} must be a positive int, got {value!r}")
-    return value
+    return _ACTIVATIONS[checks.choice("activation", name, sorted(_ACTIVATIONS))]()
 
 
 def _widths(argument: str, value: int | Sequence[int]) -> list[int]:
-    widths = [value] if _is_positive_int(value) else value
-    if not isinstance(widths, (list, tuple)) or not widths or not all(map(_is_positive_int,
-                                                                          widths)):
-        raise ValueError(f"{argument} must be a positive int or a sequence of them, "
-                         f"got {value!r}")
-    return list(widths)
+    """One layer width or a list of them, each an integer >= 1."""
+    if isinstance(value, (list, tuple)):
+        return list(checks.integers(argument, value, minimum=1))
+    return [checks.integer(argument, value, minimum=1)]
+
+
+def _image_shape(input_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """``input_shape`` if it has three entries ``(C, H, W)``."""
+    if len(input_shape) != 3:
+        raise checks.invalid("input_shape", "an image shape (C, H, W)", input_shape)
+    return input_shape
 
 
 class LogisticRegression(_Classifier):
@@ -173,9 +162,7 @@ class BatchNormMLP(_Classifier):
     def __init__(self, input_shape: Sequence[int] = (1, 8, 8), num_classes: int = 10,
                  hidden: int | Sequence[int] = (128, 128), dropout: float = 0.5) -> None:
         super().__init__(input_shape, num_classes)
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not (
-                0 <= dropout < 1):
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        checks.in_unit_interval("dropout", dropout, open_high=True)
         widths = [math.prod(self.input_shape), *_widths("hidden", hidden)]
         layers: list[nn.Module] = [nn.Flatten()]
         for fan_in, fan_out in itertools.pairwise(widths):
@@ -209,11 +196,9 @@ class SmallCNN(_Classifier):
     def __init__(self, input_shape: Sequence[int] = (3, 32, 32), num_classes: int = 10,
                  channels: int = 16, hidden: int = 128, activation: str = "relu") -> None:
         super().__init__(input_shape, num_classes)
-        if len(self.input_shape) != 3:
-            raise ValueError(f"SmallCNN needs an image shape (C, H, W), got {input_shape!r}")
-        width = _positive_int("channels", channels)
-        units = _positive_int("hidden", hidden)
-        in_channels, height, breadth = self.input_shape
+        in_channels, height, breadth = _image_shape(self.input_shape)
+        width = checks.integer("channels", channels, minimum=1)
+        units = checks.integer("hidden", hidden, minimum=1)
         self.layers = nn.Sequential(
             nn.Conv2d(in_channels, width, kernel_size=3, padding=1), _activation(activation),
             nn.Conv2d(width, width, kernel_size=3, padding=1), _activation(activation),
@@ -274,13 +259,10 @@ class ResNet(_Classifier):
     def __init__(self, input_shape: Sequence[int] = (3, 32, 32), num_classes: int = 10,
                  depth: int = 20, widths: Sequence[int] = (16, 32, 64)) -> None:
         super().__init__(input_shape, num_classes)
-        if len(self.input_shape) != 3:
-            raise ValueError(f"ResNet needs an image shape (C, H, W), got {input_shape!r}")
-        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
-            raise ValueError(f"depth must be 6n + 2 with n >= 1 (8, 14, 20, ...), got {depth!r}")
-        widths = _widths("widths", widths)
-        if len(widths) != 3:
-            raise ValueError(f"widths must be three channel counts, got {widths!r}")
+        _image_shape(self.input_shape)
+        if checks.integer("depth", depth, minimum=8) % 6 != 2:
+            raise checks.invalid("depth", "6n + 2 with n >= 1 (8, 14, 20, ...)", depth)
+        widths = checks.integers("widths", widths, minimum=1, length=3)
         blocks_per_stage = (depth - 2) // 6
         layers: list[nn.Module] = [
             nn.Conv2d(self.input_shape[0], widths[0], 3, padding=1, bias=False),
@@ -314,6 +296,4 @@ def available() -> list[str]:
 def create(name: str, input_shape: Sequence[int], num_classes: int, **options: Any) -> nn.Module:
     """Build a model by name: ``create("mlp", data.input_shape, data.num_classes, hidden=64)``."""
     key = name.lower().replace("-", "_") if isinstance(name, str) else name
-    if key not in _REGISTRY:
-        raise ValueError(f"Unknown model {name!r}; available: {', '.join(available())}")
-    return _REGISTRY[key](input_shape, num_classes, **options)
+    return _REGISTRY[checks.choice("name", key, available())](input_shape, num_classes, **options)

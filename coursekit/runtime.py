@@ -15,6 +15,8 @@ import random
 import numpy as np
 import torch
 
+from coursekit import _checks as checks
+
 __all__ = ["device", "environment", "fast_mode", "seed"]
 
 
@@ -31,11 +33,7 @@ def seed(n: int) -> int:
     int
         The seed, so that ``SEED = coursekit.seed(0)`` reads naturally.
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
-        raise TypeError(f"seed must be an int, got {type(n).__name__}: {n!r}")
-    n = int(n)
-    if not 0 <= n < 2**32:
-        raise ValueError(f"seed must be in [0, 2**32), got {n}")
+    n = checks.integer("seed", n, minimum=0, maximum=2**32 - 1)
     random.seed(n)
     np.random.seed(n)  # noqa: NPY002 - seeds the legacy global generator students use
     torch.manual_seed(n)  # also seeds every CUDA device

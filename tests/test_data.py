@@ -257,14 +257,15 @@ def test_data_root_prefers_argument_then_environment(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
-    ({"name": "imagenet"}, "Unknown dataset 'imagenet'"),
-    ({"split": "training"}, "split must be"),
-    ({"valid_fraction": 1.0}, "valid_fraction must be in"),
-    ({"test_fraction": 0}, "test_fraction must be in"),
-    ({"seed": -1}, "seed must be"),
-    ({"n_samples": 100}, "n_samples and noise apply"),
-    ({"name": "mnist", "fallback": "cifar10"}, "fallback must be"),
-    ({"name": "moons", "n_samples": 3}, "n_samples must be"),
+    ({"name": "imagenet"}, r"^name must be one of .*'digits'.*, got 'imagenet'"),
+    ({"split": "training"}, r"^split must be one of None, 'train', .*, got 'training'"),
+    ({"valid_fraction": 1.0}, r"^valid_fraction must be in \[0, 1\), got 1\.0"),
+    ({"test_fraction": 0}, r"^test_fraction must be in \(0, 1\), got 0"),
+    ({"seed": -1}, "^seed must be an integer >= 0, got -1"),
+    ({"n_samples": 100}, "^n_samples and noise must be None for 'digits'"),
+    ({"name": "mnist", "fallback": "cifar10"}, "^fallback must be .*, got 'cifar10'"),
+    ({"name": "moons", "n_samples": 3}, "^n_samples must be an integer >= 10, got 3"),
+    ({"name": "moons", "noise": -0.5}, r"^noise must be >= 0, got -0\.5"),
 ])
 def test_bad_arguments_are_named(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -331,8 +332,8 @@ def test_batches_on_gpu_follow_the_cpu_order():
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
-    ({"batch_size": 0}, "batch_size must be"),
-    ({"seed": 1.5}, "seed must be"),
+    ({"batch_size": 0}, "^batch_size must be an integer >= 1, got 0"),
+    ({"seed": 1.5}, r"^seed must be an integer >= 0, got 1\.5"),
 ])
 def test_bad_batches_arguments_are_named(kwargs, match):
     with pytest.raises(ValueError, match=match):

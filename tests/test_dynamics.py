@@ -233,7 +233,7 @@ def test_plot_rate_map_draws_the_rates_and_marks_the_optimum():
     star = next(line for line in ax.get_lines() if line.get_marker() == "*")
     assert star.get_xdata()[0] == best.lr and star.get_ydata()[0] == best.momentum
     assert ax.get_xscale() == "log" and ax.get_xlabel() == "learning rate"
-    with pytest.raises(ValueError, match="Invalid rates"):
+    with pytest.raises(ValueError, match=r"^rates must be of shape \(4, 6\), got shape \(6, 4\)"):
         plot.rate_map(rates.T, lrs, momenta)
 
 
@@ -256,23 +256,26 @@ def test_plot_distances_draws_one_line_per_run_and_the_reference_rates():
 
 
 @pytest.mark.parametrize(("call", "match"), [
-    (lambda: dynamics.averaging_window(1.0), "momentum"),
-    (lambda: dynamics.averaging_window(-0.1), "momentum"),
-    (lambda: dynamics.momentum_weights(0.9, 0), "steps"),
-    (lambda: dynamics.heavy_ball_optimum(1.0, 2.0), "L"),
-    (lambda: dynamics.gradient_descent_optimum(1.0, 0.0), "mu"),
-    (lambda: dynamics.nesterov_optimum(math.nan, 1.0), "L"),
-    (lambda: dynamics.momentum_rate(-0.1, 0.5, (1.0,)), "lr"),
-    (lambda: dynamics.momentum_rate(0.1, 0.5, ()), "curvatures"),
-    (lambda: dynamics.convergence_rate([1.0]), "at least one step"),
-    (lambda: dynamics.convergence_rate([0.0, 0.0]), "starts at distance"),
-    (lambda: dynamics.convergence_rate([1.0, 0.5], tail=0.0), "tail"),
-    (lambda: dynamics.rate_map(Saddle(), [0.1], [0.5]), "no minimum"),
-    (lambda: dynamics.rate_map(NoisyGradient(Quadratic(), 0.1), [0.1], [0.5]), "noisy"),
-    (lambda: dynamics.rate_map(Quadratic(), [0.1], [1.0]), "momenta"),
-    (lambda: dynamics.rate_map(Quadratic(), [], [0.5]), "lrs"),
-    (lambda: dynamics.rate_map(Quadratic(), [0.1], [0.5], steps=0), "steps"),
-    (lambda: dynamics.escape_step([0.0], -1.0), "trajectory"),
+    (lambda: dynamics.averaging_window(1.0), r"^momentum must be in \[0, 1\), got 1\.0"),
+    (lambda: dynamics.averaging_window([0.5, -0.1]), r"^momentum\[1\] must be .*, got -0\.1"),
+    (lambda: dynamics.momentum_weights(0.9, 0), "^steps must be an integer >= 1, got 0"),
+    (lambda: dynamics.heavy_ball_optimum(1.0, 2.0), r"^L must be >= mu = 2\.0, got 1\.0"),
+    (lambda: dynamics.gradient_descent_optimum(1.0, 0.0), r"^mu must be > 0, got 0\.0"),
+    (lambda: dynamics.nesterov_optimum(math.nan, 1.0), "^L must be finite, got nan"),
+    (lambda: dynamics.momentum_rate(-0.1, 0.5, (1.0,)), r"^lr must be >= 0, got -0\.1"),
+    (lambda: dynamics.momentum_rate(0.1, 0.5, ()), r"^curvatures must be .*, got \(\)"),
+    (lambda: dynamics.convergence_rate([1.0]), "^trajectory must be a run of at least one step"),
+    (lambda: dynamics.convergence_rate([0.0, 0.0]), "^trajectory must be a run that starts"),
+    (lambda: dynamics.convergence_rate([1.0, 0.5], tail=0.0), r"^tail must be in \(0, 1\]"),
+    (lambda: dynamics.rate_map(Saddle(), [0.1], [0.5]), "^landscape must be .* with a minimum"),
+    (lambda: dynamics.rate_map(NoisyGradient(Quadratic(), 0.1), [0.1], [0.5]),
+     "^landscape must be noise-free"),
+    (lambda: dynamics.rate_map(Quadratic(), [0.1], [1.0]), r"^momenta\[0\] must be in \[0, 1\)"),
+    (lambda: dynamics.rate_map(Quadratic(), [], [0.5]), r"^lrs must be .*, got \[\]"),
+    (lambda: dynamics.rate_map(Quadratic(), [0.1], [0.5], steps=0), "^steps must be .*, got 0"),
+    (lambda: dynamics.rate_map(Quadratic(), [0.1], [0.5], start=(0.0, math.inf)),
+     r"^start\[1\] must be finite, got inf"),
+    (lambda: dynamics.escape_step([0.0], -1.0), r"^trajectory must be a Trajectory, got \[0\.0\]"),
 ])
 def test_bad_arguments_are_named(call, match):
     with pytest.raises((ValueError, TypeError), match=match):

@@ -166,17 +166,18 @@ def test_minibatches_are_cycled_with_a_coursekit_optimizer_on_logistic_regressio
     assert result.smoothed_losses[np.searchsorted(result.lrs, result.suggestion)] < math.log(2)
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [
-    (dict(start_lr=0.0), "start_lr: 0.0"),
-    (dict(start_lr=1e-2, end_lr=1e-3), "end_lr: 0.001"),
-    (dict(num_steps=1), "num_steps: 1"),
-    (dict(smoothing=1.0), "smoothing: 1.0"),
-    (dict(diverge_factor=1.0), "diverge_factor: 1.0"),
-    (dict(optimizer="sgd"), "optimizer: 'sgd'"),
-    (dict(data=[]), "data: \\[\\] yields no batches"),
+@pytest.mark.parametrize(("kwargs", "error", "match"), [
+    (dict(start_lr=0.0), ValueError, r"^start_lr must be > 0, got 0\.0"),
+    (dict(start_lr=1e-2, end_lr=1e-3), ValueError,
+     r"^end_lr must be > start_lr = 0\.01, got 0\.001"),
+    (dict(num_steps=1), ValueError, r"^num_steps must be an integer >= 2, got 1"),
+    (dict(smoothing=1.0), ValueError, r"^smoothing must be in \[0, 1\), got 1\.0"),
+    (dict(diverge_factor=1.0), ValueError, r"^diverge_factor must be > 1, got 1\.0"),
+    (dict(optimizer="sgd"), TypeError, r"^optimizer must be .*, got 'sgd'"),
+    (dict(data=[]), ValueError, r"^data must be an iterable that yields batches .*, got \[\]"),
 ])
-def test_bad_arguments_raise_value_error_naming_them(kwargs, match):
+def test_bad_arguments_raise_errors_naming_them(kwargs, error, match):
     X, y, _ = _least_squares()
     arguments = {"data": (X, y), "optimizer": _sgd_factory, **kwargs}
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(error, match=match):
         lr_find(_model(), torch.nn.functional.mse_loss, **arguments)

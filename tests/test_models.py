@@ -137,21 +137,25 @@ def test_resnet_identity_block_adds_its_input():
 
 
 def test_wrong_input_shape_is_reported_with_the_expected_shape():
-    with pytest.raises(ValueError, match=r"expects inputs of shape \(n, 1, 28, 28\), got "
-                                         r"\(3, 1, 8, 8\)"):
+    with pytest.raises(ValueError, match=r"x must be of shape \(n, 1, 28, 28\) for MLP, got "
+                                         r"shape \(3, 1, 8, 8\)"):
         models.MLP((1, 28, 28))(torch.randn(3, 1, 8, 8))
 
 
 @pytest.mark.parametrize(("build", "match"), [
-    (lambda: models.MLP((1, 8, 8), activation="sigmoid"), "activation must be one of"),
-    (lambda: models.MLP((1, 8, 8), hidden=0), "hidden must be"),
-    (lambda: models.MLP("1x8x8"), "input_shape must be"),
-    (lambda: models.MLP((1, 8, 8), num_classes=1), "num_classes must be"),
-    (lambda: models.BatchNormMLP(dropout=1.0), "dropout must be in"),
-    (lambda: models.SmallCNN((64,)), "needs an image shape"),
-    (lambda: models.ResNet(depth=10), "depth must be 6n"),
-    (lambda: models.ResNet(widths=(16, 32)), "widths must be three"),
-    (lambda: models.create("vgg", (3, 32, 32), 10), "Unknown model 'vgg'"),
+    (lambda: models.MLP((1, 8, 8), activation="sigmoid"),
+     "^activation must be one of 'relu', 'tanh', got 'sigmoid'"),
+    (lambda: models.MLP((1, 8, 8), hidden=0), "^hidden must be an integer >= 1, got 0"),
+    (lambda: models.MLP((1, 8, 8), hidden=[64, 0]),
+     r"^hidden\[1\] must be an integer >= 1, got 0"),
+    (lambda: models.MLP("1x8x8"), "^input_shape must be a non-empty sequence .*, got '1x8x8'"),
+    (lambda: models.MLP((1, 8, 8), num_classes=1), "^num_classes must be an integer >= 2, got 1"),
+    (lambda: models.BatchNormMLP(dropout=1.0), r"^dropout must be in \[0, 1\), got 1\.0"),
+    (lambda: models.SmallCNN((64,)), r"^input_shape must be an image shape .*, got \(64,\)"),
+    (lambda: models.ResNet(depth=10), r"^depth must be 6n \+ 2 .*, got 10"),
+    (lambda: models.ResNet(widths=(16, 32)),
+     r"^widths must be a sequence of 3 integers >= 1, got \(16, 32\)"),
+    (lambda: models.create("vgg", (3, 32, 32), 10), "^name must be one of .*'mlp'.*, got 'vgg'"),
 ])
 def test_bad_arguments_are_named(build, match):
     with pytest.raises(ValueError, match=match):

@@ -142,14 +142,14 @@ INVALID = [
     (ck.SGD, dict(lr=0.1, momentum=0.9, dampening=0.1, nesterov=True), "nesterov", "dampening"),
     (ck.SGD, dict(lr=0.1, weight_decay=-1), "weight_decay", "-1"),
     (ck.SGD, dict(lr="0.1"), "lr", "'0.1'"),
-    (ck.Adam, dict(betas=(1.0, 0.999)), "beta1", "1.0"),
-    (ck.Adam, dict(betas=(0.9, -0.1)), "beta2", "-0.1"),
+    (ck.Adam, dict(betas=(1.0, 0.999)), "betas[0]", "1.0"),
+    (ck.Adam, dict(betas=(0.9, -0.1)), "betas[1]", "-0.1"),
     (ck.Adam, dict(betas=0.9), "betas", "0.9"),
     (ck.Adam, dict(eps=-1e-8), "eps", "-1e-08"),
     (ck.AdamW, dict(weight_decay=-0.01), "weight_decay", "-0.01"),
     (ck.NAdam, dict(momentum_decay=-1.0), "momentum_decay", "-1.0"),
     (ck.RAdam, dict(lr=-1.0), "lr", "-1.0"),
-    (ck.Adamax, dict(betas=(0.9, 1.5)), "beta2", "1.5"),
+    (ck.Adamax, dict(betas=(0.9, 1.5)), "betas[1]", "1.5"),
     (ck.Adagrad, dict(lr_decay=-0.1), "lr_decay", "-0.1"),
     (ck.Adagrad, dict(initial_accumulator_value=-1.0), "initial_accumulator_value", "-1.0"),
     (ck.RMSprop, dict(alpha=1.0), "alpha", "1.0"),
@@ -166,13 +166,13 @@ def test_bad_hyperparameters_name_the_argument_and_value(cls, kwargs, argument, 
     with pytest.raises(ValueError) as excinfo:
         cls([torch.nn.Parameter(torch.zeros(2))], **kwargs)
     message = str(excinfo.value)
-    assert argument in message and value in message
+    assert message.startswith(f"{argument} must be ") and value in message
 
 
 @pytest.mark.parametrize(("kwargs", "argument"), [(dict(k=0), "k"), (dict(alpha=1.5), "alpha")])
 def test_lookahead_rejects_bad_arguments(kwargs, argument):
     inner = ck.SGD([torch.nn.Parameter(torch.zeros(2))], lr=0.1)
-    with pytest.raises(ValueError, match=f"Invalid {argument}"):
+    with pytest.raises(ValueError, match=f"^{argument} must be "):
         ck.Lookahead(inner, **kwargs)
 
 
@@ -181,7 +181,7 @@ def test_registry_creates_each_optimizer_and_rejects_unknown_names():
         opt = ck.create(name, [torch.nn.Parameter(torch.zeros(2))])
         assert isinstance(opt, torch.optim.Optimizer)
     assert isinstance(ck.create("Adam", [torch.nn.Parameter(torch.zeros(1))]), ck.Adam)
-    with pytest.raises(ValueError, match=r"Unknown optimizer 'adamm'.*adam"):
+    with pytest.raises(ValueError, match=r"name must be one of .*'adam'.*, got 'adamm'"):
         ck.create("adamm", [torch.nn.Parameter(torch.zeros(1))])
 
 

@@ -51,7 +51,7 @@ def test_two_gaussians_depend_only_on_the_seed():
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_array_equal(a[1], b[1])
     assert not np.array_equal(a[0], c[0])
-    with pytest.raises(ValueError, match="dim must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match="dim must be an integer >= 1, got 0"):
         make_two_gaussians(10, 0, seed=0)
 
 
@@ -76,13 +76,15 @@ def test_normalisation_can_be_switched_off_and_bad_arguments_are_named():
     X = np.arange(12.0).reshape(6, 2)
     xb, yb = next(BatchIterator(X, np.arange(6.0), 6, normalize="none"))
     np.testing.assert_array_equal(xb, X[yb.astype(int)])
-    with pytest.raises(ValueError, match="normalize must be 'standardize' or 'none', got 'max'"):
+    with pytest.raises(ValueError, match="normalize must be one of 'standardize', 'none', "
+                                         "got 'max'"):
         BatchIterator(X, np.zeros(6), 2, normalize="max")
-    with pytest.raises(ValueError, match="batch_size=7 exceeds the number of samples 6"):
+    with pytest.raises(ValueError, match=r"batch_size must be an integer in \[1, 6\], got 7"):
         BatchIterator(X, np.zeros(6), 7)
-    with pytest.raises(ValueError, match=r"y must have shape \(6,\)"):
+    with pytest.raises(ValueError, match=r"y must be of shape \(6,\), got shape \(5,\)"):
         BatchIterator(X, np.zeros(5), 2)
-    with pytest.raises(ValueError, match=r"features \[1\] are constant"):
+    with pytest.raises(ValueError,
+                       match=r"X must vary in every feature .*, got constant features \[1\]"):
         BatchIterator(np.c_[X[:, 0], np.ones(6)], np.zeros(6), 2)
 
 
@@ -114,11 +116,12 @@ def test_train_records_each_iterations_loss_as_a_manual_loop_does(tmp_path, monk
 def test_train_rejects_bad_arguments():
     model = OneNeuronClassifier("xw = ab*xa + bc*xb")
     data = make_two_gaussians(50, 2, seed=0)
-    with pytest.raises(ValueError, match="iterations must be a non-negative integer, got -1"):
+    with pytest.raises(ValueError, match="iterations must be an integer >= 0, got -1"):
         train(model, SGD(model.parameters(), lr=0.1), data, iterations=-1, batch_size=8)
-    with pytest.raises(ValueError, match="data must be a pair"):
+    with pytest.raises(ValueError,
+                       match=r"data must be a pair \(X, y\), got ndarray of shape \(50, 2\)"):
         train(model, SGD(model.parameters(), lr=0.1), data[0], iterations=1, batch_size=8)
-    with pytest.raises(ValueError, match="Invalid window: 0"):
+    with pytest.raises(ValueError, match="window must be an integer >= 1, got 0"):
         train(model, SGD(model.parameters(), lr=0.1), data, 1, 8, window=0)
 
 
@@ -177,5 +180,6 @@ def test_drawing_an_engine_graph_shows_each_node_and_edge_once():
     ax = draw_graph(parse("xo = ab*xa^2 + xb/cd"))
     assert any("ab*xa^2" in t.get_text() for t in ax.texts)  # non-linear: shown in the node
     plt.close(ax.figure)
-    with pytest.raises(TypeError, match="draw_graph needs a Tensor, Graph, Program"):
+    with pytest.raises(TypeError, match=r"^obj must be a Tensor, Graph, Program or primer model, "
+                                        r"got 'xo = ab\*xa'"):
         draw_graph("xo = ab*xa")

@@ -455,10 +455,10 @@ def test_hyperparameter_scheduler_resumes_from_a_checkpoint():
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
-    (dict(name="beta1", schedule=ck.constant), "name: 'beta1'"),
-    (dict(name="betas", schedule=ck.constant), "index: None"),
-    (dict(name="betas", schedule=ck.constant, index=2), "index: 2"),
-    (dict(name="lr", schedule=ck.constant, index=0), "index: 0"),
+    (dict(name="beta1", schedule=ck.constant), "name must be .*, got 'beta1'"),
+    (dict(name="betas", schedule=ck.constant), "index must be .*, got None"),
+    (dict(name="betas", schedule=ck.constant, index=2), "index must be .*, got 2"),
+    (dict(name="lr", schedule=ck.constant, index=0), "index must be .*, got 0"),
     (dict(name="eps", schedule=[ck.constant]), "schedule"),
     (dict(name="eps", schedule=lambda t: math.nan), "schedule.*nan"),
 ])
@@ -475,46 +475,50 @@ def _sgd() -> torch.optim.Optimizer:
 
 
 BAD_ARGUMENTS = [
-    (lambda: ck.step_decay(1, -0.1, step_size=3), r"lr0: -0\.1"),
-    (lambda: ck.StepLR(_sgd(), step_size=0), "step_size: 0"),
-    (lambda: ck.ExponentialLR(_sgd(), gamma=-0.5), r"gamma: -0\.5"),
-    (lambda: ck.StepLR(_sgd(), 10, gamma=-1.0), r"gamma: -1\.0"),
-    (lambda: ck.CosineAnnealingLR(_sgd(), T_max=0), r"T_max: 0"),
-    (lambda: ck.CosineAnnealingLR(_sgd(), T_max=-5), r"T_max: -5"),
-    (lambda: ck.CosineAnnealingLR(_sgd(), T_max=10, eta_min=-1e-3), "eta_min: -0.001"),
-    (lambda: ck.CosineAnnealingWarmRestarts(_sgd(), T_0=0), "T_0: 0"),
-    (lambda: ck.CosineAnnealingWarmRestarts(_sgd(), T_0=5, T_mult=0), "T_mult: 0"),
-    (lambda: ck.MultiStepLR(_sgd(), milestones=[-3]), "milestones: -3"),
-    (lambda: ck.LinearLR(_sgd(), start_factor=-0.1), r"start_factor: -0\.1"),
-    (lambda: ck.ConstantLR(_sgd(), factor=2.0), r"factor: 2\.0"),
-    (lambda: ck.PolynomialLR(_sgd(), total_iters=0), "total_iters: 0"),
+    (lambda: ck.step_decay(1, -0.1, step_size=3), r"lr0 must be .*, got -0\.1"),
+    (lambda: ck.StepLR(_sgd(), step_size=0), "step_size must be .*, got 0"),
+    (lambda: ck.ExponentialLR(_sgd(), gamma=-0.5), r"gamma must be .*, got -0\.5"),
+    (lambda: ck.StepLR(_sgd(), 10, gamma=-1.0), r"gamma must be .*, got -1\.0"),
+    (lambda: ck.CosineAnnealingLR(_sgd(), T_max=0), r"T_max must be .*, got 0"),
+    (lambda: ck.CosineAnnealingLR(_sgd(), T_max=-5), r"T_max must be .*, got -5"),
+    (lambda: ck.CosineAnnealingLR(_sgd(), T_max=10, eta_min=-1e-3),
+     "eta_min must be .*, got -0.001"),
+    (lambda: ck.CosineAnnealingWarmRestarts(_sgd(), T_0=0), "T_0 must be .*, got 0"),
+    (lambda: ck.CosineAnnealingWarmRestarts(_sgd(), T_0=5, T_mult=0), "T_mult must be .*, got 0"),
+    (lambda: ck.MultiStepLR(_sgd(), milestones=[-3]), "milestones must be .*, got -3"),
+    (lambda: ck.LinearLR(_sgd(), start_factor=-0.1), r"start_factor must be .*, got -0\.1"),
+    (lambda: ck.ConstantLR(_sgd(), factor=2.0), r"factor must be .*, got 2\.0"),
+    (lambda: ck.PolynomialLR(_sgd(), total_iters=0), "total_iters must be .*, got 0"),
     (lambda: ck.trapezoidal(0, total_steps=100, warmup_steps=80, decay_steps=30),
-     "warmup_steps: 80"),
-    (lambda: ck.TrapezoidalLR(_sgd(), 100, 80, 30), "warmup_steps: 80"),
-    (lambda: ck.linear_warmup(0, warmup_steps=0), "warmup_steps: 0"),
-    (lambda: ck.with_warmup(ck.constant, warmup_steps=-2), "warmup_steps: -2"),
-    (lambda: ck.cosine_annealing(-1, T_max=10), r"t: -1\.0"),
-    (lambda: ck.cosine_annealing(np.array([0.0, np.nan]), T_max=10), "t: nan"),
-    (lambda: ck.CyclicLR(_sgd(), 0.01, 0.1, mode="triangle"), "mode: 'triangle'"),
-    (lambda: ck.CyclicLR(_sgd(), 0.01, 0.1, step_size_up=0), "step_size_up: 0"),
-    (lambda: ck.CyclicLR(_sgd(), -0.01, 0.1), r"base_lr: -0\.01"),
+     "warmup_steps must be .*, got 80"),
+    (lambda: ck.TrapezoidalLR(_sgd(), 100, 80, 30), "warmup_steps must be .*, got 80"),
+    (lambda: ck.linear_warmup(0, warmup_steps=0), "warmup_steps must be .*, got 0"),
+    (lambda: ck.with_warmup(ck.constant, warmup_steps=-2), "warmup_steps must be .*, got -2"),
+    (lambda: ck.cosine_annealing(-1, T_max=10), r"t must be .*, got -1\.0"),
+    (lambda: ck.cosine_annealing(np.array([0.0, np.nan]), T_max=10),
+     r"t\[1\] must be finite, got nan"),
+    (lambda: ck.CyclicLR(_sgd(), 0.01, 0.1, mode="triangle"), "mode must be .*, got 'triangle'"),
+    (lambda: ck.CyclicLR(_sgd(), 0.01, 0.1, step_size_up=0), "step_size_up must be .*, got 0"),
+    (lambda: ck.CyclicLR(_sgd(), -0.01, 0.1), r"base_lr must be .*, got -0\.01"),
     (lambda: ck.CyclicLR(OPTIMIZERS["torch_adagrad"](_groups()), 0.01, 0.1), "cycle_momentum"),
-    (lambda: ck.CyclicLR(_sgd(), 0.01, 0.1, max_momentum=1.5), r"max_momentum: 1\.5"),
-    (lambda: ck.OneCycleLR(_sgd(), max_lr=0.1), "total_steps: None"),
+    (lambda: ck.CyclicLR(_sgd(), 0.01, 0.1, max_momentum=1.5),
+     r"max_momentum must be .*, got 1\.5"),
+    (lambda: ck.OneCycleLR(_sgd(), max_lr=0.1), "total_steps must be .*, got None"),
     (lambda: ck.OneCycleLR(_sgd(), 0.1, 100, anneal_strategy="cosine"),
-     "anneal_strategy: 'cosine'"),
-    (lambda: ck.OneCycleLR(_sgd(), 0.1, 100, pct_start=1.5), r"pct_start: 1\.5"),
-    (lambda: ck.OneCycleLR(_sgd(), 0.1, 3, pct_start=0.3), r"pct_start: 0\.3"),
-    (lambda: ck.OneCycleLR(_sgd(), 0.1, epochs=0, steps_per_epoch=10), "epochs: 0"),
-    (lambda: ck.one_cycle(11, max_lr=0.1, total_steps=10), r"t: 11\.0"),
-    (lambda: ck.ReduceLROnPlateau(_sgd(), mode="minimum"), "mode: 'minimum'"),
+     "anneal_strategy must be .*, got 'cosine'"),
+    (lambda: ck.OneCycleLR(_sgd(), 0.1, 100, pct_start=1.5), r"pct_start must be .*, got 1\.5"),
+    (lambda: ck.OneCycleLR(_sgd(), 0.1, 3, pct_start=0.3), r"pct_start must be .*, got 0\.3"),
+    (lambda: ck.OneCycleLR(_sgd(), 0.1, epochs=0, steps_per_epoch=10), "epochs must be .*, got 0"),
+    (lambda: ck.one_cycle(11, max_lr=0.1, total_steps=10), r"t must be .*, got 11\.0"),
+    (lambda: ck.ReduceLROnPlateau(_sgd(), mode="minimum"), "mode must be .*, got 'minimum'"),
     (lambda: ck.ReduceLROnPlateau(_sgd(), threshold_mode="relative"),
-     "threshold_mode: 'relative'"),
-    (lambda: ck.ReduceLROnPlateau(_sgd(), factor=1.5), r"factor: 1\.5"),
-    (lambda: ck.ReduceLROnPlateau(_sgd(), patience=-1), "patience: -1"),
-    (lambda: ck.ReduceLROnPlateau(_sgd(), min_lr=[0.1]), r"min_lr: \[0\.1\]"),
+     "threshold_mode must be .*, got 'relative'"),
+    (lambda: ck.ReduceLROnPlateau(_sgd(), factor=1.5), r"factor must be .*, got 1\.5"),
+    (lambda: ck.ReduceLROnPlateau(_sgd(), patience=-1), "patience must be .*, got -1"),
+    (lambda: ck.ReduceLROnPlateau(_sgd(), min_lr=[0.1]), r"min_lr must be .*, got \[0\.1\]"),
     (lambda: ck.LambdaLR(_sgd(), [ck.constant]), "lr_lambda"),
-    (lambda: ck.sequential(3, [ck.constant, ck.constant], [0]), r"milestones\[0\]: 0"),
+    (lambda: ck.sequential(3, [ck.constant, ck.constant], [0]),
+     r"milestones\[0\] must be .*, got 0"),
 ]
 
 
@@ -538,9 +542,9 @@ def test_sequentiallr_rejects_bad_milestones_and_foreign_schedulers():
     first, second = ck.StepLR(optimizer, 5), ck.ExponentialLR(optimizer, 0.9)
     with pytest.raises(ValueError, match="milestones"):
         ck.SequentialLR(optimizer, [first, second], milestones=[])
-    with pytest.raises(ValueError, match=r"milestones\[1\]: 10"):
+    with pytest.raises(ValueError, match=r"milestones\[1\] must be .*, got 10"):
         ck.SequentialLR(optimizer, [first, second, first], milestones=[10, 10])
-    with pytest.raises(TypeError, match=r"schedulers\[1\]: ExponentialLR"):
+    with pytest.raises(TypeError, match=r"schedulers\[1\] must be .*ExponentialLR"):
         ck.SequentialLR(optimizer, [first, torch_sched.ExponentialLR(optimizer, 0.9)], [10])
     with pytest.raises(ValueError, match=r"schedulers\[1\]"):
         ck.SequentialLR(optimizer, [first, ck.ExponentialLR(_sgd(), 0.9)], [10])

@@ -101,14 +101,21 @@ def test_gradient_variance_leaves_the_model_as_it_was():
 def test_gradient_variance_rejects_bad_arguments():
     model = _tiny_classifier()
     x, y = _tiny_data(10)
-    with pytest.raises(ValueError, match="batch_sizes: 11 exceeds the 10 examples"):
+    with pytest.raises(ValueError, match=r"^batch_sizes\[1\] must be an integer in \[1, 10\], "
+                                         "got 11"):
         stochastic.gradient_variance(model, x, y, [2, 11])
-    with pytest.raises(ValueError, match="Invalid batch_sizes: 0"):
+    with pytest.raises(ValueError, match=r"^batch_sizes\[0\] must be an integer >= 1, got 0"):
         stochastic.gradient_variance(model, x, y, [0])
-    with pytest.raises(ValueError, match="Invalid repeats: 0"):
+    with pytest.raises(ValueError, match=r"^batch_sizes must be an integer in \[1, 10\], got 0"):
+        stochastic.gradient_variance(model, x, y, 0)
+    with pytest.raises(ValueError, match=r"^batch_sizes must be a non-empty sequence"):
+        stochastic.gradient_variance(model, x, y, [])
+    with pytest.raises(ValueError, match=r"^repeats must be an integer >= 1, got 0"):
         stochastic.gradient_variance(model, x, y, [2], repeats=0)
-    with pytest.raises(ValueError, match="Invalid x, y: lengths 10 and 9"):
+    with pytest.raises(ValueError, match=r"^y must have 10 targets, one per row of x, got 9"):
         stochastic.gradient_variance(model, x, y[:9], [2])
+    with pytest.raises(TypeError, match=r"^x must be a Tensor, got \[0\.0\]"):
+        stochastic.gradient_variance(model, [0.0], y, [2])
 
 
 def test_time_epochs_takes_ceil_n_over_b_steps_and_trains_only_copies():
@@ -194,17 +201,21 @@ def test_noise_floor_scales_with_lr_over_batch_size_for_small_steps():
 
 def test_run_sgd_and_noise_floor_reject_bad_arguments():
     fn = landscapes.NoisyGradient(landscapes.Quadratic(), sigma=1.0)
-    with pytest.raises(ValueError, match="Invalid lr: 3 values for 5 steps"):
+    with pytest.raises(ValueError, match=r"^lr must be of shape \(5,\), got shape \(3,\)"):
         stochastic.run_sgd(fn, [0.1, 0.1, 0.1], steps=5)
-    with pytest.raises(ValueError, match=r"Invalid batch_size: 0\.5"):
+    with pytest.raises(ValueError, match=r"^lr\[2\] must be >= 0, got -0\.1"):
+        stochastic.run_sgd(fn, lambda t: 0.1 if t < 2 else -0.1, steps=5)
+    with pytest.raises(ValueError, match=r"^batch_size must be >= 1, got 0\.5"):
         stochastic.run_sgd(fn, 0.1, steps=5, batch_size=0.5)
-    with pytest.raises(ValueError, match="Invalid steps: 0"):
+    with pytest.raises(ValueError, match=r"^steps must be an integer >= 1, got 0"):
         stochastic.run_sgd(fn, 0.1, steps=0)
-    with pytest.raises(ValueError, match="has no minimum"):
+    with pytest.raises(ValueError, match=r"^start must be a sequence of 2 numbers"):
+        stochastic.run_sgd(fn, 0.1, steps=5, start=(1.0, 2.0, 3.0))
+    with pytest.raises(ValueError, match=r"^fn must be a landscape with a minimum"):
         stochastic.run_sgd(landscapes.Saddle(), 0.1, steps=5)
-    with pytest.raises(TypeError, match="NoisyGradient"):
+    with pytest.raises(TypeError, match=r"^fn must be NoisyGradient\(Quadratic"):
         stochastic.noise_floor(landscapes.Quadratic(), 0.1)
-    with pytest.raises(ValueError, match="Invalid batch_size: 0"):
+    with pytest.raises(ValueError, match=r"^batch_size must be >= 1, got 0"):
         stochastic.noise_floor(fn, 0.1, 0)
 
 
@@ -213,7 +224,10 @@ def test_phase_schedule_spends_each_phase_examples_in_its_batch_size():
     np.testing.assert_array_equal(lrs, [0.5] * 4 + [0.5] * 3 + [0.1])
     np.testing.assert_array_equal(sizes, [2] * 4 + [4] * 3 + [16])
     assert sizes.sum() == 36
-    with pytest.raises(ValueError, match=r"examples\[1\]: 10 is not a multiple of batch_sizes"):
+    with pytest.raises(ValueError, match=r"^examples\[1\] must be a multiple of "
+                                         r"batch_sizes\[1\] = 4, got 10"):
         stochastic.phase_schedule([8, 10], [0.1, 0.1], [2, 4])
-    with pytest.raises(ValueError, match="lengths 2, 1, 2"):
+    with pytest.raises(ValueError, match=r"^lrs\[0\] must be >= 0, got -0\.1"):
+        stochastic.phase_schedule([8], [-0.1], [2])
+    with pytest.raises(ValueError, match="got lengths 2, 1, 2"):
         stochastic.phase_schedule([8, 8], [0.1], [2, 4])

@@ -61,7 +61,8 @@ def test_update_sets_controls_and_redraws_once():
     assert calls[-1] == dict(slope=2.0, intercept=1.0, kind="line", grid=True)
     assert len(calls) == 2
     assert box.explorer.controls["slope"].value == 2.0
-    with pytest.raises(ValueError, match=r"Unknown control.*'nope'"):
+    with pytest.raises(ValueError,
+                       match=r"^control must be one of 'intercept', 'slope', got 'nope'"):
         box.explorer.update(nope=1)
 
 
@@ -75,15 +76,15 @@ def test_several_axes_are_passed_as_a_list():
     ((1.0, 0.0, 0.1, 0.5), "low <= default <= high"),
     ((0.0, 1.0, 0.0, 0.5), "step > 0"),
     (("log", 0.0, 1.0, 0.1), "0 < low"),
-    ([], "empty list"),
-    ("fast", "expected"),
+    ([], "non-empty list"),
+    ("fast", "a list of options"),
 ])
 def test_bad_control_specs_name_the_control(spec, message):
-    with pytest.raises(ValueError, match=f"'lr'.*{message}|{message}.*") as excinfo:
+    with pytest.raises(ValueError, match=f"^lr must be .*{message}") as excinfo:
         explore(lambda ax, lr: None, lr=spec)
-    assert "'lr'" in str(excinfo.value)
+    assert str(excinfo.value).endswith(f"got {spec!r}")
 
 
 def test_explore_needs_a_control():
-    with pytest.raises(ValueError, match="at least one control"):
+    with pytest.raises(ValueError, match=r"^controls must be at least one keyword argument"):
         explore(lambda ax: None)

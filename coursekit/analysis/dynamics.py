@@ -80,28 +80,17 @@ class Optimum(NamedTuple):
 # ----------------------------------------------------------------------------- checks
 
 
-def _momentum_array(name: str, momentum: Any) -> np.ndarray:
-    """``momentum`` as a float64 array, every entry in [0, 1)."""
-    values = np.asarray(momentum, dtype=np.float64)
-    if not np.all(np.isfinite(values)) or np.any(values < 0) or np.any(values >= 1):
-        raise ValueError(f"Invalid {name}: {momentum!r} (every momentum must be in [0, 1))")
-    return values
-
-
 def _curvatures(L: Any, mu: Any) -> tuple[float, float]:
-    L, mu = checks.real("L", L), checks.real("mu", mu)
-    if mu <= 0:
-        raise ValueError(f"Invalid mu: {mu} (the smallest curvature must be > 0)")
+    """The smallest curvature ``mu > 0`` and the largest ``L >= mu``."""
+    mu, L = checks.positive("mu", mu), checks.real("L", L)
     if L < mu:
-        raise ValueError(f"Invalid L: {L} (the largest curvature must be >= mu = {mu})")
+        raise checks.invalid("L", f">= mu = {mu}", L)
     return L, mu
 
 
 def _check_tail(tail: Any) -> float:
-    tail = checks.real("tail", tail)
-    if not 0 < tail <= 1:
-        raise ValueError(f"Invalid tail: {tail} (the fraction of the run to fit must be in (0, 1])")
-    return tail
+    """The fraction of the run to fit, in (0, 1]."""
+    return checks.in_unit_interval("tail", tail, open_low=True)
 
 
 # ----------------------------------------------------------------------------- theory
@@ -131,7 +120,7 @@ def averaging_window(momentum: float | np.ndarray) -> float | np.ndarray:
     -------
     float or numpy.ndarray
     """
-    mu = _momentum_array("momentum", momentum)
+    mu = checks.array("momentum", momentum, at_least=0, below=1)
     window = 1.0 / (1.0 - mu)
     return float(window) if window.ndim == 0 else window
 
@@ -143,10 +132,9 @@ def momentum_weights(momentum: float, steps: int) -> np.ndarray:
     :math:`v_t = \sum_k \mu^k g_{t-k}`, for ``k = 0, ..., n - 1``; the weights sum
     to :math:`(1 - \mu^n)/(1 - \mu)`, approaching :func:`averaging_window`.
     """
-    mu = float(_momentum_array("momentum", checks.real("momentum", momentum)))
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise ValueError(f"Invalid steps: {steps!r} (expected an integer >= 1)")
-    return mu ** np.arange(int(steps), dtype=np.float64)
+    mu = checks.beta("momentum", momentum)
+    steps = checks.integer("steps", steps, minimum=1)
+    return mu ** np.arange(steps, dtype=np.float64)
 
 
 def momentum_rate(lr: float | np.ndarray, momentum: float | np.ndarray,
@@ -190,14 +178,9 @@ def momentum_rate(lr: float | np.ndarray, momentum: float | np.ndarray,
     float or numpy.ndarray
         The rate, shaped like ``lr`` and ``momentum`` broadcast.
     """
-    eta = np.asarray(lr, dtype=np.float64)
-    if not np.all(np.isfinite(eta)) or np.any(eta < 0):
-        raise ValueError(f"Invalid lr: {lr!r} (every learning rate must be finite and >= 0)")
-    mu = _momentum_array("momentum", momentum)
-    h = np.asarray(curvatures, dtype=np.float64)
-    if h.ndim != 1 or h.size == 0 or not np.all(np.isfinite(h)):
-        raise ValueError(f"Invalid curvatures: {curvatures!r} (expected a non-empty sequence of "
-                         "finite numbers)")
+    eta = checks.array("lr", lr, at_least=0)
+    mu = checks.array("momentum", momentum, at_least=0, below=1)
+    h = checks.vector("curvatures", curvatures)
     eta, mu = np.broadcast_arrays(eta[..., None], mu[..., None])  # curvature on the last axis
     if nesterov:
         trace, det = (1 + mu) * (1 - eta * h), mu * (1 - eta * h)
@@ -338,16 +321,16 @@ def convergence_rate(trajectory: Trajectory | Sequence[float] | np.ndarray, *,
     if isinstance(trajectory, Trajectory):
         distances = trajectory.distances_to_minimum()
     else:
-        distances = np.asarray(trajectory, dtype=np.float64)
-        if distances.ndim != 1 or np.any(distances < 0):
-            raise ValueError(f"Invalid trajectory: expected a Trajectory or a 1-D sequence of "
-                             f"distances >= 0, got {trajectory!r}")
+        distances = checks.series("trajectory", trajectory)
+        if np.any(distances < 0):
+            raise checks.invalid("trajectory", "a Trajectory or a 1-D sequence of distances >= 0",
+                                 trajectory)
     if len(distances) < 2:
-        raise ValueError(f"Invalid trajectory: {len(distances)} distance(s); a rate needs a run "
-                         "of at least one step")
+        raise checks.invalid("trajectory", "a run of at least one step (two distances)",
+                             trajectory)
     if not distances[0] > floor:
-        raise ValueError(f"Invalid trajectory: it starts at distance {distances[0]} from the "
-                         f"minimum, not above floor={floor}")
+        raise checks.invalid("trajectory", f"a run that starts above floor={floor}, not at "
+                             f"distance {distances[0]}", trajectory)
     return float(_fit_rates(distances[:, None], np.array([len(distances)]), tail, floor)[0])
 
 
@@ -397,24 +380,18 @@ def rate_map(landscape: Landscape, lrs: Sequence[float] | np.ndarray,
         ``rates[i, j]`` for ``momenta[i]`` and ``lrs[j]``; ``inf`` where a run blew
         up at its first step.
     """
-    if not isinstance(landscape, Landscape):
-        raise TypeError(f"Invalid landscape: {landscape!r} (expected a Landscape)")
+    checks.instance("landscape", landscape, Landscape)
     if isinstance(landscape, NoisyGradient):
-        raise ValueError(f"Invalid landscape: {landscape.name} has noisy gradients, which have "
-                         "no linear rate; pass the landscape it wraps")
+        raise checks.invalid("landscape", "noise-free (noisy gradients have no linear rate; "
+                             "pass the landscape it wraps)", landscape)
     if not landscape.minima:
-        raise ValueError(f"Invalid landscape: {landscape.name} has no minimum to converge to")
-    lr_grid = checks.vector("lrs", lrs)
-    if np.any(lr_grid < 0):
-        raise ValueError(f"Invalid lrs: {lrs!r} (learning rates must be >= 0)")
-    momentum_grid = _momentum_array("momenta", checks.vector("momenta", momenta))
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise ValueError(f"Invalid steps: {steps!r} (expected an integer >= 1)")
+        raise checks.invalid("landscape", "a landscape with a minimum to converge to", landscape)
+    lr_grid = checks.vector("lrs", lrs, at_least=0)
+    momentum_grid = checks.vector("momenta", momenta, at_least=0, below=1)
+    steps = checks.integer("steps", steps, minimum=1)
     tail, floor = _check_tail(tail), checks.real("floor", floor)
     start = landscape.start if start is None else start
-    start_point = torch.tensor(np.asarray(start, dtype=np.float64), dtype=torch.float64)
-    if start_point.shape != (2,) or not torch.isfinite(start_point).all():
-        raise ValueError(f"Invalid start: {start!r} (expected two finite numbers)")
+    start_point = torch.tensor(checks.vector("start", start, length=2))
 
     mu, eta = (torch.from_numpy(a.reshape(-1, 1).copy())
                for a in np.meshgrid(momentum_grid, lr_grid, indexing="ij"))
@@ -422,11 +399,11 @@ def rate_map(landscape: Landscape, lrs: Sequence[float] | np.ndarray,
     theta = start_point.expand(len(mu), 2).clone()
     velocity = torch.zeros_like(theta)
     gradient = landscape.grad(theta)
-    lengths = torch.full((len(mu),), int(steps) + 1)
+    lengths = torch.full((len(mu),), steps + 1)
     alive = torch.ones(len(mu), dtype=torch.bool)
-    distances = np.empty((int(steps) + 1, len(mu)), dtype=np.float64)
+    distances = np.empty((steps + 1, len(mu)), dtype=np.float64)
     distances[0] = _distance(theta.numpy(), minima)
-    for k in range(1, int(steps) + 1):
+    for k in range(1, steps + 1):
         velocity = mu * velocity + gradient
         direction = gradient + mu * velocity if nesterov else velocity
         theta = theta - eta * direction
@@ -457,8 +434,7 @@ def escape_step(trajectory: Trajectory, level: float) -> int | None:
     point) ``escape_step(traj, -1.0)`` counts the steps an optimizer needs to
     leave it and head downhill.
     """
-    if not isinstance(trajectory, Trajectory):
-        raise TypeError(f"Invalid trajectory: {trajectory!r} (expected a Trajectory)")
+    checks.instance("trajectory", trajectory, Trajectory)
     below = np.flatnonzero(trajectory.values < checks.real("level", level))
     return int(below[0]) if below.size else None
 

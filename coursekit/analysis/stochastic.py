@@ -62,6 +62,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from coursekit import _checks as checks
 from coursekit.data import Batches
 from coursekit.landscapes import Landscape, NoisyGradient, Quadratic
 
@@ -84,38 +85,30 @@ PerStep = float | Sequence[float] | np.ndarray | Callable[[int], float]
 # ----------------------------------------------------------------------------- checks
 
 
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"Invalid {name}: {value!r} (expected an integer >= 1)")
-    return int(value)
-
-
-def _batch_sizes(batch_sizes: Any, n: int | None = None) -> np.ndarray:
-    """A non-empty 1-D int array of batch sizes, each >= 1 (and <= n when n is given)."""
-    if isinstance(batch_sizes, (int, np.integer)) and not isinstance(batch_sizes, bool):
-        batch_sizes = [batch_sizes]
-    sizes = [_positive_int("batch_sizes", b) for b in batch_sizes]
-    if not sizes:
-        raise ValueError("Invalid batch_sizes: [] (expected at least one batch size)")
-    if n is not None and max(sizes) > n:
-        raise ValueError(f"Invalid batch_sizes: {max(sizes)} exceeds the {n} examples")
+def _batch_sizes(batch_sizes: Any, n: int) -> np.ndarray:
+    """A non-empty 1-D int array of batch sizes, each in [1, n]; one int is a list of one."""
+    if not isinstance(batch_sizes, (list, tuple, range, np.ndarray)):
+        return np.asarray([checks.integer("batch_sizes", batch_sizes, minimum=1, maximum=n)],
+                          dtype=np.int64)
+    sizes = checks.integers("batch_sizes", batch_sizes, minimum=1)
+    for i, size in enumerate(sizes):
+        checks.integer(f"batch_sizes[{i}]", size, minimum=1, maximum=n)
     return np.asarray(sizes, dtype=np.int64)
 
 
 def _check_data(x: Any, y: Any) -> None:
-    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
-        raise TypeError(f"Invalid x, y: expected two tensors, got {type(x).__name__} and "
-                        f"{type(y).__name__}")
-    if len(x) != len(y) or len(x) == 0:
-        raise ValueError(f"Invalid x, y: lengths {len(x)} and {len(y)} (expected equal, > 0)")
+    checks.instance("x", x, torch.Tensor)
+    checks.instance("y", y, torch.Tensor)
+    if len(x) == 0:
+        raise checks.invalid("x", "non-empty", x)
+    checks.length("y", y, len(x), "targets, one per row of x")
 
 
 def _trainable(model: nn.Module) -> tuple[list[str], list[torch.Tensor]]:
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"Invalid model: {model!r} (expected a torch.nn.Module)")
+    checks.instance("model", model, nn.Module, what="a torch.nn.Module")
     named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
     if not named:
-        raise ValueError("Invalid model: it has no trainable parameters")
+        raise checks.invalid("model", "a module with trainable parameters", model)
     return [name for name, _ in named], [p for _, p in named]
 
 
@@ -161,7 +154,7 @@ def per_sample_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
         parameters.
     """
     _check_data(x, y)
-    chunk_size = _positive_int("chunk_size", chunk_size)
+    chunk_size = checks.integer("chunk_size", chunk_size, minimum=1)
     names, params = _trainable(model)
     frozen = {name: p.detach() for name, p in model.named_parameters()
               if not p.requires_grad}
@@ -293,10 +286,9 @@ def gradient_variance(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     _check_data(x, y)
     n = len(x)
     sizes = _batch_sizes(batch_sizes, n)
-    repeats = _positive_int("repeats", repeats)
-    chunk_size = _positive_int("chunk_size", chunk_size)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"Invalid seed: {seed!r} (expected an integer >= 0)")
+    repeats = checks.integer("repeats", repeats, minimum=1)
+    chunk_size = checks.integer("chunk_size", chunk_size, minimum=1)
+    checks.integer("seed", seed, minimum=0)
     _, params = _trainable(model)
     was_training = model.training
     model.eval()
@@ -423,9 +415,8 @@ def time_epochs(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     _check_data(x, y)
     _trainable(model)
     sizes = _batch_sizes(batch_sizes, len(x))
-    repeats = _positive_int("repeats", repeats)
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr >= 0:
-        raise ValueError(f"Invalid lr: {lr!r} (expected a number >= 0)")
+    repeats = checks.integer("repeats", repeats, minimum=1)
+    checks.nonnegative("lr", lr)
     device = x.device
     seconds, steps = [], []
     for B in sizes:
@@ -453,25 +444,16 @@ def time_epochs(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
 # ----------------------------------------------------------------------------- noisy SGD
 
 
-def _per_step(name: str, value: PerStep, steps: int) -> np.ndarray:
+def _per_step(name: str, value: PerStep, steps: int, at_least: float) -> np.ndarray:
     """A schedule given as a constant, a sequence or a function of the step ``t = 0, 1, ...``,
-    as a float64 array of length ``steps``."""
+    as a float64 array of length ``steps``, every entry finite and >= ``at_least``."""
     if callable(value):
-        array = np.asarray([value(t) for t in range(steps)], dtype=np.float64)
+        values = checks.array(name, [value(t) for t in range(steps)], at_least=at_least)
     elif np.ndim(value) == 0:
-        try:
-            array = np.full(steps, float(value))
-        except (TypeError, ValueError):
-            raise ValueError(f"Invalid {name}: {value!r} (expected a number, a sequence or a "
-                             "function of the step)") from None
+        values = np.full(steps, checks.real(name, value, at_least=at_least))
     else:
-        array = np.asarray(value, dtype=np.float64)
-        if array.shape != (steps,):
-            raise ValueError(f"Invalid {name}: {array.shape[0] if array.ndim == 1 else array.shape}"
-                             f" values for {steps} steps")
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"Invalid {name}: not every value is finite")
-    return array
+        values = checks.shape(name, checks.array(name, value, at_least=at_least), (steps,))
+    return values
 
 
 @dataclass(frozen=True, eq=False)
@@ -563,23 +545,15 @@ def run_sgd(fn: Landscape, lr: PerStep, steps: int, *, batch_size: PerStep = 1,
     -------
     SGDRuns
     """
-    if not isinstance(fn, Landscape):
-        raise TypeError(f"Invalid fn: {fn!r} (expected a coursekit.landscapes.Landscape)")
+    checks.instance("fn", fn, Landscape, what="a coursekit.landscapes.Landscape")
     if not fn.minima:
-        raise ValueError(f"Invalid fn: {fn.name} has no minimum to measure distances to")
-    steps = _positive_int("steps", steps)
-    runs = _positive_int("runs", runs)
-    lrs = _per_step("lr", lr, steps)
-    if np.any(lrs < 0):
-        raise ValueError(f"Invalid lr: {lrs.min()} (every step size must be >= 0)")
-    batch_sizes = _per_step("batch_size", batch_size, steps)
-    if np.any(batch_sizes < 1):
-        raise ValueError(f"Invalid batch_size: {batch_sizes.min()} (every batch size must "
-                         "be >= 1)")
-    start = fn.start if start is None else start
-    theta0 = torch.as_tensor(np.asarray(start, dtype=np.float64))
-    if theta0.shape != (2,) or not bool(torch.isfinite(theta0).all()):
-        raise ValueError(f"Invalid start: {start!r} (expected two finite numbers)")
+        raise checks.invalid("fn", "a landscape with a minimum to measure distances to", fn)
+    steps = checks.integer("steps", steps, minimum=1)
+    runs = checks.integer("runs", runs, minimum=1)
+    lrs = _per_step("lr", lr, steps, at_least=0)
+    batch_sizes = _per_step("batch_size", batch_size, steps, at_least=1)
+    theta0 = torch.as_tensor(checks.vector("start", fn.start if start is None else start,
+                                           length=2))
     minima = torch.tensor(fn.minima, dtype=torch.float64)
     fn.reset()
 
@@ -627,15 +601,10 @@ def noise_floor(fn: NoisyGradient, lr: float, batch_size: float = 1) -> float:
     -------
     float
     """
-    if not isinstance(fn, NoisyGradient) or not isinstance(fn.landscape, Quadratic):
-        raise TypeError(f"Invalid fn: {fn!r} (expected NoisyGradient(Quadratic(...), sigma))")
-    if isinstance(lr, bool) or not isinstance(lr, (int, float, np.floating)) \
-            or not math.isfinite(lr) or lr < 0:
-        raise ValueError(f"Invalid lr: {lr!r} (expected a finite number >= 0)")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, float, np.integer,
-                                                                   np.floating)) \
-            or not batch_size >= 1:
-        raise ValueError(f"Invalid batch_size: {batch_size!r} (expected a number >= 1)")
+    checks.instance("fn", fn, NoisyGradient, what="NoisyGradient(Quadratic(...), sigma)")
+    checks.instance("fn.landscape", fn.landscape, Quadratic)
+    lr = checks.nonnegative("lr", lr)
+    batch_size = checks.real("batch_size", batch_size, at_least=1)
     quadratic = fn.landscape
     total = 0.0
     for curvature in (quadratic.mu, quadratic.L):
@@ -670,18 +639,15 @@ def phase_schedule(examples: Sequence[int], lrs: Sequence[float],
         One entry per step, ready for :func:`run_sgd`.
     """
     if not len(examples) == len(lrs) == len(batch_sizes) or len(examples) == 0:
-        raise ValueError(f"Invalid phases: examples, lrs and batch_sizes have lengths "
-                         f"{len(examples)}, {len(lrs)}, {len(batch_sizes)} (expected equal, > 0)")
+        raise ValueError(f"examples, lrs and batch_sizes must have one length > 0 (one entry "
+                         f"per phase), got lengths {len(examples)}, {len(lrs)}, "
+                         f"{len(batch_sizes)}")
     lr_steps, batch_steps = [], []
     for i, (count, lr, B) in enumerate(zip(examples, lrs, batch_sizes, strict=True)):
-        count = _positive_int(f"examples[{i}]", count)
-        B = _positive_int(f"batch_sizes[{i}]", B)
+        count = checks.integer(f"examples[{i}]", count, minimum=1)
+        B = checks.integer(f"batch_sizes[{i}]", B, minimum=1)
         if count % B:
-            raise ValueError(f"Invalid examples[{i}]: {count} is not a multiple of "
-                             f"batch_sizes[{i}] = {B}")
-        if isinstance(lr, bool) or not isinstance(lr, (int, float, np.floating)) \
-                or not math.isfinite(lr) or lr < 0:
-            raise ValueError(f"Invalid lrs[{i}]: {lr!r} (expected a finite number >= 0)")
-        lr_steps.append(np.full(count // B, float(lr)))
+            raise checks.invalid(f"examples[{i}]", f"a multiple of batch_sizes[{i}] = {B}", count)
+        lr_steps.append(np.full(count // B, checks.nonnegative(f"lrs[{i}]", lr)))
         batch_steps.append(np.full(count // B, B, dtype=np.float64))
     return np.concatenate(lr_steps), np.concatenate(batch_steps)

@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from coursekit import _checks
 from coursekit.optim import clip, hyper, transforms
 from coursekit.optim.adabelief import AdaBelief
 from coursekit.optim.adagrad import Adagrad
@@ -88,6 +89,5 @@ def create(name: str, params: Iterable[Any], **kwargs: Any) -> torch.optim.Optim
         k = kwargs.pop("k", 5)
         alpha = kwargs.pop("alpha", 0.5)
         return Lookahead(create(inner, params, **kwargs), k=k, alpha=alpha)
-    if key not in _REGISTRY:
-        raise ValueError(f"Unknown optimizer {name!r}; available: {', '.join(available())}")
+    _checks.choice("name", key, available())
     return _REGISTRY[key](params, **kwargs)

@@ -38,7 +38,6 @@ ordinary ``optimizer.step()``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 
 import torch
@@ -52,13 +51,6 @@ __all__ = [
     "clip_grad_norm_",
     "global_norm",
 ]
-
-
-def _check_norm_type(norm_type: float) -> float:
-    if isinstance(norm_type, bool) or not isinstance(norm_type, (int, float)) \
-            or math.isnan(norm_type) or norm_type <= 0:
-        raise ValueError(f"Invalid norm_type: {norm_type!r} (must be a number > 0, or inf)")
-    return float(norm_type)
 
 
 def _grads_of(parameters: torch.Tensor | Iterable[torch.Tensor]) -> list[torch.Tensor]:
@@ -77,7 +69,7 @@ def global_norm(tensors: Sequence[torch.Tensor], norm_type: float = 2.0) -> torc
     norm_type : float
         ``p`` of the p-norm, > 0; ``math.inf`` for the largest absolute entry.
     """
-    p = _check_norm_type(norm_type)
+    p = checks.real("norm_type", norm_type, above=0, allow_inf=True)
     if not tensors:
         return torch.tensor(0.0)
     norms = torch.stack([torch.linalg.vector_norm(g, p) for g in tensors])
@@ -148,7 +140,7 @@ class GlobalNormClip:
     def __init__(self, max_norm: float, norm_type: float = 2.0):
         checks.nonnegative("max_norm", max_norm)
         self.max_norm = float(max_norm)
-        self.norm_type = _check_norm_type(norm_type)
+        self.norm_type = checks.real("norm_type", norm_type, above=0, allow_inf=True)
 
     def __repr__(self) -> str:
         return f"GlobalNormClip(max_norm={self.max_norm:g}, norm_type={self.norm_type:g})"
@@ -172,7 +164,7 @@ class RunningMeanClip:
     """
 
     def __init__(self, norm_type: float = 2.0):
-        self.norm_type = _check_norm_type(norm_type)
+        self.norm_type = checks.real("norm_type", norm_type, above=0, allow_inf=True)
         self.t = 0
         self.theta: torch.Tensor | None = None
         self._record: dict[str, list[torch.Tensor]] = {"norm": [], "threshold": [], "scale": []}

@@ -33,6 +33,8 @@ from typing import Any
 
 import torch
 
+from coursekit import _checks as checks
+
 __all__ = [
     "bucket",
     "compiled",
@@ -52,19 +54,17 @@ _TENSORS_MOVED = {
 
 def roofline_bytes_per_param(algorithm: str, element_size: int = 4) -> int:
     """Minimum bytes one step must move per parameter (``"adam"`` in fp32: 28)."""
-    if algorithm not in _TENSORS_MOVED:
-        raise ValueError(f"Unknown algorithm {algorithm!r}; known: {sorted(_TENSORS_MOVED)}")
+    checks.choice("algorithm", algorithm, sorted(_TENSORS_MOVED))
     reads, writes = _TENSORS_MOVED[algorithm]
     return (reads + writes) * element_size
 
 
 def check_fast_flags(foreach: bool | None, fused: bool | None) -> None:
     """Validate the ``foreach`` / ``fused`` constructor arguments."""
-    for name, value in (("foreach", foreach), ("fused", fused)):
-        if value is not None and not isinstance(value, bool):
-            raise ValueError(f"Invalid {name}: {value!r} (expected True, False or None)")
+    checks.choice("foreach", foreach, (None, True, False))
+    checks.choice("fused", fused, (None, True, False))
     if foreach and fused:
-        raise ValueError("Invalid foreach=True with fused=True: choose one fast path")
+        raise checks.invalid("fused", "False with foreach=True (choose one fast path)", fused)
 
 
 def group_mode(group: dict, params: list[torch.Tensor]) -> str:

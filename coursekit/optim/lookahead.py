@@ -23,6 +23,8 @@ from typing import Any
 
 import torch
 
+from coursekit import _checks as checks
+
 __all__ = ["Lookahead"]
 
 
@@ -43,15 +45,10 @@ class Lookahead(torch.optim.Optimizer):
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer, k: int = 5, alpha: float = 0.5):
-        if not isinstance(optimizer, torch.optim.Optimizer):
-            raise TypeError(f"Invalid optimizer: {optimizer!r} (expected a torch.optim.Optimizer)")
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"Invalid k: {k!r} (must be an integer >= 1)")
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
-            raise ValueError(f"Invalid alpha: {alpha!r} (must be in [0, 1])")
-        self.optimizer = optimizer
-        self.k = k
-        self.alpha = float(alpha)
+        self.optimizer = checks.instance("optimizer", optimizer, torch.optim.Optimizer,
+                                         what="a torch.optim.Optimizer")
+        self.k = checks.integer("k", k, minimum=1)
+        self.alpha = checks.in_unit_interval("alpha", alpha)
         self.lookahead_steps = 0
         # Passing the inner groups makes torch register the very same dicts.
         super().__init__(optimizer.param_groups, {})
@@ -89,7 +86,8 @@ class Lookahead(torch.optim.Optimizer):
         """Restore a ``state_dict()``; the inner optimizer is restored too."""
         missing = {"inner", "slow", "k", "alpha", "lookahead_steps"} - set(state_dict)
         if missing:
-            raise ValueError(f"Lookahead state_dict is missing keys: {sorted(missing)}")
+            raise ValueError(f"state_dict must be a Lookahead state_dict, got one without "
+                             f"{sorted(missing)}")
         self.optimizer.load_state_dict(state_dict["inner"])
         super().load_state_dict(state_dict["slow"])
         self.param_groups = self.optimizer.param_groups  # keep sharing the inner groups

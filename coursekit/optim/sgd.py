@@ -61,15 +61,12 @@ class SGD(Optimizer):
                  foreach: bool | None = None, fused: bool | None = None):
         checks.nonnegative("lr", lr)
         checks.nonnegative("momentum", momentum)
-        checks.nonnegative("dampening", dampening)
-        if dampening > 1:
-            raise ValueError(f"Invalid dampening: {dampening} (must be in [0, 1])")
+        checks.in_unit_interval("dampening", dampening)
         checks.nonnegative("weight_decay", weight_decay)
         if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError(
-                f"Invalid nesterov=True with momentum={momentum}, dampening={dampening}: "
-                "Nesterov momentum requires momentum > 0 and dampening = 0"
-            )
+            raise checks.invalid("nesterov", f"False with momentum={momentum} and dampening="
+                                 f"{dampening} (Nesterov needs momentum > 0 and dampening = 0)",
+                                 nesterov)
         check_fast_flags(foreach, fused)
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
                         weight_decay=weight_decay, nesterov=nesterov, maximize=maximize,

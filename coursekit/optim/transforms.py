@@ -127,10 +127,9 @@ class Chain(Transform):
     """Transforms applied one after the other; the state is one dict per piece."""
 
     def __init__(self, *pieces: Transform):
-        for piece in pieces:
-            if not isinstance(piece, Transform):
-                raise TypeError(f"Invalid piece: {piece!r} (expected a Transform such as "
-                                "scale_by_momentum(0.9))")
+        for i, piece in enumerate(pieces):
+            checks.instance(f"pieces[{i}]", piece, Transform,
+                            what="a Transform such as scale_by_momentum(0.9)")
         self.pieces = pieces
         self.name = "chain(" + ", ".join(repr(p) for p in pieces) + ")"
 
@@ -150,9 +149,7 @@ def chain(*pieces: Transform) -> Chain:
 
 def scale(factor: float) -> Transform:
     """``u <- factor * u`` (``scale(-lr)`` ends a chain with a fixed learning rate)."""
-    if isinstance(factor, bool) or not isinstance(factor, (int, float)) \
-            or not math.isfinite(factor):
-        raise ValueError(f"Invalid factor: {factor!r} (expected a finite number)")
+    factor = checks.real("factor", factor)
     return _Function(f"scale({factor:g})", lambda u, g, param, state, group: factor * u)
 
 
@@ -276,9 +273,7 @@ def scale_by_local_gains(beta: float = 0.05, max_gain: float = math.inf) -> Tran
         Upper limit on the gain (none by default, as in the seed).
     """
     checks.beta("beta", beta)
-    if isinstance(max_gain, bool) or not isinstance(max_gain, (int, float)) \
-            or math.isnan(max_gain) or max_gain < 1:
-        raise ValueError(f"Invalid max_gain: {max_gain!r} (must be a number >= 1)")
+    checks.real("max_gain", max_gain, at_least=1, allow_inf=True)
 
     def apply(u, g, param, state, group):
         gain, previous = state["gain"], state["previous_grad"]
@@ -355,9 +350,8 @@ class TransformOptimizer(Optimizer):
     """
 
     def __init__(self, params: Iterable[Any], transform: Transform, lr: float = 1e-3):
-        if not isinstance(transform, Transform):
-            raise TypeError(f"Invalid transform: {transform!r} (expected a Transform, e.g. "
-                            "transforms.adam())")
+        checks.instance("transform", transform, Transform,
+                        what="a Transform, e.g. transforms.adam()")
         checks.nonnegative("lr", lr)
         self.transform = transform
         super().__init__(params, {"lr": lr})
@@ -393,8 +387,7 @@ def bias_correction_table(steps: int = 10, grad: float = 1.0,
     """
     from coursekit.optim.adam import Adam
 
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"Invalid steps: {steps!r} (expected an integer >= 1)")
+    checks.integer("steps", steps, minimum=1)
     beta1, beta2 = betas
     theta = torch.zeros(1, dtype=torch.float64, requires_grad=True)
     optimizer = Adam([theta], lr=lr, betas=betas, eps=eps)
@@ -442,8 +435,7 @@ def effective_learning_rates(trajectory: Any) -> np.ndarray:
     """
     from coursekit.landscapes import Trajectory
 
-    if not isinstance(trajectory, Trajectory):
-        raise TypeError(f"Invalid trajectory: {trajectory!r} (expected a landscapes.Trajectory)")
+    checks.instance("trajectory", trajectory, Trajectory, what="a landscapes.Trajectory")
     points = torch.as_tensor(trajectory.points, dtype=torch.float64)
     grads = trajectory.landscape.grad(points[:-1]).numpy()
     steps = np.abs(np.diff(trajectory.points, axis=0))

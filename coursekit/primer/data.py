@@ -19,13 +19,9 @@ from typing import Literal
 
 import numpy as np
 
+from coursekit import _checks as checks
+
 __all__ = ["BatchIterator", "make_two_gaussians"]
-
-
-def _check_positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def make_two_gaussians(n: int = 5000, dim: int = 4,
@@ -52,8 +48,8 @@ def make_two_gaussians(n: int = 5000, dim: int = 4,
     y : ndarray, shape (n,)
         The labels, 0.0 or 1.0.
     """
-    n = _check_positive_int("n", n)
-    dim = _check_positive_int("dim", dim)
+    n = checks.integer("n", n, minimum=1)
+    dim = checks.integer("dim", dim, minimum=1)
     rng = np.random.default_rng(seed)
     n1 = n // 2
     n0 = n - n1
@@ -97,22 +93,18 @@ class BatchIterator:
         y = np.asarray(y, dtype=np.float64)
         if X.ndim != 2:
             raise ValueError(f"X must be 2-D (samples x features), got shape {X.shape}")
-        if y.shape != (len(X),):
-            raise ValueError(f"y must have shape ({len(X)},) to match X, got {y.shape}")
-        self.batch_size = _check_positive_int("batch_size", batch_size)
-        if self.batch_size > len(X):
-            raise ValueError(f"batch_size={batch_size} exceeds the number of samples {len(X)}")
+        checks.shape("y", y, (len(X),))
+        self.batch_size = checks.integer("batch_size", batch_size, minimum=1, maximum=len(X))
+        checks.choice("normalize", normalize, ("standardize", "none"))
         if normalize == "standardize":
             self.mean = X.mean(axis=0)
             self.std = X.std(axis=0)
             if np.any(self.std == 0):
-                raise ValueError("normalize='standardize' needs every feature to vary; "
-                                 f"features {np.flatnonzero(self.std == 0).tolist()} are constant")
-        elif normalize == "none":
+                raise ValueError("X must vary in every feature for normalize='standardize', got "
+                                 f"constant features {np.flatnonzero(self.std == 0).tolist()}")
+        else:
             self.mean = np.zeros(X.shape[1])
             self.std = np.ones(X.shape[1])
-        else:
-            raise ValueError(f"normalize must be 'standardize' or 'none', got {normalize!r}")
         self.normalize = normalize
         self._X = self.transform(X)
         self._y = y

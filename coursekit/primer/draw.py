@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from coursekit import _checks as checks
 from coursekit.primer import engine
 from coursekit.primer.engine import Graph, Tensor
 from coursekit.primer.expressions import Program, linear_terms, names_in
@@ -51,8 +52,8 @@ def draw_graph(obj: Any, ax=None):
     else:
         program = getattr(obj, "program", obj)
         if not isinstance(program, Program):
-            raise TypeError(f"draw_graph needs a Tensor, Graph, Program or primer model, got "
-                            f"{type(obj).__name__}")
+            raise checks.invalid("obj", "a Tensor, Graph, Program or primer model", obj,
+                                 TypeError)
         nodes, edges, labels, kinds, edge_labels, title = _network_picture(program)
     position = _layered_positions(nodes, edges)
     if ax is None:

@@ -47,6 +47,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from coursekit import _checks as checks
 from coursekit.primer.engine import Graph, Tensor, bce, mse, sigmoid_layer
 from coursekit.primer.expressions import ExpressionError, Program, linear_terms, parse_layers
 
@@ -130,11 +131,10 @@ class MultiNeuronClassifier:
         if (isinstance(layers, Sequence) and not isinstance(layers, str) and layers
                 and all(isinstance(n, (int, np.integer)) for n in layers)):
             if len(layers) < 2 or any(n < 1 for n in layers) or layers[-1] != 1:
-                raise ValueError(f"layer sizes must be [n_inputs, ..., 1] with every size >= 1, "
-                                 f"got {list(layers)}")
+                raise checks.invalid("layers", "sizes [n_inputs, ..., 1] with every size >= 1",
+                                     list(layers))
             layers = _layers_from_sizes(layers)
-        if loss not in _LOSSES:
-            raise ValueError(f"loss must be 'mse' or 'bce', got {loss!r}")
+        checks.choice("loss", loss, _LOSSES)
         self.program = parse_layers(layers, inputs=inputs)
         if len(self.program.outputs) != 1:
             raise ExpressionError(f"the last layer must define exactly one variable (the class-1 "
@@ -216,8 +216,8 @@ class MultiNeuronClassifier:
 
     def _set_batch(self, X: np.ndarray) -> None:
         if X.ndim != 2 or X.shape[1] != len(self.inputs):
-            raise ValueError(f"X must have shape (batch, {len(self.inputs)}) for inputs "
-                             f"{list(self.inputs)}, got {X.shape}")
+            raise ValueError(f"X must be of shape (batch, {len(self.inputs)}) for inputs "
+                             f"{list(self.inputs)}, got shape {X.shape}")
         if self.dense:
             self._x[0].value = X
         else:
@@ -225,8 +225,7 @@ class MultiNeuronClassifier:
                 leaf.value = column
 
     def _set_targets(self, X: np.ndarray, y: np.ndarray) -> None:
-        if y.shape != (X.shape[0],):
-            raise ValueError(f"y must have shape ({X.shape[0]},) to match X, got {y.shape}")
+        checks.shape("y", y, (X.shape[0],))
         self._y.value = y[:, None] if self.dense else y
 
     def __call__(self, X) -> np.ndarray:
@@ -278,8 +277,7 @@ class OneNeuronClassifier(MultiNeuronClassifier):
 
     def __init__(self, expression: str, *, inputs: Sequence[str] | None = None,
                  loss: Literal["mse", "bce"] = "mse", seed: int = 0, fast: bool = True):
-        if not isinstance(expression, str):
-            raise TypeError(f"expression must be a string, got {type(expression).__name__}")
+        checks.instance("expression", expression, str, what="a string")
         super().__init__([[expression]], inputs=inputs, loss=loss, seed=seed, fast=fast)
 
 

@@ -62,12 +62,12 @@ class Optimizer:
     def __init__(self, params: Iterable[Tensor], lr: float, *, fused: bool = False):
         self.params = list(params)
         if not self.params:
-            raise ValueError("params is empty: the optimizer has nothing to update")
-        for p in self.params:
+            raise checks.invalid("params", "a non-empty list of Tensors to update", self.params)
+        for i, p in enumerate(self.params):
             if not isinstance(p, Tensor) or not p.requires_grad:
-                raise ValueError(f"params must be Tensors with requires_grad=True, got {p!r}")
+                raise checks.invalid(f"params[{i}]", "a Tensor with requires_grad=True", p)
         if len({id(p) for p in self.params}) != len(self.params):
-            raise ValueError("params lists the same Tensor more than once")
+            raise ValueError("params must list each Tensor once, got one more than once")
         checks.nonnegative("lr", lr)
         self.lr = lr
         self.fused = fused

@@ -13,6 +13,7 @@ from typing import Literal
 
 import numpy as np
 
+from coursekit import _checks as checks
 from coursekit.primer.data import BatchIterator
 from coursekit.primer.models import MultiNeuronClassifier
 from coursekit.primer.optimizers import Optimizer
@@ -84,11 +85,9 @@ def train(model: MultiNeuronClassifier, optimizer: Optimizer,
     -------
     History
     """
-    if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) \
-            or iterations < 0:
-        raise ValueError(f"iterations must be a non-negative integer, got {iterations!r}")
+    iterations = checks.integer("iterations", iterations, minimum=0)
     if not isinstance(data, (tuple, list)) or len(data) != 2:
-        raise ValueError("data must be a pair (X, y)")
+        raise checks.invalid("data", "a pair (X, y)", data)
     batches = BatchIterator(data[0], data[1], batch_size, seed=seed, normalize=normalize)
     losses = np.empty(iterations)
     start = time.perf_counter()

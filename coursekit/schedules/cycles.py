@@ -15,7 +15,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from coursekit import _checks
+from coursekit import _checks as checks
 from coursekit.schedules.functions import Steps, over_steps
 from coursekit.schedules.schedulers import ClosedFormLR
 
@@ -30,13 +30,13 @@ def _cyclical_height(t: np.ndarray, step_size_up: float, step_size_down: float |
                      mode: str, gamma: float, scale_fn: Callable[[float], float] | None,
                      scale_mode: str) -> np.ndarray:
     """The fraction in [0, 1] of the way from the low to the high end of the cycle at step t."""
-    up = _checks.positive("step_size_up", step_size_up)
-    down = up if step_size_down is None else _checks.positive("step_size_down", step_size_down)
-    gamma = _checks.positive("gamma", gamma)
+    up = checks.positive("step_size_up", step_size_up)
+    down = up if step_size_down is None else checks.positive("step_size_down", step_size_down)
+    gamma = checks.positive("gamma", gamma)
     if scale_fn is None:
-        _checks.choice("mode", mode, CYCLIC_MODES)
+        checks.choice("mode", mode, CYCLIC_MODES)
     else:
-        _checks.choice("scale_mode", scale_mode, ("cycle", "iterations"))
+        checks.choice("scale_mode", scale_mode, ("cycle", "iterations"))
 
     cycle = np.floor(1.0 + t / (up + down))           # 1, 2, 3, ...
     x = 1.0 + t / (up + down) - cycle                 # position in the cycle, in [0, 1)
@@ -77,8 +77,8 @@ def cyclical(t: Steps, *, base_lr: float, max_lr: float, step_size_up: float = 2
     A custom ``scale_fn`` replaces ``mode`` and is evaluated on the cycle number
     :math:`c` (``scale_mode="cycle"``) or on :math:`t` (``"iterations"``).
     """
-    base_lr = _checks.nonnegative("base_lr", base_lr)
-    max_lr = _checks.nonnegative("max_lr", max_lr)
+    base_lr = checks.nonnegative("base_lr", base_lr)
+    max_lr = checks.nonnegative("max_lr", max_lr)
     height = _cyclical_height(t, step_size_up, step_size_down, mode, gamma, scale_fn, scale_mode)
     return base_lr + (max_lr - base_lr) * height
 
@@ -96,22 +96,22 @@ def cyclical_momentum(t: Steps, *, base_momentum: float, max_momentum: float,
     with :math:`h, s` as in :func:`cyclical`: momentum is ``max_momentum`` where
     the rate is lowest and ``base_momentum`` where it peaks.
     """
-    base_momentum = _checks.in_unit_interval("base_momentum", base_momentum)
-    max_momentum = _checks.in_unit_interval("max_momentum", max_momentum)
+    base_momentum = checks.in_unit_interval("base_momentum", base_momentum)
+    max_momentum = checks.in_unit_interval("max_momentum", max_momentum)
     height = _cyclical_height(t, step_size_up, step_size_down, mode, gamma, scale_fn, scale_mode)
     return max_momentum - (max_momentum - base_momentum) * height
 
 
 def _one_cycle_phase_ends(total_steps: int, pct_start: float, three_phase: bool) -> list[float]:
     """The step at which each phase ends (the last phase ends at ``total_steps - 1``)."""
-    total_steps = _checks.integer("total_steps", total_steps, minimum=1)
-    pct_start = _checks.in_unit_interval("pct_start", pct_start)
+    total_steps = checks.integer("total_steps", total_steps, minimum=1)
+    pct_start = checks.in_unit_interval("pct_start", pct_start)
     peak = pct_start * total_steps - 1.0
     ends = [peak, 2.0 * peak, total_steps - 1.0] if three_phase else [peak, total_steps - 1.0]
     if not all(later > earlier for earlier, later in zip([0.0, *ends], ends, strict=False)):
-        raise ValueError(f"Invalid pct_start: {pct_start} with total_steps={total_steps} "
-                         f"(every phase of the cycle needs more than one step; phases end "
-                         f"at steps {ends})")
+        raise checks.invalid("pct_start", f"such that every phase of the cycle has more than "
+                             f"one step (with total_steps={total_steps} they end at steps "
+                             f"{ends})", pct_start)
     return ends
 
 
@@ -119,10 +119,10 @@ def _one_cycle(t: np.ndarray, values: list[float], total_steps: int, pct_start: 
                anneal_strategy: str, three_phase: bool) -> np.ndarray:
     """Anneal from ``values[i]`` to ``values[i + 1]`` during phase ``i``."""
     ends = _one_cycle_phase_ends(total_steps, pct_start, three_phase)
-    _checks.choice("anneal_strategy", anneal_strategy, ANNEAL_STRATEGIES)
+    checks.choice("anneal_strategy", anneal_strategy, ANNEAL_STRATEGIES)
     if np.any(t > total_steps):
-        raise ValueError(f"Invalid t: {np.max(t)} (the one-cycle schedule ends at "
-                         f"total_steps={total_steps})")
+        raise checks.invalid("t", f"<= total_steps={total_steps} (where the one-cycle "
+                             "schedule ends)", np.max(t))
     phase = np.minimum(np.searchsorted(np.asarray(ends), t, side="left"), len(ends) - 1)
     start_step = np.asarray([0.0, *ends[:-1]])[phase]
     pct = (t - start_step) / (np.asarray(ends)[phase] - start_step)
@@ -156,9 +156,9 @@ def one_cycle(t: Steps, *, max_lr: float, total_steps: int, pct_start: float = 0
 
     Valid for :math:`0 \le t \le T` (``t = T`` extrapolates one step, as PyTorch allows).
     """
-    max_lr = _checks.nonnegative("max_lr", max_lr)
-    div_factor = _checks.positive("div_factor", div_factor)
-    final_div_factor = _checks.positive("final_div_factor", final_div_factor)
+    max_lr = checks.nonnegative("max_lr", max_lr)
+    div_factor = checks.positive("div_factor", div_factor)
+    final_div_factor = checks.positive("final_div_factor", final_div_factor)
     initial_lr = max_lr / div_factor
     min_lr = initial_lr / final_div_factor
     values = ([initial_lr, max_lr, initial_lr, min_lr] if three_phase
@@ -176,8 +176,8 @@ def one_cycle_momentum(t: Steps, *, total_steps: int, base_momentum: float = 0.8
     ``max_momentum`` :math:`\to` ``base_momentum`` while the rate climbs, back to
     ``max_momentum`` while it falls (three phases: then held at ``max_momentum``).
     """
-    base_momentum = _checks.in_unit_interval("base_momentum", base_momentum)
-    max_momentum = _checks.in_unit_interval("max_momentum", max_momentum)
+    base_momentum = checks.in_unit_interval("base_momentum", base_momentum)
+    max_momentum = checks.in_unit_interval("max_momentum", max_momentum)
     values = ([max_momentum, base_momentum, max_momentum, max_momentum] if three_phase
               else [max_momentum, base_momentum, max_momentum])
     return _one_cycle(t, values, total_steps, pct_start, anneal_strategy, three_phase)
@@ -192,8 +192,8 @@ def _momentum_key(optimizer: torch.optim.Optimizer) -> str:
         return "betas"
     if "momentum" in optimizer.defaults:
         return "momentum"
-    raise ValueError(f"Invalid cycle_momentum: True with {type(optimizer).__name__}, which has "
-                     "neither 'momentum' nor 'betas' (pass cycle_momentum=False)")
+    raise checks.invalid("cycle_momentum", f"False for {type(optimizer).__name__}, which has "
+                         "neither 'momentum' nor 'betas'", True)
 
 
 def _set_momentum(group: dict, key: str, value: float) -> None:
@@ -223,16 +223,16 @@ class CyclicLR(ClosedFormLR):
                  base_momentum: float | list[float] = 0.8,
                  max_momentum: float | list[float] = 0.9, last_epoch: int = -1) -> None:
         n_groups = len(optimizer.param_groups)
-        self.cycle_base_lrs = _checks.per_group("base_lr", base_lr, n_groups)
-        self.max_lrs = _checks.per_group("max_lr", max_lr, n_groups)
+        self.cycle_base_lrs = checks.per_group("base_lr", base_lr, n_groups)
+        self.max_lrs = checks.per_group("max_lr", max_lr, n_groups)
         self.wave = dict(step_size_up=step_size_up, step_size_down=step_size_down, mode=mode,
                          gamma=gamma, scale_mode=scale_mode)
         self.scale_fn = scale_fn
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
             self.momentum_key = _momentum_key(optimizer)
-            self.base_momentums = _checks.per_group("base_momentum", base_momentum, n_groups)
-            self.max_momentums = _checks.per_group("max_momentum", max_momentum, n_groups)
+            self.base_momentums = checks.per_group("base_momentum", base_momentum, n_groups)
+            self.max_momentums = checks.per_group("max_momentum", max_momentum, n_groups)
             self.momentum_at(0)    # validates the momentum bounds
         self.lr_at(0)              # validates the rest before the optimizer is touched
         if last_epoch == -1:       # the cycle starts at base_lr, which becomes the base rate
@@ -275,21 +275,21 @@ class OneCycleLR(ClosedFormLR):
                  last_epoch: int = -1) -> None:
         if total_steps is None:
             if epochs is None or steps_per_epoch is None:
-                raise ValueError("Invalid total_steps: None (give total_steps, or both epochs "
-                                 "and steps_per_epoch)")
-            total_steps = (_checks.integer("epochs", epochs, minimum=1)
-                           * _checks.integer("steps_per_epoch", steps_per_epoch, minimum=1))
+                raise checks.invalid("total_steps", "given (or both epochs and "
+                                     "steps_per_epoch)", total_steps)
+            total_steps = (checks.integer("epochs", epochs, minimum=1)
+                           * checks.integer("steps_per_epoch", steps_per_epoch, minimum=1))
         self.total_steps = total_steps
         n_groups = len(optimizer.param_groups)
-        self.max_lrs = _checks.per_group("max_lr", max_lr, n_groups)
+        self.max_lrs = checks.per_group("max_lr", max_lr, n_groups)
         self.phases = dict(total_steps=total_steps, pct_start=pct_start,
                            anneal_strategy=anneal_strategy, three_phase=three_phase)
         self.div_factor, self.final_div_factor = div_factor, final_div_factor
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
             self.momentum_key = _momentum_key(optimizer)
-            self.base_momentums = _checks.per_group("base_momentum", base_momentum, n_groups)
-            self.max_momentums = _checks.per_group("max_momentum", max_momentum, n_groups)
+            self.base_momentums = checks.per_group("base_momentum", base_momentum, n_groups)
+            self.max_momentums = checks.per_group("max_momentum", max_momentum, n_groups)
             self.momentum_at(0)
         initial_lrs = self.lr_at(0)
         if last_epoch == -1:       # the cycle starts at max_lr / div_factor

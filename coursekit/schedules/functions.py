@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from coursekit import _checks
+from coursekit import _checks as checks
 
 __all__ = [
     "Schedule",
@@ -67,10 +67,7 @@ def over_steps(formula: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(formula)
     def evaluate(t: Any, *args: Any, **kwargs: Any) -> float | np.ndarray:
-        steps = np.asarray(t, dtype=np.float64)
-        bad = steps[~(np.isfinite(steps) & (steps >= 0))]
-        if bad.size:
-            raise ValueError(f"Invalid t: {bad.flat[0]} (steps must be finite and >= 0)")
+        steps = checks.array("t", t, at_least=0)
         value = np.broadcast_to(formula(steps, *args, **kwargs), steps.shape)
         return float(value) if steps.ndim == 0 else value.astype(np.float64)
 
@@ -108,7 +105,7 @@ def constant(t: Steps, lr0: float = 1.0) -> float | np.ndarray:
     rate until the error plateaus"). As a scheduler: ``ConstantLR(opt, factor=1.0)``
     or simply none.
     """
-    return _checks.nonnegative("lr0", lr0) + 0.0 * t
+    return checks.nonnegative("lr0", lr0) + 0.0 * t
 
 
 @over_steps
@@ -120,9 +117,9 @@ def step_decay(t: Steps, lr0: float = 1.0, *, step_size: int, gamma: float = 0.1
 
     Scheduler: :class:`~coursekit.schedules.StepLR`.
     """
-    lr0 = _checks.nonnegative("lr0", lr0)
-    step_size = _checks.integer("step_size", step_size, minimum=1)
-    gamma = _checks.nonnegative("gamma", gamma)
+    lr0 = checks.nonnegative("lr0", lr0)
+    step_size = checks.integer("step_size", step_size, minimum=1)
+    gamma = checks.nonnegative("gamma", gamma)
     return lr0 * gamma ** np.floor_divide(t, step_size)
 
 
@@ -137,9 +134,9 @@ def multistep_decay(t: Steps, lr0: float = 1.0, *, milestones: Sequence[int],
     A milestone listed twice counts twice. Scheduler:
     :class:`~coursekit.schedules.MultiStepLR`.
     """
-    lr0 = _checks.nonnegative("lr0", lr0)
-    gamma = _checks.nonnegative("gamma", gamma)
-    ms = sorted(_checks.integer("milestones", m, minimum=0) for m in milestones)
+    lr0 = checks.nonnegative("lr0", lr0)
+    gamma = checks.nonnegative("gamma", gamma)
+    ms = sorted(checks.integer("milestones", m, minimum=0) for m in milestones)
     return lr0 * gamma ** np.searchsorted(np.asarray(ms, dtype=np.float64), t, side="right")
 
 
@@ -168,8 +165,8 @@ def exponential_decay(t: Steps, lr0: float = 1.0, *, k: float) -> float | np.nda
     is very aggressive per step; ``k = 0.01`` or a per-epoch step (see
     :func:`per_epoch`) are gentler. Scheduler: :class:`~coursekit.schedules.ExponentialDecayLR`.
     """
-    lr0 = _checks.nonnegative("lr0", lr0)
-    k = _checks.nonnegative("k", k)
+    lr0 = checks.nonnegative("lr0", lr0)
+    k = checks.nonnegative("k", k)
     return lr0 * np.exp(-k * t)
 
 
@@ -182,8 +179,8 @@ def geometric_decay(t: Steps, lr0: float = 1.0, *, gamma: float) -> float | np.n
     ``gamma < 1`` decays, ``gamma > 1`` grows (as in an lr range test). Scheduler:
     :class:`~coursekit.schedules.ExponentialLR`.
     """
-    lr0 = _checks.nonnegative("lr0", lr0)
-    gamma = _checks.positive("gamma", gamma)
+    lr0 = checks.nonnegative("lr0", lr0)
+    gamma = checks.positive("gamma", gamma)
     return lr0 * gamma**t
 
 
@@ -195,8 +192,8 @@ def inverse_time_decay(t: Steps, lr0: float = 1.0, *, k: float) -> float | np.nd
 
     Scheduler: :class:`~coursekit.schedules.InverseTimeLR`.
     """
-    lr0 = _checks.nonnegative("lr0", lr0)
-    k = _checks.nonnegative("k", k)
+    lr0 = checks.nonnegative("lr0", lr0)
+    k = checks.nonnegative("k", k)
     return lr0 / (1.0 + k * t)
 
 
@@ -232,8 +229,8 @@ def inverse_sqrt_decay(t: Steps, lr0: float = 1.0, *, k: float = 1.0) -> float |
     :math:`k' = t + 1`. It decays slower than 1/t: :math:`\sum \eta_t^2` diverges.
     Scheduler: :class:`~coursekit.schedules.InverseSqrtLR`.
     """
-    lr0 = _checks.nonnegative("lr0", lr0)
-    k = _checks.nonnegative("k", k)
+    lr0 = checks.nonnegative("lr0", lr0)
+    k = checks.nonnegative("k", k)
     return lr0 / np.sqrt(1.0 + k * t)
 
 
@@ -246,9 +243,9 @@ def polynomial_decay(t: Steps, lr0: float = 1.0, *, total_iters: int = 5, power:
 
     ``power = 1`` is linear decay. Scheduler: :class:`~coursekit.schedules.PolynomialLR`.
     """
-    lr0 = _checks.nonnegative("lr0", lr0)
-    total_iters = _checks.integer("total_iters", total_iters, minimum=1)
-    power = _checks.nonnegative("power", power)
+    lr0 = checks.nonnegative("lr0", lr0)
+    total_iters = checks.integer("total_iters", total_iters, minimum=1)
+    power = checks.nonnegative("power", power)
     return lr0 * (1.0 - _ramp(t, total_iters)) ** power
 
 
@@ -262,10 +259,10 @@ def linear_schedule(t: Steps, lr0: float = 1.0, *, start_factor: float = 1.0 / 3
     The building block of warm-up (``s < e = 1``) and linear decay (``s = 1, e = 0``).
     Scheduler: :class:`~coursekit.schedules.LinearLR`.
     """
-    lr0 = _checks.nonnegative("lr0", lr0)
-    start_factor = _checks.nonnegative("start_factor", start_factor)
-    end_factor = _checks.nonnegative("end_factor", end_factor)
-    total_iters = _checks.integer("total_iters", total_iters, minimum=1)
+    lr0 = checks.nonnegative("lr0", lr0)
+    start_factor = checks.nonnegative("start_factor", start_factor)
+    end_factor = checks.nonnegative("end_factor", end_factor)
+    total_iters = checks.integer("total_iters", total_iters, minimum=1)
     return lr0 * (start_factor + (end_factor - start_factor) * _ramp(t, total_iters))
 
 
@@ -289,9 +286,9 @@ def constant_factor(t: Steps, lr0: float = 1.0, *, factor: float = 1.0 / 3,
 
     A crude warm-up. Scheduler: :class:`~coursekit.schedules.ConstantLR`.
     """
-    lr0 = _checks.nonnegative("lr0", lr0)
-    factor = _checks.in_unit_interval("factor", factor)
-    total_iters = _checks.integer("total_iters", total_iters, minimum=1)
+    lr0 = checks.nonnegative("lr0", lr0)
+    factor = checks.in_unit_interval("factor", factor)
+    total_iters = checks.integer("total_iters", total_iters, minimum=1)
     return lr0 * np.where(t < total_iters, factor, 1.0)
 
 
@@ -316,9 +313,9 @@ def cosine_annealing(t: Steps, lr0: float = 1.0, *, T_max: float, eta_min: float
     :func:`cosine_warm_restarts` to restart instead. Scheduler:
     :class:`~coursekit.schedules.CosineAnnealingLR`.
     """
-    lr0 = _checks.nonnegative("lr0", lr0)
-    T_max = _checks.positive("T_max", T_max)
-    eta_min = _checks.nonnegative("eta_min", eta_min)
+    lr0 = checks.nonnegative("lr0", lr0)
+    T_max = checks.positive("T_max", T_max)
+    eta_min = checks.nonnegative("eta_min", eta_min)
     return _cosine(t, lr0, T_max, eta_min)
 
 
@@ -336,10 +333,10 @@ def cosine_warm_restarts(t: Steps, lr0: float = 1.0, *, T_0: int, T_mult: int = 
     so the rate jumps back to :math:`\eta_0` at every restart. Scheduler:
     :class:`~coursekit.schedules.CosineAnnealingWarmRestarts`.
     """
-    lr0 = _checks.nonnegative("lr0", lr0)
-    T_0 = _checks.integer("T_0", T_0, minimum=1)
-    T_mult = _checks.integer("T_mult", T_mult, minimum=1)
-    eta_min = _checks.nonnegative("eta_min", eta_min)
+    lr0 = checks.nonnegative("lr0", lr0)
+    T_0 = checks.integer("T_0", T_0, minimum=1)
+    T_mult = checks.integer("T_mult", T_mult, minimum=1)
+    eta_min = checks.nonnegative("eta_min", eta_min)
     if T_mult == 1:
         return _cosine(np.mod(t, T_0), lr0, T_0, eta_min)
     restarts = [0]                       # cycle i starts at T_0 (T_mult^i - 1) / (T_mult - 1)
@@ -364,9 +361,9 @@ def linear_warmup(t: Steps, lr0: float = 1.0, *, warmup_steps: int, start_factor
     prevents it (seed 003). Combine with any decay through :func:`with_warmup`.
     Scheduler: :class:`~coursekit.schedules.LinearWarmupLR`.
     """
-    start_factor = _checks.in_unit_interval("start_factor", start_factor)
+    start_factor = checks.in_unit_interval("start_factor", start_factor)
     return linear_schedule(t, lr0, start_factor=start_factor, end_factor=1.0,
-                           total_iters=_checks.integer("warmup_steps", warmup_steps, minimum=1))
+                           total_iters=checks.integer("warmup_steps", warmup_steps, minimum=1))
 
 
 @over_steps
@@ -385,15 +382,15 @@ def trapezoidal(t: Steps, lr0: float = 1.0, *, total_steps: int, warmup_steps: i
     :math:`[W, T - D]`, linear down to :math:`e\eta_0` on :math:`[T - D, T]`.
     Scheduler: :class:`~coursekit.schedules.TrapezoidalLR`.
     """
-    lr0 = _checks.nonnegative("lr0", lr0)
-    total_steps = _checks.integer("total_steps", total_steps, minimum=1)
-    warmup_steps = _checks.integer("warmup_steps", warmup_steps, minimum=0)
-    decay_steps = _checks.integer("decay_steps", decay_steps, minimum=0)
-    start_factor = _checks.in_unit_interval("start_factor", start_factor)
-    end_factor = _checks.in_unit_interval("end_factor", end_factor)
+    lr0 = checks.nonnegative("lr0", lr0)
+    total_steps = checks.integer("total_steps", total_steps, minimum=1)
+    warmup_steps = checks.integer("warmup_steps", warmup_steps, minimum=0)
+    decay_steps = checks.integer("decay_steps", decay_steps, minimum=0)
+    start_factor = checks.in_unit_interval("start_factor", start_factor)
+    end_factor = checks.in_unit_interval("end_factor", end_factor)
     if warmup_steps + decay_steps > total_steps:
-        raise ValueError(f"Invalid warmup_steps: {warmup_steps} (warmup_steps + decay_steps = "
-                         f"{warmup_steps + decay_steps} exceeds total_steps = {total_steps})")
+        raise checks.invalid("warmup_steps", f"<= total_steps - decay_steps = "
+                             f"{total_steps - decay_steps}", warmup_steps)
     up = start_factor + (1.0 - start_factor) * _ramp(t, warmup_steps)
     down = 1.0 + (end_factor - 1.0) * _ramp(t - (total_steps - decay_steps), decay_steps)
     return lr0 * up * down
@@ -412,10 +409,10 @@ def sequential(t: Steps, schedules: Sequence[Schedule], milestones: Sequence[int
     The pure-function form of :class:`~coursekit.schedules.SequentialLR`.
     """
     if len(milestones) != len(schedules) - 1:
-        raise ValueError(f"Invalid milestones: {list(milestones)!r} (expected "
-                         f"{len(schedules) - 1} for {len(schedules)} schedules)")
+        raise checks.invalid("milestones", f"{len(schedules) - 1} steps for {len(schedules)} "
+                             "schedules", list(milestones))
     for i, m in enumerate(milestones):
-        _checks.integer(f"milestones[{i}]", m, minimum=1 if i == 0 else milestones[i - 1] + 1)
+        checks.integer(f"milestones[{i}]", m, minimum=1 if i == 0 else milestones[i - 1] + 1)
     index, local = _segments(t, milestones)
     out = np.empty(t.shape, dtype=np.float64)
     for i, schedule in enumerate(schedules):
@@ -435,8 +432,8 @@ def with_warmup(schedule: Schedule, warmup_steps: int, start_factor: float = 0.0
     warms up for 10 steps, then anneals for 90. The same as
     ``SequentialLR(opt, [LinearWarmupLR(opt, W), scheduler], milestones=[W])``.
     """
-    warmup_steps = _checks.integer("warmup_steps", warmup_steps, minimum=1)
-    start_factor = _checks.in_unit_interval("start_factor", start_factor)
+    warmup_steps = checks.integer("warmup_steps", warmup_steps, minimum=1)
+    start_factor = checks.in_unit_interval("start_factor", start_factor)
 
     def warmed_up(t: Steps) -> float | np.ndarray:
         peak = float(schedule(0))
@@ -454,7 +451,7 @@ def per_epoch(schedule: Schedule, steps_per_epoch: int) -> Schedule:
     still stepped every batch, e.g. seed 001's :math:`\beta_1 e^{-\text{epoch}}`:
     ``per_epoch(partial(exponential_decay, k=1.0), steps_per_epoch=len(loader))``.
     """
-    steps_per_epoch = _checks.integer("steps_per_epoch", steps_per_epoch, minimum=1)
+    steps_per_epoch = checks.integer("steps_per_epoch", steps_per_epoch, minimum=1)
 
     def by_epoch(t: Steps) -> float | np.ndarray:
         epoch = np.floor_divide(np.asarray(t, dtype=np.float64), steps_per_epoch)

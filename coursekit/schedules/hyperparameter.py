@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from coursekit import _checks
+from coursekit import _checks as checks
 
 __all__ = ["HyperparameterScheduler"]
 
@@ -61,19 +61,15 @@ class HyperparameterScheduler:
     def __init__(self, optimizer: torch.optim.Optimizer, name: str,
                  schedule: Callable[[int], float] | Sequence[Callable[[int], float]],
                  index: int | None = None, last_epoch: int = -1) -> None:
-        if not isinstance(optimizer, torch.optim.Optimizer):
-            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+        checks.instance("optimizer", optimizer, torch.optim.Optimizer,
+                        what="a torch.optim.Optimizer")
         groups = optimizer.param_groups
-        for i, group in enumerate(groups):
-            if name not in group:
-                known = ", ".join(sorted(key for key in group if key != "params"))
-                raise ValueError(f"Invalid name: {name!r} (param group {i} has no such "
-                                 f"hyperparameter; it has {known})")
+        for group in groups:
+            checks.choice("name", name, sorted(key for key in group if key != "params"))
             self._check_index(name, group[name], index)
-        self.schedules = _checks.per_group("schedule", schedule, len(groups))
+        self.schedules = checks.per_group("schedule", schedule, len(groups))
         for i, fn in enumerate(self.schedules):
-            if not callable(fn):
-                raise ValueError(f"Invalid schedule[{i}]: {fn!r} (expected a function of the step)")
+            checks.function(f"schedule[{i}]", fn, what="a function of the step")
         self.optimizer, self.name, self.index = optimizer, name, index
         self.initial_key = f"initial_{name}"
         if last_epoch == -1:
@@ -89,11 +85,9 @@ class HyperparameterScheduler:
     @staticmethod
     def _check_index(name: str, value: Any, index: int | None) -> None:
         if isinstance(value, (tuple, list)):
-            if index is None or not _is_int(index) or not 0 <= index < len(value):
-                raise ValueError(f"Invalid index: {index!r} ({name} is a sequence of "
-                                 f"{len(value)}; give index=0..{len(value) - 1})")
+            checks.integer("index", index, minimum=0, maximum=len(value) - 1)
         elif index is not None:
-            raise ValueError(f"Invalid index: {index!r} ({name} is a single number)")
+            raise checks.invalid("index", f"None ({name} is a single number)", index)
 
     def _get(self, value: Any) -> float:
         return float(value if self.index is None else value[self.index])
@@ -112,8 +106,8 @@ class HyperparameterScheduler:
         for i, (fn, base) in enumerate(zip(self.schedules, self.base_values, strict=True)):
             value = float(base * fn(t))
             if not math.isfinite(value):
-                raise ValueError(f"Invalid schedule[{i}]: it gives {self.name} = {value} at step "
-                                 f"{t} (must be finite)")
+                raise ValueError(f"schedule[{i}] must give a finite {self.name}, got {value} "
+                                 f"at step {t}")
             values.append(value)
         return values
 
@@ -138,10 +132,6 @@ class HyperparameterScheduler:
         """Restore a state saved by :meth:`state_dict` of a scheduler of the same hyperparameter."""
         for key in ("name", "index"):
             if state_dict[key] != getattr(self, key):
-                raise ValueError(f"Invalid state_dict: it schedules {key}={state_dict[key]!r}, "
-                                 f"this scheduler {key}={getattr(self, key)!r}")
+                raise checks.invalid(f"state_dict[{key!r}]", f"{getattr(self, key)!r} (what "
+                                     "this scheduler schedules)", state_dict[key])
         self.__dict__.update(state_dict)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)

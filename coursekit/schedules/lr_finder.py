@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from coursekit import _checks
+from coursekit import _checks as checks
 
 __all__ = ["LRFindResult", "lr_find"]
 
@@ -79,7 +79,8 @@ def _batches(data: Any) -> Iterator[tuple[Any, Any]]:
             empty = False
             yield batch
         if empty:
-            raise ValueError(f"Invalid data: {data!r} yields no batches (a used-up iterator?)")
+            raise checks.invalid("data", "an iterable that yields batches (not a used-up "
+                                 "iterator)", data)
 
 
 def _suggest(lrs: np.ndarray, smoothed: np.ndarray) -> float | None:
@@ -126,23 +127,20 @@ def lr_find(model: torch.nn.Module, loss_fn: Callable[[Any, Any], torch.Tensor],
     -------
     LRFindResult
     """
-    start_lr = _checks.positive("start_lr", start_lr)
-    end_lr = _checks.positive("end_lr", end_lr)
+    start_lr = checks.positive("start_lr", start_lr)
+    end_lr = checks.positive("end_lr", end_lr)
     if end_lr <= start_lr:
-        raise ValueError(f"Invalid end_lr: {end_lr} (must exceed start_lr = {start_lr})")
-    num_steps = _checks.integer("num_steps", num_steps, minimum=2)
-    smoothing = _checks.in_unit_interval("smoothing", smoothing, open_high=True)
-    diverge_factor = _checks.real("diverge_factor", diverge_factor)
-    if diverge_factor <= 1:
-        raise ValueError(f"Invalid diverge_factor: {diverge_factor} (must be > 1)")
+        raise checks.invalid("end_lr", f"> start_lr = {start_lr}", end_lr)
+    num_steps = checks.integer("num_steps", num_steps, minimum=2)
+    smoothing = checks.in_unit_interval("smoothing", smoothing, open_high=True)
+    diverge_factor = checks.real("diverge_factor", diverge_factor, above=1)
 
     if isinstance(optimizer, torch.optim.Optimizer):
         opt, saved_optimizer = optimizer, copy.deepcopy(optimizer.state_dict())
-    elif callable(optimizer):
-        opt, saved_optimizer = optimizer(model.parameters()), None
     else:
-        raise ValueError(f"Invalid optimizer: {optimizer!r} (expected an optimizer or a "
-                         "factory params -> optimizer)")
+        checks.function("optimizer", optimizer, what="a torch.optim.Optimizer or a factory "
+                        "make(params) -> optimizer")
+        opt, saved_optimizer = optimizer(model.parameters()), None
     saved_model = copy.deepcopy(model.state_dict())
     saved_grads = [None if p.grad is None else p.grad.clone() for p in model.parameters()]
     was_training = model.training

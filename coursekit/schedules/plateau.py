@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
-from coursekit import _checks
+from coursekit import _checks as checks
 
 __all__ = ["PlateauState", "ReduceLROnPlateau", "plateau_step", "reduce_on_plateau",
            "reduced_lr"]
@@ -57,13 +57,13 @@ class PlateauState(NamedTuple):
 def _check_plateau_args(mode: str, factor: float, patience: int, threshold: float,
                        threshold_mode: str, cooldown: int, eps: float) -> None:
     """Validate the plateau rule's hyperparameters, naming the bad one."""
-    _checks.choice("mode", mode, ("min", "max"))
-    _checks.choice("threshold_mode", threshold_mode, ("rel", "abs"))
-    _checks.in_unit_interval("factor", factor, open_high=True)
-    _checks.integer("patience", patience, minimum=0)
-    _checks.nonnegative("threshold", threshold)
-    _checks.integer("cooldown", cooldown, minimum=0)
-    _checks.nonnegative("eps", eps)
+    checks.choice("mode", mode, ("min", "max"))
+    checks.choice("threshold_mode", threshold_mode, ("rel", "abs"))
+    checks.in_unit_interval("factor", factor, open_high=True)
+    checks.integer("patience", patience, minimum=0)
+    checks.nonnegative("threshold", threshold)
+    checks.integer("cooldown", cooldown, minimum=0)
+    checks.nonnegative("eps", eps)
 
 
 def _improves(metric: float, best: float, mode: str, threshold: float,
@@ -109,8 +109,8 @@ def reduce_on_plateau(metrics: Iterable[float], lr0: float = 1.0, *, mode: str =
     (what ``scheduler.step(metrics[i])`` leaves in the optimizer).
     """
     _check_plateau_args(mode, factor, patience, threshold, threshold_mode, cooldown, eps)
-    lr = _checks.nonnegative("lr0", lr0)
-    min_lr = _checks.nonnegative("min_lr", min_lr)
+    lr = checks.nonnegative("lr0", lr0)
+    min_lr = checks.nonnegative("min_lr", min_lr)
     state = PlateauState.initial(mode)
     lrs = []
     for metric in metrics:
@@ -140,11 +140,10 @@ class ReduceLROnPlateau(LRScheduler):
                  patience: int = 10, threshold: float = 1e-4, threshold_mode: str = "rel",
                  cooldown: int = 0, min_lr: float | list[float] = 0, eps: float = 1e-8) -> None:
         _check_plateau_args(mode, factor, patience, threshold, threshold_mode, cooldown, eps)
-        if not isinstance(optimizer, torch.optim.Optimizer):
-            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
-        self.optimizer = optimizer
-        self.min_lrs = [_checks.nonnegative("min_lr", value) for value in
-                        _checks.per_group("min_lr", min_lr, len(optimizer.param_groups))]
+        self.optimizer = checks.instance("optimizer", optimizer, torch.optim.Optimizer,
+                                         what="a torch.optim.Optimizer")
+        self.min_lrs = [checks.nonnegative("min_lr", value) for value in
+                        checks.per_group("min_lr", min_lr, len(optimizer.param_groups))]
         self.mode, self.factor, self.patience = mode, factor, patience
         self.threshold, self.threshold_mode = threshold, threshold_mode
         self.cooldown, self.eps = cooldown, eps
@@ -163,8 +162,9 @@ class ReduceLROnPlateau(LRScheduler):
         if reduce:
             groups = self.optimizer.param_groups
             if len(groups) != len(self.min_lrs):
-                raise ValueError(f"Invalid min_lr: {self.min_lrs} (the optimizer now has "
-                                 f"{len(groups)} param groups; set scheduler.min_lrs to match)")
+                raise checks.invalid("min_lrs", f"a list of {len(groups)}, one per param group "
+                                     "of the optimizer now (set scheduler.min_lrs to match)",
+                                     self.min_lrs)
             for group, min_lr in zip(groups, self.min_lrs, strict=True):
                 group["lr"] = reduced_lr(float(group["lr"]), self.factor, min_lr, self.eps)
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
-from coursekit import _checks
+from coursekit import _checks as checks
 from coursekit.schedules.functions import (
     Steps,
     _segments,
@@ -272,10 +272,9 @@ class LambdaLR(ClosedFormLR):
     def __init__(self, optimizer: torch.optim.Optimizer,
                  lr_lambda: Callable[[int], float] | Sequence[Callable[[int], float]],
                  last_epoch: int = -1) -> None:
-        self.lr_lambdas = _checks.per_group("lr_lambda", lr_lambda, len(optimizer.param_groups))
+        self.lr_lambdas = checks.per_group("lr_lambda", lr_lambda, len(optimizer.param_groups))
         for i, fn in enumerate(self.lr_lambdas):
-            if not callable(fn):
-                raise ValueError(f"Invalid lr_lambda[{i}]: {fn!r} (expected a function of t)")
+            checks.function(f"lr_lambda[{i}]", fn, what="a function of t")
         super().__init__(optimizer, last_epoch)
 
     def lr_at(self, t: int) -> list[float]:
@@ -300,18 +299,18 @@ class SequentialLR(ClosedFormLR):
     def __init__(self, optimizer: torch.optim.Optimizer, schedulers: Sequence[ClosedFormLR],
                  milestones: Sequence[int], last_epoch: int = -1) -> None:
         if len(schedulers) == 0:
-            raise ValueError("Invalid schedulers: [] (expected at least one scheduler)")
+            raise checks.invalid("schedulers", "a non-empty list", schedulers)
         for i, scheduler in enumerate(schedulers):
-            if not isinstance(scheduler, ClosedFormLR):
-                raise TypeError(f"Invalid schedulers[{i}]: {type(scheduler).__name__} (expected "
-                                "a coursekit.schedules scheduler, closed-form in the step)")
+            checks.instance(f"schedulers[{i}]", scheduler, ClosedFormLR,
+                            what="a coursekit.schedules scheduler (closed-form in the step)")
             if scheduler.optimizer is not optimizer:
-                raise ValueError(f"Invalid schedulers[{i}]: it drives a different optimizer")
+                raise checks.invalid(f"schedulers[{i}]", "a scheduler of this optimizer",
+                                     scheduler)
         if len(milestones) != len(schedulers) - 1:
-            raise ValueError(f"Invalid milestones: {list(milestones)!r} (expected "
-                             f"{len(schedulers) - 1} for {len(schedulers)} schedulers)")
+            raise checks.invalid("milestones", f"{len(schedulers) - 1} steps for "
+                                 f"{len(schedulers)} schedulers", list(milestones))
         for i, m in enumerate(milestones):
-            _checks.integer(f"milestones[{i}]", m, minimum=1 if i == 0 else milestones[i - 1] + 1)
+            checks.integer(f"milestones[{i}]", m, minimum=1 if i == 0 else milestones[i - 1] + 1)
         self.schedulers, self.milestones = list(schedulers), list(milestones)
         super().__init__(optimizer, last_epoch)
 

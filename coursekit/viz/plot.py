@@ -91,9 +91,7 @@ def _axes(ax: Axes | None, figsize: tuple[float, float] | None = None) -> Axes:
     if ax is None:
         _, ax = plt.subplots(figsize=figsize)
         return ax
-    if not isinstance(ax, Axes):
-        raise TypeError(f"Invalid ax: {ax!r} (expected a matplotlib Axes)")
-    return ax
+    return checks.instance("ax", ax, Axes, what="a matplotlib Axes")
 
 
 def _contour_levels(Z: np.ndarray, landscape: Landscape, n: int) -> np.ndarray:
@@ -144,15 +142,14 @@ def trajectories(trajs: Trajectory | Sequence[Trajectory], landscape: Landscape 
     matplotlib Axes
     """
     trajs = [trajs] if isinstance(trajs, Trajectory) else list(trajs)
-    for traj in trajs:
-        if not isinstance(traj, Trajectory):
-            raise TypeError(f"Invalid trajs: {traj!r} is not a Trajectory")
+    for i, traj in enumerate(trajs):
+        checks.instance(f"trajs[{i}]", traj, Trajectory)
     if landscape is None:
         if not trajs:
-            raise ValueError("Invalid landscape: None, and no trajectory to take it from")
+            raise checks.invalid("landscape", "given when there is no trajectory to take it "
+                                 "from", landscape)
         landscape = trajs[0].landscape
-    if not isinstance(landscape, Landscape):
-        raise TypeError(f"Invalid landscape: {landscape!r} (expected a Landscape)")
+    checks.instance("landscape", landscape, Landscape)
     domain = landscape.domain if domain is None else domain
     with style():
         ax = _axes(ax)
@@ -216,19 +213,17 @@ def schedules(curves: Mapping[str, Sequence[float] | Callable[[int], float]],
     matplotlib Axes
     """
     if not isinstance(curves, Mapping) or not curves:
-        raise TypeError(f"Invalid curves: {curves!r} (expected a non-empty dict name -> "
-                        "sequence or callable)")
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, Integral)
-                              or steps < 1):
-        raise ValueError(f"Invalid steps: {steps!r} (expected an integer >= 1)")
+        raise checks.invalid("curves", "a non-empty dict name -> sequence or callable", curves,
+                             TypeError)
+    steps = checks.optional_integer("steps", steps, minimum=1)
     with style():
         ax = _axes(ax)
         for i, (name, curve) in enumerate(curves.items()):
             if callable(curve):
                 if steps is None:
-                    raise ValueError(f"Invalid steps: None, but curve {name!r} is a callable; "
-                                     "pass steps= to evaluate it")
-                values = checks.series(f"curves[{name!r}]", [curve(t) for t in range(int(steps))])
+                    raise checks.invalid("steps", "given to evaluate the callable "
+                                         f"curves[{name!r}]", steps)
+                values = checks.series(f"curves[{name!r}]", [curve(t) for t in range(steps)])
             else:
                 values = checks.series(f"curves[{name!r}]", curve)
             ax.plot(np.arange(len(values)), values, color=COLORS[i % len(COLORS)],
@@ -269,11 +264,7 @@ def training_curves(losses: Sequence[float] | Mapping[str, Sequence[float]], *,
     matplotlib Axes
     """
     window = checks.integer("window", window, minimum=1)
-    if iters_per_epoch is not None and (isinstance(iters_per_epoch, bool)
-                                        or not isinstance(iters_per_epoch, Integral)
-                                        or iters_per_epoch < 1):
-        raise ValueError(f"Invalid iters_per_epoch: {iters_per_epoch!r} "
-                         "(expected an integer >= 1)")
+    iters_per_epoch = checks.optional_integer("iters_per_epoch", iters_per_epoch, minimum=1)
     runs = dict(losses) if isinstance(losses, Mapping) else {None: losses}
     with style():
         ax = _axes(ax)
@@ -340,13 +331,10 @@ def heatmap(values: Any, rows: Sequence[Any], cols: Sequence[Any], *, ax: Axes |
     -------
     matplotlib Axes
     """
-    grid_values = np.asarray(values, dtype=np.float64)
     rows, cols = list(rows), list(cols)
-    if grid_values.shape != (len(rows), len(cols)):
-        raise ValueError(f"Invalid values: shape {grid_values.shape}, expected "
-                         f"(len(rows), len(cols)) = ({len(rows)}, {len(cols)})")
-    if highlight not in (None, "min", "max"):
-        raise ValueError(f"Invalid highlight: {highlight!r} (expected None, 'min' or 'max')")
+    grid_values = checks.shape("values", np.asarray(values, dtype=np.float64),
+                               (len(rows), len(cols)))
+    checks.choice("highlight", highlight, (None, "min", "max"))
     with style():
         ax = _axes(ax)
         image = ax.imshow(grid_values, cmap=cmap, aspect="auto", origin="upper")
@@ -399,7 +387,7 @@ def summary_table(records: Sequence[Mapping[str, Any]], columns: Sequence[str] |
     """
     columns = _columns(records, columns)
     if not columns:
-        raise ValueError("Invalid records: no columns to show")
+        raise checks.invalid("columns", "non-empty (records with keys, or columns=)", columns)
     cells = _cells(records, columns, fmt)
     with style():
         ax = _axes(ax, figsize=(max(4.0, 1.3 * len(columns)),
@@ -456,10 +444,8 @@ def rate_map(rates: np.ndarray, lrs: Sequence[float], momenta: Sequence[float], 
     matplotlib Axes
     """
     lr_grid, momentum_grid = checks.vector("lrs", lrs), checks.vector("momenta", momenta)
-    values = np.asarray(rates, dtype=np.float64)
-    if values.shape != (len(momentum_grid), len(lr_grid)):
-        raise ValueError(f"Invalid rates: shape {values.shape}, expected (len(momenta), "
-                         f"len(lrs)) = ({len(momentum_grid)}, {len(lr_grid)})")
+    values = checks.shape("rates", np.asarray(rates, dtype=np.float64),
+                          (len(momentum_grid), len(lr_grid)))
     with style():
         if ax is None:
             _, ax = plt.subplots()
@@ -504,8 +490,10 @@ def distances(trajectories: Trajectory | Sequence[Trajectory], *, ax: Axes | Non
     blows up leaves the plot instead of flattening all the others.
     """
     runs = [trajectories] if isinstance(trajectories, Trajectory) else list(trajectories)
-    if not runs or not all(isinstance(run, Trajectory) for run in runs):
-        raise TypeError(f"Invalid trajectories: {trajectories!r} (expected Trajectory objects)")
+    if not runs:
+        raise checks.invalid("trajectories", "at least one Trajectory", trajectories, TypeError)
+    for i, run in enumerate(runs):
+        checks.instance(f"trajectories[{i}]", run, Trajectory)
     with style():
         if ax is None:
             _, ax = plt.subplots()

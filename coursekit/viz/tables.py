@@ -80,18 +80,18 @@ def pivot(records: Sequence[Mapping[str, Any]], row: str, col: str, value: str,
     for k, record in enumerate(records):
         for key in (row, col, value):
             if key not in record:
-                raise ValueError(f"Invalid records: record {k} has no key {key!r}")
+                raise checks.invalid(f"records[{k}]", f"a dict with the key {key!r}", record)
         if not isinstance(record[value], Real) or isinstance(record[value], bool):
-            raise ValueError(f"Invalid records: record {k} has {value}={record[value]!r}, "
-                             "not a number")
+            raise checks.invalid(f"records[{k}][{value!r}]", "a number", record[value])
     rows, cols = _axis(records, row, rows), _axis(records, col, cols)
     cells: dict[tuple[int, int], list[float]] = {}
     for k, record in enumerate(records):
-        cell = (_position(rows, record[row], f"record {k} has {row}={record[row]!r}"),
-                _position(cols, record[col], f"record {k} has {col}={record[col]!r}"))
+        cell = (_position(rows, record[row], f"records[{k}][{row!r}]"),
+                _position(cols, record[col], f"records[{k}][{col!r}]"))
         if reduce is None and cell in cells:
-            raise ValueError(f"Invalid records: two records for {row}={record[row]!r}, "
-                             f"{col}={record[col]!r} (pass reduce= to combine them)")
+            raise ValueError(f"records must hold one record per cell unless reduce= combines "
+                             f"them, got two records for {row}={record[row]!r}, "
+                             f"{col}={record[col]!r}")
         cells.setdefault(cell, []).append(float(record[value]))
     values = np.full((len(rows), len(cols)), np.nan)
     for (i, j), numbers in cells.items():
@@ -120,16 +120,16 @@ def _distinct(values: Iterable[Any]) -> list[Any]:
     return distinct
 
 
-def _position(axis: list[Any], item: Any, where: str) -> int:
+def _position(axis: list[Any], item: Any, name: str) -> int:
     for i, known in enumerate(axis):
         if known == item:
             return i
-    raise ValueError(f"Invalid records: {where}, which is not among {axis!r}")
+    raise checks.invalid(name, f"on the axis {axis!r}", item)
 
 
 def _columns(records: Sequence[Mapping[str, Any]], columns: Sequence[str] | None) -> list[str]:
     if isinstance(records, Mapping) or not all(isinstance(r, Mapping) for r in records):
-        raise TypeError("Invalid records: expected a list of dicts (one per row)")
+        raise checks.invalid("records", "a list of dicts (one per row)", records, TypeError)
     if columns is None:
         return list(dict.fromkeys(key for record in records for key in record))
     return list(columns)

@@ -38,6 +38,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from coursekit import _checks as checks
 from coursekit.viz.plot import STYLE, style
 
 __all__ = ["Explorer", "explore"]
@@ -59,24 +60,24 @@ def _default(name: str, spec: Any) -> Any:
         return spec
     if isinstance(spec, list):
         if not spec:
-            raise ValueError(f"Invalid control {name!r}: an empty list of options")
+            raise checks.invalid(name, "a non-empty list of options", spec)
         return spec[0]
     if isinstance(spec, tuple) and len(spec) == 4 and spec[0] == "log":
         _, low, high, value = spec
         if not 0 < low <= value <= high:
-            raise ValueError(f"Invalid control {name!r}: log slider needs 0 < low <= default "
-                             f"<= high, got {spec!r}")
+            raise checks.invalid(name, "a log slider ('log', low, high, default) with "
+                                 "0 < low <= default <= high", spec)
         return value
     if isinstance(spec, tuple) and len(spec) == 4:
         low, high, step, value = spec
         if not (low <= value <= high and step > 0):
-            raise ValueError(f"Invalid control {name!r}: slider needs low <= default <= high "
-                             f"and step > 0, got {spec!r}")
+            raise checks.invalid(name, "a slider (low, high, step, default) with "
+                                 "low <= default <= high and step > 0", spec)
         return value
     if hasattr(spec, "value"):  # an ipywidgets widget
         return spec.value
-    raise ValueError(f"Invalid control {name!r}: {spec!r} (expected (low, high, step, default), "
-                     "('log', low, high, default), a list of options, a bool or a widget)")
+    raise checks.invalid(name, "a control: (low, high, step, default), ('log', low, high, "
+                         "default), a list of options, a bool or a widget", spec)
 
 
 def _widget(name: str, spec: Any):
@@ -148,9 +149,8 @@ class Explorer:
 
     def update(self, **values: Any) -> Figure:
         """Set one or more controls and redraw once."""
-        unknown = sorted(set(values) - set(self.values))
-        if unknown:
-            raise ValueError(f"Unknown control(s) {unknown}; controls are {sorted(self.values)}")
+        for name in values:
+            checks.choice("control", name, sorted(self.values))
         self.values.update(values)
         self._quiet = True  # move the sliders without one redraw per slider
         try:
@@ -206,7 +206,8 @@ def explore(draw: Callable[..., Any], *, ncols: int = 1,
         result (``box.explorer`` / ``figure.explorer``).
     """
     if not controls:
-        raise ValueError("explore() needs at least one control, e.g. lr=(0.01, 1.0, 0.01, 0.1)")
+        raise ValueError("controls must be at least one keyword argument, e.g. "
+                         "lr=(0.01, 1.0, 0.01, 0.1), got none")
     explorer = Explorer(draw, controls, ncols=ncols, figsize=figsize)
     if interactive is None:
         interactive = _in_kernel()
