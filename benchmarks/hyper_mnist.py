@@ -20,9 +20,11 @@ deviation over ``--seeds`` runs):
 
 Data: MNIST when its files are on disk (``coursekit.data``, looked for under
 ``$COURSEKIT_DATA`` or ``~/.coursekit/data``), otherwise scikit-learn's 8x8
-digits, which ship with the library; the script prints which. A run whose loss
-turns non-finite stops early and every test example counts as an error (marked
-``!``).
+digits, which ship with the library; the script prints which. Every run is one
+:func:`coursekit.analysis.hypergradients.train_stack` (through
+:func:`coursekit.train.fit`): a run whose loss turns non-finite stops at that step
+(marked ``!``), and when its weights are no longer finite every test example
+counts as an error.
 
     python benchmarks/hyper_mnist.py                    # full size (a GPU is best)
     python benchmarks/hyper_mnist.py --reduced          # CPU, digits, ~1-2 minutes
@@ -38,17 +40,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import math
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import torch
-import torch.nn.functional as F
 
 import coursekit
 from coursekit import data as ckdata
 from coursekit import models
+from coursekit.analysis import hypergradients
 from coursekit.optim import clip, hyper
 
 EPOCHS = {"SGD": 30, "AdaGrad": 30, "Adam": 5, "RMSProp": 5}
@@ -65,48 +68,55 @@ SWEEPS = {
 }
 TABLES = ("stacks", *SWEEPS)
 
-Build = Callable[[], hyper.HyperOptimizer]  # a fresh stack (and fresh clippers) per run
+# make(params) -> optimizer: a fresh stack (and fresh clippers) per run
+Make = Callable[[Iterable[torch.Tensor]], hyper.ModuleWrapper]
 
 
 @dataclasses.dataclass
 class Stack:
-    """One row of a table: how to build the optimizer, and what to call it."""
+    """One row of a table: how to make the optimizer, and what to call it."""
 
     label: str
     family: str
-    build: Build
+    make: Make
     control: bool = False  # follow it with the plain optimizer at the learned values
 
 
 def _stacks() -> list[Stack]:
     """The seed's optimizer tables (a)-(d): plain optimizers, their stacks, in order."""
     sgd, adam, adagrad, rmsprop = hyper.SGD, hyper.Adam, hyper.AdaGrad, hyper.RMSProp
-    adam_a, rmsprop_a = hyper.AdamAlpha, hyper.RMSPropAlpha
+    adam_a, rmsprop_a, wrap = hyper.AdamAlpha, hyper.RMSPropAlpha, hyper.ModuleWrapper
     return [
-        Stack("SGD(0.01)", "SGD", lambda: sgd(0.01)),
-        Stack("SGD / SGD(0.01)", "SGD", lambda: sgd(0.01, optimizer=sgd(0.01)), True),
-        Stack("SGD / Adam(0.1)", "SGD", lambda: sgd(0.01, optimizer=adam(0.1)), True),
-        Stack("SGD / AdaGrad(0.01)", "SGD", lambda: sgd(0.01, optimizer=adagrad(0.01)), True),
-        Stack("SGD / RMSProp(0.1)", "SGD", lambda: sgd(0.01, optimizer=rmsprop(0.1)), True),
-        Stack("Adam(0.001)", "Adam", lambda: adam(1e-3)),
-        Stack("Adam / SGD(1e-05)", "Adam", lambda: adam(1e-3, optimizer=sgd(1e-5)), True),
-        Stack("Adam^alpha / SGD(1e-05)", "Adam", lambda: adam_a(1e-3, optimizer=sgd(1e-5)), True),
-        Stack("Adam / Adam(0.001)", "Adam", lambda: adam(1e-3, optimizer=adam(1e-3)), True),
-        Stack("Adam^alpha / Adam(0.001)", "Adam", lambda: adam_a(1e-3, optimizer=adam(1e-3)),
-              True),
-        Stack("AdaGrad(0.01)", "AdaGrad", lambda: adagrad(0.01)),
-        Stack("AdaGrad / SGD(0.01)", "AdaGrad", lambda: adagrad(0.01, optimizer=sgd(0.01)), True),
+        Stack("SGD(0.01)", "SGD", lambda p: wrap(p, sgd(0.01))),
+        Stack("SGD / SGD(0.01)", "SGD", lambda p: wrap(p, sgd(0.01, optimizer=sgd(0.01))), True),
+        Stack("SGD / Adam(0.1)", "SGD", lambda p: wrap(p, sgd(0.01, optimizer=adam(0.1))), True),
+        Stack("SGD / AdaGrad(0.01)", "SGD",
+              lambda p: wrap(p, sgd(0.01, optimizer=adagrad(0.01))), True),
+        Stack("SGD / RMSProp(0.1)", "SGD",
+              lambda p: wrap(p, sgd(0.01, optimizer=rmsprop(0.1))), True),
+        Stack("Adam(0.001)", "Adam", lambda p: wrap(p, adam(1e-3))),
+        Stack("Adam / SGD(1e-05)", "Adam",
+              lambda p: wrap(p, adam(1e-3, optimizer=sgd(1e-5))), True),
+        Stack("Adam^alpha / SGD(1e-05)", "Adam",
+              lambda p: wrap(p, adam_a(1e-3, optimizer=sgd(1e-5))), True),
+        Stack("Adam / Adam(0.001)", "Adam",
+              lambda p: wrap(p, adam(1e-3, optimizer=adam(1e-3))), True),
+        Stack("Adam^alpha / Adam(0.001)", "Adam",
+              lambda p: wrap(p, adam_a(1e-3, optimizer=adam(1e-3))), True),
+        Stack("AdaGrad(0.01)", "AdaGrad", lambda p: wrap(p, adagrad(0.01))),
+        Stack("AdaGrad / SGD(0.01)", "AdaGrad",
+              lambda p: wrap(p, adagrad(0.01, optimizer=sgd(0.01))), True),
         Stack("AdaGrad / AdaGrad(0.01)", "AdaGrad",
-              lambda: adagrad(0.01, optimizer=adagrad(0.01)), True),
-        Stack("RMSProp(0.01, 0.99)", "RMSProp", lambda: rmsprop(0.01)),
+              lambda p: wrap(p, adagrad(0.01, optimizer=adagrad(0.01))), True),
+        Stack("RMSProp(0.01, 0.99)", "RMSProp", lambda p: wrap(p, rmsprop(0.01))),
         Stack("RMSProp^alpha / SGD(1e-04)", "RMSProp",
-              lambda: rmsprop_a(0.01, optimizer=sgd(1e-4)), True),
+              lambda p: wrap(p, rmsprop_a(0.01, optimizer=sgd(1e-4))), True),
         Stack("RMSProp^alpha,gamma / SGD(1e-04)", "RMSProp",
-              lambda: rmsprop(0.01, optimizer=sgd(1e-4)), True),
+              lambda p: wrap(p, rmsprop(0.01, optimizer=sgd(1e-4))), True),
         Stack("RMSProp^alpha / RMSProp(1e-04)", "RMSProp",
-              lambda: rmsprop_a(0.01, optimizer=rmsprop(1e-4)), True),
+              lambda p: wrap(p, rmsprop_a(0.01, optimizer=rmsprop(1e-4))), True),
         Stack("RMSProp^alpha,gamma / RMSProp(1e-04)", "RMSProp",
-              lambda: rmsprop(0.01, optimizer=rmsprop(1e-4)), True),
+              lambda p: wrap(p, rmsprop(0.01, optimizer=rmsprop(1e-4))), True),
     ]
 
 
@@ -115,18 +125,20 @@ PLAIN = {"SGD": hyper.SGD, "Adam": hyper.Adam, "AdaGrad": hyper.AdaGrad, "RMSPro
 DEFAULT_ALPHA = {"SGD": 0.01, "Adam": 1e-3, "AdaGrad": 0.01, "RMSProp": 0.01}
 
 
-def _sweep_stack(family: str, alpha: float, clip_params: bool, clip_hyper: bool) -> Build:
+def _sweep_stack(family: str, alpha: float, clip_params: bool, clip_hyper: bool) -> Make:
     """``X / SGD(alpha)`` with every hyperparameter of X learned, optionally clipped."""
-    def build() -> hyper.HyperOptimizer:
+    def make(params: Iterable[torch.Tensor]) -> hyper.ModuleWrapper:
         top = hyper.SGD(alpha, clip=clip.RunningMeanClip() if clip_hyper else None)
-        return PLAIN[family](DEFAULT_ALPHA[family], optimizer=top,
-                             clip=clip.RunningMeanClip() if clip_params else None)
-    return build
+        return hyper.ModuleWrapper(params, PLAIN[family](
+            DEFAULT_ALPHA[family], optimizer=top,
+            clip=clip.RunningMeanClip() if clip_params else None))
+    return make
 
 
-def _plain(family: str, values: dict[str, float]) -> Build:
+def _plain(family: str, values: dict[str, float]) -> Make:
     """The bottom optimizer alone, at ``values`` (the paper's control rows)."""
-    return lambda: PLAIN[family](**{"alpha": DEFAULT_ALPHA[family], **values})
+    return lambda p: hyper.ModuleWrapper(p, PLAIN[family](**{"alpha": DEFAULT_ALPHA[family],
+                                                             **values}))
 
 
 @dataclasses.dataclass
@@ -135,6 +147,7 @@ class Run:
     seconds: float
     diverged: bool
     final: dict[str, float]      # the bottom level's hyperparameters at the end
+    learn: tuple[str, ...]       # the bottom level's learned hyperparameters
 
 
 @dataclasses.dataclass
@@ -146,41 +159,23 @@ class Setting:
     clip_level: str
 
 
-def train(build: Build, family: str, seed: int, s: Setting) -> Run:
-    """Train the MLP once with the optimizer ``build`` makes; return its test error."""
-    coursekit.seed(seed)
-    model = models.MLP(s.data.input_shape, s.data.num_classes, hidden=HIDDEN,
-                       activation="tanh").to(s.device)
-    stack = build()
-    opt = hyper.ModuleWrapper(model, stack)
-    batches = s.data.train.batches(BATCH_SIZE, seed=seed)
-    diverged = False
-    _synchronize(s.device)
-    start = time.perf_counter()
-    for _ in range(s.epochs[family]):
-        for x, y in batches:
-            opt.zero_grad()
-            loss = F.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
-        if not torch.isfinite(loss):  # checked once per epoch: no GPU sync per step
-            diverged = True
-            break
-    _synchronize(s.device)
-    seconds = time.perf_counter() - start
-    with torch.no_grad():
-        logits = model(s.data.test.x)
-        wrong = (logits.argmax(1) != s.data.test.y) | ~torch.isfinite(logits).all(1)
-    return Run(wrong.float().mean().item(), seconds, diverged, stack.hyperparameters())
+def train(make: Make, family: str, seed: int, s: Setting) -> Run:
+    """Train the MLP once with the optimizer ``make`` makes; return its test error."""
+    made = []
+
+    def keep(params: Iterable[torch.Tensor]) -> hyper.ModuleWrapper:
+        made.append(make(params))
+        return made[-1]
+
+    net = functools.partial(models.MLP, s.data.input_shape, s.data.num_classes, hidden=HIDDEN,
+                            activation="tanh")
+    run = hypergradients.train_stack(keep, s.data, net, s.epochs[family], batch_size=BATCH_SIZE,
+                                     seed=seed, device=s.device)
+    return Run(run.test_error, run.seconds, run.diverged, run.final, made[0].stack.learn)
 
 
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def repeat(build: Build, family: str, s: Setting) -> list[Run]:
-    return [train(build, family, seed, s) for seed in range(s.seeds)]
+def repeat(make: Make, family: str, s: Setting) -> list[Run]:
+    return [train(make, family, seed, s) for seed in range(s.seeds)]
 
 
 def _error(runs: list[Run]) -> str:
@@ -191,10 +186,9 @@ def _error(runs: list[Run]) -> str:
     return f"{statistics.mean(errors):6.2f}% +- {statistics.stdev(errors):4.2f}%{mark}"
 
 
-def _control(stack: hyper.HyperOptimizer, runs: list[Run],
-             family: str) -> tuple[str, Build] | None:
-    """Label and build of the plain optimizer at the stack's mean final hyperparameters."""
-    learned = stack.learn
+def _control(runs: list[Run], family: str) -> tuple[str, Make] | None:
+    """Label and factory of the plain optimizer at the stack's mean final hyperparameters."""
+    learned = runs[0].learn
     final = {name: statistics.mean(r.final[name] for r in runs) for name in runs[0].final}
     if not all(math.isfinite(v) for v in final.values()) or final["alpha"] < 0:
         return None
@@ -209,18 +203,18 @@ def stacks_table(s: Setting) -> None:
     print(f"{'optimizer':<40} {'test error':>18} {'time x':>7}")
     baseline_seconds: dict[str, float] = {}
     for row in _stacks():
-        runs = repeat(row.build, row.family, s)
+        runs = repeat(row.make, row.family, s)
         seconds = statistics.mean(r.seconds for r in runs)
         baseline_seconds.setdefault(row.family, seconds)
         print(f"{row.label:<40} {_error(runs):>18} {seconds / baseline_seconds[row.family]:7.2f}",
               flush=True)
         if row.control:
-            control = _control(row.build(), runs, row.family)
+            control = _control(runs, row.family)
             if control is None:
                 print(f"  {'(no control: alpha < 0 or not finite)':<38}")
                 continue
-            label, build = control
-            control_runs = repeat(build, row.family, s)
+            label, make = control
+            control_runs = repeat(make, row.family, s)
             print(f"{label:<40} {_error(control_runs):>18}", flush=True)
 
 
