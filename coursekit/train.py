@@ -468,18 +468,22 @@ def _record_loss(loop: _Loop, loss: torch.Tensor) -> float:
 def _after_step(loop: _Loop, epoch: int, batch: int, evaluations: int) -> str | None:
     """Call the hooks; the reason to stop after this step, if any (the budget's first)."""
     history = loop.history
-    info = StepInfo(step=history.steps, epoch=epoch, batch=batch, loss=history.batch_loss[-1],
-                    lr=history.lr[-1], examples=history.examples, evaluations=evaluations,
-                    model=loop.model, optimizer=loop.optimizer, history=history)
-    requests = [hook(info) for hook in loop.hooks]
+    requests = []
+    if loop.hooks:
+        info = StepInfo(step=history.steps, epoch=epoch, batch=batch,
+                        loss=history.batch_loss[-1], lr=history.lr[-1],
+                        examples=history.examples, evaluations=evaluations, model=loop.model,
+                        optimizer=loop.optimizer, history=history)
+        requests = [hook(info) for hook in loop.hooks]
+    where = f"step {history.steps}, epoch {epoch + 1}, batch {batch + 1}"
     used = history.examples - loop.examples_at_start
     if loop.max_examples is not None and used >= loop.max_examples:
-        return (f"the gradient budget of {loop.max_examples:g} examples was reached at step "
-                f"{info.step} (epoch {epoch + 1}, batch {batch + 1}), after {used} examples")
+        return (f"the gradient budget of {loop.max_examples:g} examples was reached "
+                f"({where}, after {used} examples)")
     for request in requests:
         if request is not None and request is not False:
             reason = request if isinstance(request, str) else "a hook asked to stop"
-            return f"{reason} (step {info.step}, epoch {epoch + 1}, batch {batch + 1})"
+            return f"{reason} ({where})"
     return None
 
 
