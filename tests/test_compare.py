@@ -1,10 +1,13 @@
 """coursekit.experiments.compare: the comparison protocol, checked against fit() run by hand.
 
-Small digits runs (a logistic regression, a few epochs) keep it to seconds.
+Small digits runs (a logistic regression, a few epochs) keep it to seconds. The
+numbers against the loops as they were before compare ran on fit and sweep are
+in tests/test_one_loop.py.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -109,3 +112,27 @@ def test_bad_arguments_raise_clear_errors(digits):
         compare.tune({"SGD": _sgd}, {}, _model_fn(digits), digits, epochs=1)
     with pytest.raises(ValueError, match="at least two"):
         compare.lockstep({"SGD": _sgd}, _model_fn(digits), digits.train.x, digits.train.y)
+
+
+def _keyword_only_sgd(params, *, lr):
+    return torch.optim.SGD(params, lr=lr, momentum=0.9)
+
+
+def test_any_factory_of_the_form_make_params_lr_works(digits):
+    records = [compare.run(_model_fn(digits), [(make, 0.05, 1)], digits, seed=2)[0]
+               for make in (functools.partial(torch.optim.SGD, momentum=0.9),
+                            _keyword_only_sgd,
+                            lambda params, lr: torch.optim.SGD(params, lr=lr, momentum=0.9))]
+    assert records[0]["test loss"] == records[1]["test loss"] == records[2]["test loss"]
+    result = compare.repeat({"Adam": [(torch.optim.Adam, 1e-2, 1)]}, _model_fn(digits), digits,
+                            seeds=[0])
+    assert result.records[0]["optimizer"] == "Adam" and result.records[0]["lr"] == 1e-2
+
+
+def test_a_failing_run_in_the_sweep_is_raised_with_its_point(digits):
+    def broken(params, lr):
+        raise ArithmeticError("no optimizer today")
+
+    with pytest.raises(RuntimeError, match=r"'optimizer': 'broken'.*no optimizer today"):
+        compare.tune({"SGD": _sgd, "broken": broken}, {"SGD": [0.1], "broken": [0.1]},
+                     _model_fn(digits), digits, epochs=1)
