@@ -52,6 +52,7 @@ __all__ = [
     "Saddle",
     "Trajectory",
     "grid",
+    "learning_rate",
     "run",
 ]
 
@@ -474,7 +475,8 @@ class Trajectory:
     grad_norms : numpy.ndarray, shape (n + 1,)
         ``|grad f(points[k])|`` of the exact gradient.
     lrs : numpy.ndarray, shape (n,)
-        The learning rate (of the first parameter group) used by step ``k + 1``.
+        The learning rate used by step ``k + 1`` (:func:`learning_rate`: that of the
+        first parameter group; NaN for an optimizer whose group has no ``"lr"``).
     landscape : Landscape
         The function that was optimized.
     label : str
@@ -538,6 +540,19 @@ def _is_finite(*tensors: torch.Tensor) -> bool:
     return all(bool(torch.isfinite(t).all()) for t in tensors)
 
 
+def learning_rate(optimizer: Any) -> float:
+    """The learning rate of ``optimizer``'s first parameter group, as a float.
+
+    NaN when the optimizer has no parameter groups or its first group has no
+    ``"lr"`` (an optimizer that sets its own step sizes). What :func:`run` records
+    per step in ``Trajectory.lrs``, and :func:`coursekit.train.fit` in ``History.lr``.
+    """
+    groups = getattr(optimizer, "param_groups", None)
+    if not groups or groups[0].get("lr") is None:
+        return math.nan
+    return float(groups[0]["lr"])
+
+
 def run(optimizer_factory: Callable[[list[torch.Tensor]], torch.optim.Optimizer],
         fn: Landscape, start: Any = None, steps: int = 100,
         scheduler: Callable[[torch.optim.Optimizer], Any] | None = None, *,
@@ -598,7 +613,7 @@ def run(optimizer_factory: Callable[[list[torch.Tensor]], torch.optim.Optimizer]
         points, values, grad_norms, lrs = [point], [fn(point)], [fn.grad(point).norm()], []
         diverged_at = None
         for k in range(1, steps + 1):
-            lr = float(optimizer.param_groups[0]["lr"])
+            lr = learning_rate(optimizer)
             theta.grad = fn.sample_grad(theta.detach())
             optimizer.step()
             if lr_scheduler is not None:

@@ -78,12 +78,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from coursekit import _checks
+from coursekit import _checks as checks
 from coursekit.data import Batches, Split
+from coursekit.landscapes import learning_rate
 from coursekit.runtime import fast_mode
 
-__all__ = ["History", "StepInfo", "evaluate", "fit", "learning_rate", "load_checkpoint",
-           "save_checkpoint"]
+__all__ = ["History", "StepInfo", "evaluate", "fit", "load_checkpoint", "save_checkpoint"]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 SCHEDULER_ON = ("epoch", "batch", "valid_loss", "valid_acc")
@@ -101,7 +101,8 @@ class History:
         last one is NaN/inf when training diverged).
     lr : list of float
         The learning rate of the first parameter group used at every step
-        (:func:`learning_rate`; NaN for an optimizer without parameter groups).
+        (:func:`coursekit.landscapes.learning_rate`; NaN for an optimizer without
+        parameter groups).
     train_loss, train_acc : list of float
         Per epoch: the mean loss and accuracy over that epoch's minibatches,
         measured in training mode while the weights changed.
@@ -225,18 +226,6 @@ class StepInfo:
 Hook = Callable[[StepInfo], Any]
 
 
-def learning_rate(optimizer: Any) -> float:
-    """The learning rate of ``optimizer``'s first parameter group, as a float.
-
-    NaN when the optimizer has no parameter groups or its first group has no
-    ``"lr"`` (an optimizer that sets its own step sizes).
-    """
-    groups = getattr(optimizer, "param_groups", None)
-    if not groups or groups[0].get("lr") is None:
-        return math.nan
-    return float(groups[0]["lr"])
-
-
 def fit(model: nn.Module, optimizer: torch.optim.Optimizer,
         train: Split | tuple[torch.Tensor, torch.Tensor] | Batches | Iterable, epochs: int,
         valid: Split | tuple[torch.Tensor, torch.Tensor] | None = None, scheduler: Any = None,
@@ -301,16 +290,17 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer,
     History
         ``history`` itself when given, updated.
     """
-    _checks.integer("epochs", epochs, minimum=0)
-    _checks.choice("scheduler_on", scheduler_on, SCHEDULER_ON)
+    checks.integer("epochs", epochs, minimum=0)
+    checks.choice("scheduler_on", scheduler_on, SCHEDULER_ON)
     if scheduler_on.startswith("valid") and scheduler is not None and valid is None:
-        raise ValueError(f"scheduler_on={scheduler_on!r} needs a validation set: pass valid=...")
+        raise checks.invalid("valid", f"a validation set when scheduler_on={scheduler_on!r}",
+                             valid)
     if scheduler_on == "valid_acc" and getattr(scheduler, "mode", "max") != "max":
-        raise ValueError("scheduler_on='valid_acc' needs a scheduler that maximises its metric, "
-                         f"e.g. ReduceLROnPlateau(mode='max'); this one has mode="
-                         f"{scheduler.mode!r}")
+        raise checks.invalid("scheduler.mode", "'max' when scheduler_on='valid_acc' (the "
+                             "accuracy is maximised: ReduceLROnPlateau(mode='max'))",
+                             scheduler.mode)
     if max_examples is not None:
-        _checks.positive("max_examples", max_examples)
+        checks.positive("max_examples", max_examples)
     hooks = _as_hooks(on_step)
     history = _start_history(history, seed)
     device = _model_device(model) if device is None else torch.device(device)
@@ -410,8 +400,8 @@ def _train_one_epoch(loop: _Loop, batches: Iterable, epoch: int) -> str | None:
     else:
         stop = None
     if seen == 0:
-        raise ValueError("the training set yielded no batches (is it empty, or is "
-                         "batch_size larger than it with drop_last=True?)")
+        raise checks.invalid("train", "a training set that yields at least one batch (is it "
+                             "empty, or smaller than batch_size with drop_last=True?)", batches)
     history.train_loss.append(total_loss / seen)
     history.train_acc.append(correct / seen if labelled else math.nan)
     return stop
@@ -450,8 +440,8 @@ def _closure_step(loop: _Loop, x: torch.Tensor, y: torch.Tensor
 
     loop.optimizer.step(closure)
     if not first:
-        raise TypeError(f"{type(loop.optimizer).__name__}.step(closure) never called the "
-                        "closure; fit(closure=True) needs an optimizer that does")
+        raise checks.invalid("optimizer", "one whose step(closure) calls the closure, as "
+                             "closure=True needs", type(loop.optimizer), TypeError)
     return first[0], first[1], calls
 
 
@@ -531,7 +521,7 @@ def evaluate(model: nn.Module, data: Split | tuple[torch.Tensor, torch.Tensor],
     """
     split = _as_split(data, "data")
     if len(split) == 0:
-        raise ValueError("evaluate got an empty dataset")
+        raise checks.invalid("data", "a non-empty dataset", split)
     device = _model_device(model) if device is None else torch.device(device)
     was_training = model.training
     model.eval()
@@ -553,18 +543,18 @@ def evaluate(model: nn.Module, data: Split | tuple[torch.Tensor, torch.Tensor],
 
 def _start_history(history: History | None, seed: int | None) -> History:
     if seed is not None:
-        _checks.integer("seed", seed, minimum=0)
+        checks.integer("seed", seed, minimum=0)
     if history is None:
         return History(seed=0 if seed is None else seed)
-    _checks.instance("history", history, History, what="a History (from fit or load_checkpoint)")
+    checks.instance("history", history, History, what="a History (from fit or load_checkpoint)")
     if history.diverged:
-        raise ValueError(f"this history ended in divergence ({history.stopped_reason}); "
-                         "start a new run instead of continuing it")
+        raise checks.invalid("history", "a run that did not diverge, to be continued (start a "
+                             "new run instead)", history.stopped_reason)
     if history.partial_epoch:
-        raise ValueError(f"this history stopped in the middle of an epoch "
-                         f"({history.stopped_reason}); start a new run instead of continuing it")
+        raise checks.invalid("history", "a run that stopped at the end of an epoch, to be "
+                             "continued (start a new run instead)", history.stopped_reason)
     if seed is not None and seed != history.seed:
-        raise ValueError(f"seed={seed} differs from the resumed history's seed {history.seed}")
+        raise checks.invalid("seed", f"None or the resumed history's seed {history.seed}", seed)
     history.stopped_reason = None
     return history
 
@@ -575,7 +565,7 @@ def _as_hooks(on_step: Hook | Sequence[Hook] | None) -> tuple[Hook, ...]:
     many = isinstance(on_step, Iterable) and not callable(on_step)
     hooks = tuple(on_step) if many else (on_step,)
     for hook in hooks:
-        _checks.function("on_step", hook, what="a callable or a sequence of callables")
+        checks.function("on_step", hook, what="a callable or a sequence of callables")
     return hooks
 
 
@@ -591,14 +581,14 @@ def _as_split(data: Any, argument: str) -> Split:
             and all(isinstance(t, torch.Tensor) for t in data)):
         x, y = data
         return Split(x, y, name="tensors", part=argument, classes=())
-    raise TypeError(f"{argument} must be a coursekit.data.Split or an (x, y) pair of tensors, "
-                    f"got {type(data).__name__}")
+    raise checks.invalid(argument, "a coursekit.data.Split or an (x, y) pair of tensors", data,
+                         TypeError)
 
 
 def _as_batches(train: Any, device: torch.device, batch_size: int, seed: int) -> Iterable:
-    in_memory = (Split, tuple, list, torch.Tensor)
+    not_batches = (Split, tuple, list, torch.Tensor, str)  # data in memory, or a mistake
     if isinstance(train, Batches) or (isinstance(train, Iterable)
-                                      and not isinstance(train, in_memory)):
+                                      and not isinstance(train, not_batches)):
         return train
     split = _as_split(train, "train").to(device)
     return Batches(split.x, split.y, batch_size, shuffle=True, seed=seed)
@@ -669,10 +659,12 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module,
     """
     state = torch.load(Path(path), map_location="cpu", weights_only=True)
     if not isinstance(state, dict) or state.get("format") != _CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a coursekit checkpoint (written by save_checkpoint)")
+        raise checks.invalid("path", "a coursekit checkpoint (written by save_checkpoint)",
+                             str(path))
     for name, target in (("optimizer", optimizer), ("scheduler", scheduler)):
         if target is not None and state[name] is None:
-            raise ValueError(f"{path} holds no {name} state, but a {name} was given to load into")
+            raise checks.invalid("path", f"a checkpoint with {name} state, to load into the "
+                                 f"{name} given", str(path))
     model.load_state_dict(state["model"])
     if optimizer is not None:
         optimizer.load_state_dict(state["optimizer"])

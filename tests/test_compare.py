@@ -91,8 +91,13 @@ def test_difference_is_welch_standard_error():
     out = result.difference("a", "b")
     assert out["difference"] == pytest.approx(a.mean() - b.mean(), rel=1e-12)
     assert out["standard error"] == pytest.approx(expected, rel=1e-12)
-    with pytest.raises(ValueError, match="name"):
+    with pytest.raises(ValueError, match=r"^name must be one of 'a', 'b', got 'c'"):
         result.values("c")
+    with pytest.raises(ValueError, match=r"^a must be one of"):
+        result.difference("c", "a")
+    one_seed = compare.Comparison(records[:4], {})
+    with pytest.raises(ValueError, match=r"^b must be an optimizer run with at least two seeds"):
+        one_seed.difference("a", "b")
 
 
 def test_lockstep_sees_equal_algorithms_as_equal_and_different_ones_drift(digits):
@@ -106,11 +111,24 @@ def test_lockstep_sees_equal_algorithms_as_equal_and_different_ones_drift(digits
 
 
 def test_bad_arguments_raise_clear_errors(digits):
-    with pytest.raises(ValueError, match="phases"):
+    with pytest.raises(ValueError, match=r"^phases must be a non-empty list"):
         compare.run(_model_fn(digits), [], digits)
-    with pytest.raises(ValueError, match="lrs"):
+    with pytest.raises(ValueError, match=r"^phases\[0\] must be a phase"):
+        compare.run(_model_fn(digits), [(_sgd, 0.1)], digits)
+    with pytest.raises(ValueError, match=r"^epochs of phases\[0\] must be an integer >= 0"):
+        compare.run(_model_fn(digits), [(_sgd, 0.1, -1)], digits)
+    with pytest.raises(ValueError, match=r"^epochs of recipes\['SGD'\]\[0\] must be"):
+        compare.repeat({"SGD": [(_sgd, 0.1, 1.5)]}, _model_fn(digits), digits, seeds=[0])
+    with pytest.raises(ValueError, match=r"^seeds must be"):
+        compare.repeat({"SGD": [(_sgd, 0.1, 1)]}, _model_fn(digits), digits, seeds=[])
+    with pytest.raises(ValueError, match=r"^lrs must be .*'SGD' included"):
         compare.tune({"SGD": _sgd}, {}, _model_fn(digits), digits, epochs=1)
-    with pytest.raises(ValueError, match="at least two"):
+    with pytest.raises(ValueError, match=r"^lrs\['SGD'\] must be a non-empty sequence"):
+        compare.tune({"SGD": _sgd}, {"SGD": []}, _model_fn(digits), digits, epochs=1)
+    no_valid = data.load("digits", valid_fraction=0.0)
+    with pytest.raises(ValueError, match=r"^data must be a Dataset with a validation split"):
+        compare.tune({"SGD": _sgd}, {"SGD": [0.1]}, _model_fn(digits), no_valid, epochs=1)
+    with pytest.raises(ValueError, match=r"^builders must be a mapping of at least two"):
         compare.lockstep({"SGD": _sgd}, _model_fn(digits), digits.train.x, digits.train.y)
 
 

@@ -154,11 +154,15 @@ def test_format_bytes_uses_decimal_units(n, text):
 
 
 def test_bad_inputs_raise_clear_errors():
-    with pytest.raises(TypeError, match="optimizer"):
+    with pytest.raises(TypeError, match=r"^optimizer must be"):
         cost.optimizer_state_bytes("adam")
-    with pytest.raises(ValueError, match="n"):
+    with pytest.raises(ValueError, match=r"^n must be >= 0"):
         cost.format_bytes(-1)
-    with pytest.raises(TypeError, match="object"):
+    with pytest.raises(ValueError, match=r"^n must be"):
+        cost.format_bytes(math.nan)
+    with pytest.raises(TypeError, match=r"^value must be a tensor.*got <object object"):
         cost.state_bytes(object())
-    with pytest.raises(ValueError, match="steps"):
+    with pytest.raises(TypeError, match=r"^value must be"):
+        cost.state_bytes({"step": 1, "buffer": [object()]})
+    with pytest.raises(ValueError, match=r"^steps must be an integer >= 1"):
         cost.memory_table({}, _model, torch.zeros(1, 4), torch.zeros(1), steps=0)

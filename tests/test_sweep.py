@@ -158,6 +158,8 @@ def test_best_picks_the_smallest_successful_value(serial):
     successful = [r["final_loss"] for r in serial if r["error"] is None]
     assert best["final_loss"] == min(successful)
     assert serial.best("final_loss", mode="max")["final_loss"] == max(successful)
+    with pytest.raises(ValueError, match=r"^mode must be one of 'min', 'max', got 'mean'"):
+        serial.best("final_loss", mode="mean")
 
 
 def test_text_table_has_a_header_a_rule_and_a_row_per_run(serial):
@@ -224,7 +226,7 @@ def test_a_lost_worker_process_is_recorded_not_raised():
 
 
 def test_unpicklable_function_for_a_process_pool_is_explained():
-    with pytest.raises(TypeError, match="executor='serial'"):
+    with pytest.raises(TypeError, match=r"^fn must be picklable.*executor='serial'"):
         sweep(lambda x: x, {"x": [1]})
 
 
@@ -233,22 +235,34 @@ def test_returned_fields_that_clash_with_columns_are_an_error():
     assert "clash with the table's columns" in result[0]["error"]
 
 
+def test_a_result_that_is_not_fields_is_a_recorded_error():
+    result = sweep(lambda x: "text", {"x": [1]}, executor="serial")
+    assert result[0]["error"].startswith("TypeError: fn's result must be a dict with str keys")
+    result = sweep(lambda x: {1: x}, {"x": [1]}, executor="serial")
+    assert result[0]["error"].startswith("TypeError: fn's result must be")
+
+
 @pytest.mark.parametrize(("grid", "match"), [
-    ({}, "grid is empty"),
-    ({"lr": 0.1}, r"grid\['lr'\] must be a list"),
-    ({"lr": "0.1"}, r"grid\['lr'\] must be a list"),
-    ({"lr": []}, "has no values"),
-    ({"time": [1]}, "clashes with a column"),
-    ([{"lr": 1}, 3], r"grid\[1\] must be a dict"),
-    ([], "must be a dict of lists or a non-empty list"),
+    ({}, "^grid must be a non-empty dict of lists"),
+    ({"lr": 0.1}, r"^grid\['lr'\] must be a non-empty list of values, got 0.1"),
+    ({"lr": "0.1"}, r"^grid\['lr'\] must be a non-empty list"),
+    ({"lr": []}, r"^grid\['lr'\] must be a non-empty list"),
+    ({"time": [1]}, "^grid parameter names must be identifiers other than .*got 'time'"),
+    ({"a b": [1]}, "^grid parameter names must be identifiers"),
+    ([{"lr": 1}, 3], r"^grid\[1\] must be a dict"),
+    ([], "^grid must be a non-empty dict of lists or a non-empty list of dicts"),
 ])
 def test_bad_grids_are_named(grid, match):
     with pytest.raises(ValueError, match=match):
         sweep(square, grid, executor="serial")
 
 
-def test_bad_executor_and_repeats_are_named():
-    with pytest.raises(TypeError, match="executor must be"):
+def test_bad_fn_executor_repeats_and_seed_are_named():
+    with pytest.raises(TypeError, match=r"^executor must be None, 'serial' or"):
         sweep(square, {"x": [1]}, executor="dask")
-    with pytest.raises(ValueError, match="repeats must be"):
+    with pytest.raises(ValueError, match=r"^repeats must be an integer >= 1"):
         sweep(square, {"x": [1]}, repeats=0)
+    with pytest.raises(ValueError, match=r"^seed must be an integer >= 0"):
+        sweep(square, {"x": [1]}, seed=-1)
+    with pytest.raises(TypeError, match=r"^fn must be callable"):
+        sweep(3, {"x": [1]})

@@ -106,8 +106,8 @@ def state_bytes(value: Any, _seen: set | None = None) -> int:
         return sum(state_bytes(v, seen) for v in value.values())
     if isinstance(value, (list, tuple, set, frozenset)):
         return sum(state_bytes(v, seen) for v in value)
-    raise TypeError(f"Cannot count the bytes of {type(value).__name__}: {value!r} (expected "
-                    "tensors, numbers, None, strings or containers of them)")
+    raise checks.invalid("value", "a tensor, a number, None, a string or a container of them",
+                         value, TypeError)
 
 
 def optimizer_state_bytes(optimizer: Any) -> int:
@@ -143,8 +143,7 @@ def parameter_bytes(params: Iterable[torch.Tensor] | nn.Module) -> int:
 
 def format_bytes(n: float) -> str:
     """``n`` bytes in decimal units: ``format_bytes(3.7e10) == '37.0 GB'``."""
-    if isinstance(n, bool) or not isinstance(n, (int, float)) or not n >= 0:
-        raise ValueError(f"Invalid n: {n!r} (expected a number of bytes >= 0)")
+    n = checks.nonnegative("n", n)
     if n < 1000:
         return f"{n:.0f} B"
     units = ("kB", "MB", "GB", "TB", "PB", "EB")
@@ -189,8 +188,7 @@ def memory_table(optimizers: Mapping[str, OptimizerFactory], model_fn: Callable[
         ``parameter bytes``, ``state / parameters`` (the ratio) and
         ``bytes per parameter`` (state bytes over the number of scalar parameters).
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"Invalid steps: {steps!r} (expected an integer >= 1)")
+    steps = checks.integer("steps", steps, minimum=1)
     records = []
     for name, factory in optimizers.items():
         model = model_fn()

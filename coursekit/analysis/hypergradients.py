@@ -267,7 +267,7 @@ def sweep_top_level(make: Callable[..., hyper.ModuleWrapper], kappas: Sequence[f
     checks.vector("kappas", kappas, at_least=0)
     for where in clipping:
         checks.choice("clipping", where, CLIPPING)
-    seeds = checks.integers("seeds", list(seeds), minimum=0)
+    seeds = checks.integers("seeds", seeds, minimum=0)
 
     def run(kappa: float, clipping: str, seed: int) -> dict[str, Any]:
         result = train_stack(functools.partial(make, kappa=kappa, clipping=clipping), data,

@@ -47,7 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from coursekit import _checks
+from coursekit import _checks as checks
 from coursekit.data import Split
 from coursekit.landscapes import Landscape, Trajectory
 from coursekit.train import StepInfo, evaluate, fit
@@ -81,14 +81,14 @@ def flat_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     """
     named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
     if not named:
-        raise _checks.invalid("model", "a module with trainable parameters", model)
+        raise checks.invalid("model", "a module with trainable parameters", model)
     names = [name for name, _ in named]
     shapes = [p.shape for _, p in named]
     sizes = [p.numel() for _, p in named]
     w0 = torch.cat([p.detach().reshape(-1) for _, p in named])
 
     def f(w: torch.Tensor) -> torch.Tensor:
-        _checks.shape("w", w, tuple(w0.shape))
+        checks.shape("w", w, tuple(w0.shape))
         pieces = torch.split(w, sizes)
         params = {name: piece.view(shape)
                   for name, piece, shape in zip(names, pieces, shapes, strict=True)}
@@ -99,7 +99,7 @@ def flat_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
 
 def gradient(f: FlatFunction, w: torch.Tensor, create_graph: bool = False) -> torch.Tensor:
     """``grad f(w)`` by autograd (``w`` itself is left untouched)."""
-    _checks.flat_tensor("w", w)
+    checks.flat_tensor("w", w)
     with torch.enable_grad():
         w = w.detach().requires_grad_(True)
         (g,) = torch.autograd.grad(f(w), w, create_graph=create_graph)
@@ -122,9 +122,9 @@ def hessian_vector_product(f: FlatFunction, w: torch.Tensor, v: torch.Tensor) ->
     w, v : torch.Tensor
         1-D tensors of the same shape.
     """
-    _checks.flat_tensor("w", w)
-    _checks.flat_tensor("v", v)
-    _checks.shape("v", v, tuple(w.shape))
+    checks.flat_tensor("w", w)
+    checks.flat_tensor("v", v)
+    checks.shape("v", v, tuple(w.shape))
     with torch.enable_grad():
         w = w.detach().requires_grad_(True)
         (g,) = torch.autograd.grad(f(w), w, create_graph=True)
@@ -165,9 +165,9 @@ def newton_step(f: FlatFunction, w: torch.Tensor, damping: float = 0.0,
     ValueError
         When ``H + damping I`` is singular (add damping).
     """
-    _checks.flat_tensor("w", w)
-    damping = _checks.nonnegative("damping", damping)
-    lr = _checks.nonnegative("lr", lr)
+    checks.flat_tensor("w", w)
+    damping = checks.nonnegative("damping", damping)
+    lr = checks.nonnegative("lr", lr)
     w = w.detach()
     g = gradient(f, w)
     H = torch.autograd.functional.hessian(f, w)
@@ -175,8 +175,9 @@ def newton_step(f: FlatFunction, w: torch.Tensor, damping: float = 0.0,
     try:
         direction = torch.linalg.solve(system, g)
     except RuntimeError as err:  # torch.linalg.LinAlgError is a RuntimeError
-        raise ValueError(f"The Hessian (+ damping {damping:g} I) is singular at this point, so "
-                         "the Newton step is undefined; use damping > 0") from err
+        raise checks.invalid("damping", "large enough to make the Hessian + damping * I "
+                             "invertible (at this point the Newton step is undefined)",
+                             damping) from err
     return w - lr * direction
 
 
@@ -212,11 +213,11 @@ def newton_path(fn: Landscape, start: Sequence[float] | None = None, steps: int 
     label : str, optional
         Legend label (default describes the damping and step length).
     """
-    _checks.instance("fn", fn, Landscape, what="a coursekit.landscapes.Landscape")
-    _checks.integer("steps", steps, minimum=0)
+    checks.instance("fn", fn, Landscape, what="a coursekit.landscapes.Landscape")
+    checks.integer("steps", steps, minimum=0)
     start = fn.start if start is None else start
-    w = torch.tensor(_checks.vector("start", start, length=2), dtype=torch.float64)
-    damping = _checks.nonnegative("damping", damping)
+    w = torch.tensor(checks.vector("start", start, length=2), dtype=torch.float64)
+    damping = checks.nonnegative("damping", damping)
     points, diverged_at = [w], None
     for k in range(1, steps + 1):
         new = newton_step(fn, w, damping=damping, lr=lr)
@@ -257,8 +258,8 @@ def top_eigenvalue(f: FlatFunction, w: torch.Tensor, iters: int = 50, seed: int 
     gradient descent on the local quadratic model is stable only for
     ``lr < 2 / lambda_max``.
     """
-    _checks.flat_tensor("w", w)
-    _checks.integer("iters", iters, minimum=1)
+    checks.flat_tensor("w", w)
+    checks.integer("iters", iters, minimum=1)
     generator = torch.Generator().manual_seed(seed)
     v = torch.randn(w.shape, generator=generator, dtype=torch.float64).to(w)
     v /= v.norm()
@@ -298,9 +299,9 @@ def hessian_cost(n_params: int, bytes_per_number: int = 4,
         were kept), ``solve flops`` (Cholesky factorisation, ``n^3 / 3``) and
         ``solve seconds`` at ``flops_per_second``.
     """
-    _checks.integer("n_params", n_params, minimum=1)
-    _checks.integer("bytes_per_number", bytes_per_number, minimum=1)
-    _checks.real("flops_per_second", flops_per_second, above=0, allow_inf=True)
+    checks.integer("n_params", n_params, minimum=1)
+    checks.integer("bytes_per_number", bytes_per_number, minimum=1)
+    checks.real("flops_per_second", flops_per_second, above=0, allow_inf=True)
     n = float(n_params)
     flops = n**3 / 3
     return {
@@ -435,10 +436,9 @@ def train_for_passes(model: nn.Module, optimizer: torch.optim.Optimizer, train: 
     label : str, optional
         Default: the optimizer's class name.
     """
-    passes = _checks.positive("passes", passes)
-    if batch_size is not None:
-        _checks.integer("batch_size", batch_size, minimum=1)
-    _checks.integer("max_records", max_records, minimum=1)
+    passes = checks.positive("passes", passes)
+    checks.optional_integer("batch_size", batch_size, minimum=1)
+    checks.integer("max_records", max_records, minimum=1)
     batches = _Passes(train.x, train.y, batch_size, seed)
     x, y, n = train.x, train.y, len(train)
     budget = passes * n

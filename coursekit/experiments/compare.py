@@ -55,7 +55,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from coursekit import _checks
+from coursekit import _checks as checks
 from coursekit.data import Dataset
 from coursekit.experiments.sweep import SweepResult, sweep
 from coursekit.runtime import seed as seed_everything
@@ -69,14 +69,15 @@ Phase = tuple[Builder, float, int]
 """``(build, lr, epochs)``: train with ``build(params, lr=lr)`` for ``epochs`` epochs."""
 
 
-def _check_phases(name: str, phases: Sequence[Phase]) -> None:
-    if not phases:
-        raise ValueError(f"Invalid recipe {name!r}: no phases (expected [(build, lr, epochs)])")
-    for phase in phases:
-        if not (isinstance(phase, tuple) and len(phase) == 3 and callable(phase[0])
-                and isinstance(phase[2], int) and phase[2] >= 0):
-            raise ValueError(f"Invalid phase {phase!r} in recipe {name!r} (expected "
-                             "(build(params, lr=lr), lr, epochs >= 0))")
+def _check_phases(argument: str, phases: Sequence[Phase]) -> None:
+    """``phases`` (the argument named ``argument``): a non-empty list of (build, lr, epochs)."""
+    if not isinstance(phases, (list, tuple)) or not phases:
+        raise checks.invalid(argument, "a non-empty list of phases (build, lr, epochs)", phases)
+    for i, phase in enumerate(phases):
+        if not (isinstance(phase, tuple) and len(phase) == 3 and callable(phase[0])):
+            raise checks.invalid(f"{argument}[{i}]", "a phase (build, lr, epochs) where "
+                                 "build(params, lr=lr) makes the optimizer", phase)
+        checks.integer(f"epochs of {argument}[{i}]", phase[2], minimum=0)
 
 
 def run(model_fn: Callable[[], nn.Module], phases: Sequence[Phase], data: Dataset, *,
@@ -96,7 +97,7 @@ def run(model_fn: Callable[[], nn.Module], phases: Sequence[Phase], data: Datase
         ``test accuracy``, ``test loss``, ``diverged``, ``seconds``. The History
         covers every phase (validation accuracy per epoch, lr per step).
     """
-    _check_phases(name, phases)
+    _check_phases("phases", phases)
     seed_everything(seed)
     model = model_fn()
     if device is not None:
@@ -155,8 +156,7 @@ class Comparison:
 
     def values(self, name: str, metric: str = "test accuracy") -> list[float]:
         """``metric`` of every seed's run of ``name``."""
-        if name not in self.names:
-            raise ValueError(f"Invalid name: {name!r} (compared: {self.names})")
+        checks.choice("name", name, self.names)
         return [r[metric] for r in self.records if r["optimizer"] == name]
 
     def summary(self, metrics: Sequence[str] = ("train accuracy", "test accuracy", "test loss")
@@ -185,9 +185,11 @@ class Comparison:
         The standard error is ``sqrt(s_a^2 / n_a + s_b^2 / n_b)`` (Welch): a gap
         smaller than about two of them is within what the seeds alone produce.
         """
+        for argument, name in (("a", a), ("b", b)):
+            checks.choice(argument, name, self.names)
+            if len(self.values(name)) < 2:
+                raise checks.invalid(argument, "an optimizer run with at least two seeds", name)
         xa, xb = self.values(a, metric), self.values(b, metric)
-        if len(xa) < 2 or len(xb) < 2:
-            raise ValueError("difference() needs at least two seeds per optimizer")
         gap = statistics.mean(xa) - statistics.mean(xb)
         error = math.sqrt(statistics.variance(xa) / len(xa) + statistics.variance(xb) / len(xb))
         return {"difference": gap, "standard error": error}
@@ -209,11 +211,14 @@ def tune(builders: Mapping[str, Builder], lrs: Mapping[str, Sequence[float]],
     (dict, list of dict)
         The chosen lr per optimizer, and the record of every tuning run.
     """
-    missing = [name for name in builders if name not in lrs or not lrs[name]]
-    if missing:
-        raise ValueError(f"Invalid lrs: no learning rates to try for {missing}")
+    for name in builders:
+        if name not in lrs:
+            raise checks.invalid("lrs", f"a mapping with learning rates for every optimizer, "
+                                 f"{name!r} included", lrs)
+        checks.vector(f"lrs[{name!r}]", lrs[name], at_least=0)
     if data.valid is None or len(data.valid) == 0:
-        raise ValueError("tune() needs a validation split (load the data with valid_fraction > 0)")
+        raise checks.invalid("data", "a Dataset with a validation split (load it with "
+                             "valid_fraction > 0)", data)
 
     def one(optimizer: str, lr: float, seed: int) -> dict[str, Any]:
         record, _ = run(model_fn, [(builders[optimizer], lr, epochs)], data, seed=seed,
@@ -240,10 +245,9 @@ def repeat(recipes: Mapping[str, Sequence[Phase]], model_fn: Callable[[], nn.Mod
            data: Dataset, seeds: Sequence[int], *, batch_size: int = 128,
            device: torch.device | str | None = None) -> Comparison:
     """Run every recipe (a list of phases) once per seed: a sweep over (recipe, seed)."""
-    if not seeds:
-        raise ValueError("Invalid seeds: none given")
+    seeds = checks.integers("seeds", seeds, minimum=0)
     for name, phases in recipes.items():
-        _check_phases(name, phases)
+        _check_phases(f"recipes[{name!r}]", phases)
     histories = {}
 
     def one(optimizer: str, seed: int) -> dict[str, Any]:
@@ -337,8 +341,9 @@ def lockstep(builders: Mapping[str, Callable[..., torch.optim.Optimizer]],
         when one of the two diverged before the other).
     """
     if len(builders) < 2:
-        raise ValueError("lockstep() needs at least two optimizers to compare")
-    _checks.integer("steps", steps, minimum=1)
+        raise checks.invalid("builders", "a mapping of at least two optimizers to compare",
+                             builders)
+    checks.integer("steps", steps, minimum=1)
     seed_everything(seed)
     template = model_fn().to(dtype)
     x = x.to(dtype) if x.is_floating_point() else x

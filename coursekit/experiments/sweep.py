@@ -77,6 +77,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from coursekit import _checks as checks
 from coursekit.train import _show_progress
 from coursekit.viz.tables import Pivot, _distinct, format_table, pivot
 
@@ -92,36 +93,33 @@ def grid_points(grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]]
     ``{"a": [1, 2], "b": ["x", "y"]}`` gives ``a=1,b=x``, ``a=1,b=y``, ``a=2,b=x``,
     ``a=2,b=y``; a list of dicts is returned as a list of copies.
     """
-    if isinstance(grid, Mapping):
-        if not grid:
-            raise ValueError("grid is empty: give at least one parameter and its values")
+    if isinstance(grid, Mapping) and grid:
+        axes = {}
         for key, values in grid.items():
             _check_param_name(key)
             if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-                raise ValueError(f"grid[{key!r}] must be a list of values, got {values!r}")
-        axes = {key: list(values) for key, values in grid.items()}
-        for key, values in axes.items():
-            if not values:
-                raise ValueError(f"grid[{key!r}] has no values")
+                raise checks.invalid(f"grid[{key!r}]", "a non-empty list of values", values)
+            axes[key] = list(values)
+            if not axes[key]:
+                raise checks.invalid(f"grid[{key!r}]", "a non-empty list of values", values)
         return [dict(zip(axes, combo, strict=True)) for combo in itertools.product(*axes.values())]
     if isinstance(grid, Sequence) and not isinstance(grid, (str, bytes)) and grid:
         points = []
         for index, point in enumerate(grid):
             if not isinstance(point, Mapping):
-                raise ValueError(f"grid[{index}] must be a dict of parameters, got {point!r}")
+                raise checks.invalid(f"grid[{index}]", "a dict of parameters", point)
             for key in point:
                 _check_param_name(key)
             points.append(dict(point))
         return points
-    raise ValueError(f"grid must be a dict of lists or a non-empty list of dicts, got {grid!r}")
+    raise checks.invalid("grid", "a non-empty dict of lists or a non-empty list of dicts", grid)
 
 
 def _check_param_name(key: Any) -> None:
-    if not isinstance(key, str) or not key.isidentifier():
-        raise ValueError(f"grid parameter names must be identifiers, got {key!r}")
-    if key in RESERVED and key != "seed":
-        raise ValueError(f"grid parameter {key!r} clashes with a column of the results table "
-                         f"({', '.join(RESERVED)})")
+    if not isinstance(key, str) or not key.isidentifier() or (key in RESERVED and key != "seed"):
+        columns = ", ".join(column for column in RESERVED if column != "seed")
+        raise checks.invalid("grid parameter names", f"identifiers other than the results "
+                             f"table's columns {columns}", key)
 
 
 @dataclasses.dataclass
@@ -179,8 +177,7 @@ class SweepResult:
 
     def best(self, field: str, mode: str = "min") -> dict[str, Any]:
         """The successful record with the smallest (``mode="min"``) or largest ``field``."""
-        if mode not in ("min", "max"):
-            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        checks.choice("mode", mode, ("min", "max"))
         self._check_column(field)
         scored = [r for r in self.records if r["error"] is None and _is_finite(r.get(field))]
         if not scored:
@@ -279,12 +276,12 @@ def sweep(fn: Callable[..., Any],
         The records in grid order (point-major, repeat-minor), whatever order the
         runs finished in.
     """
-    if not callable(fn):
-        raise TypeError(f"fn must be callable, got {fn!r}")
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be a positive int, got {repeats!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    checks.function("fn", fn)
+    if not (executor in (None, "serial") or isinstance(executor, concurrent.futures.Executor)):
+        raise checks.invalid("executor", "None, 'serial' or a concurrent.futures.Executor",
+                             executor, TypeError)
+    repeats = checks.integer("repeats", repeats, minimum=1)
+    seed = checks.integer("seed", seed, minimum=0)
     points = grid_points(grid)
     params = tuple(dict.fromkeys(key for point in points for key in point))
     passes_seed = _takes_seed(fn) and "seed" not in params
@@ -336,10 +333,7 @@ def _execute(fn: Callable[..., Any], calls: list[dict[str, Any]],
             initializer=_limit_threads)
         with pool:
             return _gather(pool, fn, calls, bar)
-    if isinstance(executor, concurrent.futures.Executor):
-        return _gather(executor, fn, calls, bar)
-    raise TypeError(f"executor must be None, 'serial' or a concurrent.futures.Executor, "
-                    f"got {executor!r}")
+    return _gather(executor, fn, calls, bar)
 
 
 def _gather(executor: concurrent.futures.Executor, fn: Callable[..., Any],
@@ -374,13 +368,12 @@ def _call(fn: Callable[..., Any], kwargs: dict[str, Any]) -> dict[str, Any]:
 def _as_fields(result: Any) -> dict[str, Any]:
     if result is None:
         return {}
-    if isinstance(result, Mapping):
-        if not all(isinstance(key, str) for key in result):
-            raise TypeError(f"fn must return a dict with str keys, got keys {list(result)}")
+    if isinstance(result, Mapping) and all(isinstance(key, str) for key in result):
         return {key: _plain(value) for key, value in result.items()}
     if _is_number(_plain(result)):
         return {"value": _plain(result)}
-    raise TypeError(f"fn must return a dict, a number or None, got {type(result).__name__}")
+    raise checks.invalid("fn's result", "a dict with str keys, a number or None", result,
+                         TypeError)
 
 
 def _plain(value: Any) -> Any:
@@ -408,11 +401,10 @@ def _check_picklable(fn: Callable[..., Any]) -> None:
     try:
         pickle.dumps(fn)
     except Exception as error:
-        raise TypeError(
-            f"fn {fn!r} cannot be pickled, so it cannot be sent to the worker processes "
-            f"({_describe(error)}). Define it with def at the top level of a module or "
-            f"notebook (not a lambda or a function inside a function), or pass "
-            f"executor='serial'.") from error
+        raise checks.invalid("fn", f"picklable, to be sent to the worker processes "
+                             f"({_describe(error)}): define it with def at the top level of a "
+                             f"module or notebook (not a lambda or a function inside a "
+                             f"function), or pass executor='serial'", fn, TypeError) from error
 
 
 def _cpu_count() -> int:

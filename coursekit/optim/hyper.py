@@ -658,8 +658,9 @@ class ModuleWrapper(torch.optim.Optimizer):
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Torch's, for the one group ``__init__`` makes; a stack drives no second group."""
         if self.param_groups:
-            raise ValueError("a ModuleWrapper's stack drives one group of parameters; wrap "
-                             "other parameters in a ModuleWrapper with a stack of their own")
+            raise ValueError("param_groups must be one group (the stack drives one; wrap other "
+                             "parameters in a ModuleWrapper with a stack of their own), got a "
+                             "second")
         super().add_param_group(param_group)
 
     def _link_state(self) -> None:
@@ -785,12 +786,14 @@ class ModuleWrapper(torch.optim.Optimizer):
         mine = [level._state_dict(with_state=False) for level in levels]
         if saved is None or layout(saved) != layout(mine):
             found = "no stack" if saved is None else layout(saved)
-            raise ValueError(f"state_dict holds {found}, but this wrapper drives {layout(mine)} "
-                             "(kind, hyperparameters, learned); build the stack that was saved")
+            raise ValueError(f"state_dict must be the state of a stack like this wrapper's "
+                             f"{layout(mine)} (kind, hyperparameters, learned; build the stack "
+                             f"that was saved), got {found}")
         for level, entry in zip(levels, saved, strict=True):
             if entry["clip"] is not None and not hasattr(level.clip, "load_state_dict"):
-                raise ValueError(f"state_dict holds the state of a clip of {level!r}, which "
-                                 f"has no clip with load_state_dict() (clip={level.clip!r})")
+                raise ValueError(f"state_dict must hold no clip state for {level!r}, whose "
+                                 f"clip has no load_state_dict() (clip={level.clip!r}), got "
+                                 "a clip's state")
         super().load_state_dict({key: value for key, value in state_dict.items()
                                  if key != "stack"})
         params = self.param_groups[0]["params"]
