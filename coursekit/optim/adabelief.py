@@ -1,6 +1,6 @@
 r"""AdaBelief: adapt the step to the "belief" in the observed gradient.
 
-Zhuang et al. (NeurIPS 2020). Adam divides by the EMA of ``g^2``; AdaBelief
+Zhuang et al. (2020). Adam divides by the EMA of ``g^2``; AdaBelief
 divides by the EMA of ``(g - m)^2``, how far the gradient strays from its own
 prediction ``m``. Where gradients agree with the momentum (a smooth valley) the
 denominator is small and the step is large; where they disagree it is cautious.
@@ -24,6 +24,12 @@ The semantics follow the authors' reference implementation (adabelief-pytorch
             theta_t = theta_{t-1} - lr / (1 - beta1^t) * m_t
         else:
             no update
+
+References
+----------
+.. [1] Zhuang, J., Tang, T., Ding, Y., Tatikonda, S., Dvornek, N., Papademetris, X. and
+   Duncan, J. S. (2020). AdaBelief optimizer: Adapting stepsizes by the belief in observed
+   gradients. NeurIPS 2020. arXiv:2010.07468. [zhuang2020adabelief]
 """
 
 from __future__ import annotations
@@ -64,6 +70,12 @@ class AdaBelief(Optimizer):
         With ``rectify``, take momentum-SGD steps while ``rho_t < 5`` (else skip).
     maximize : bool
         Ascend the objective instead of descending it.
+
+    References
+    ----------
+    .. [1] Zhuang, J., Tang, T., Ding, Y., Tatikonda, S., Dvornek, N., Papademetris, X.
+       and Duncan, J. S. (2020). AdaBelief optimizer: Adapting stepsizes by the belief
+       in observed gradients. NeurIPS 2020. arXiv:2010.07468. [zhuang2020adabelief]
     """
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),

@@ -1,6 +1,6 @@
 r"""Adagrad: a per-coordinate learning rate from the sum of squared gradients.
 
-Duchi, Hazan and Singer (2011). Every coordinate keeps the running *sum* of its
+Duchi et al. (2011). Every coordinate keeps the running *sum* of its
 squared gradients, so frequently-updated coordinates slow down and rare ones keep
 a large step::
 
@@ -13,7 +13,18 @@ a large step::
         theta_t    = theta_{t-1} - lr_t * g_t / (sqrt(state_sum_t) + eps)
 
 Because the sum only grows, the effective step shrinks like 1/sqrt(t): good for
-convex problems, often too aggressive for deep networks (RMSprop's motivation).
+convex problems, often too aggressive for deep networks (the motivation of RMSprop,
+Hinton et al., 2012).
+
+References
+----------
+.. [1] Duchi, J., Hazan, E. and Singer, Y. (2011). Adaptive subgradient methods for online
+   learning and stochastic optimization. Journal of Machine Learning Research, 12,
+   2121–2159. [duchi2011adaptive]
+.. [2] Hinton, G., Srivastava, N. and Swersky, K. (2012). Neural networks for machine
+   learning, Lecture 6 (6d: a separate, adaptive learning rate for each connection; 6e:
+   rmsprop: divide the gradient by a running average of its recent magnitude). Lecture
+   slides, Coursera, University of Toronto. [hinton2012neural]
 """
 
 from __future__ import annotations
@@ -45,6 +56,12 @@ class Adagrad(Optimizer):
         Added to the square root for numerical stability.
     maximize : bool
         Ascend the objective instead of descending it.
+
+    References
+    ----------
+    .. [1] Duchi, J., Hazan, E. and Singer, Y. (2011). Adaptive subgradient methods for
+       online learning and stochastic optimization. Journal of Machine Learning
+       Research, 12, 2121–2159. [duchi2011adaptive]
     """
 
     def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0,

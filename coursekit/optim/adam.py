@@ -1,7 +1,7 @@
 r"""Adam and AdamW: momentum + per-coordinate RMS scaling + bias correction.
 
-Kingma & Ba (2015); AMSGrad from Reddi et al. (2018); decoupled weight decay
-(AdamW) from Loshchilov & Hutter (2019)::
+Kingma and Ba (2015); AMSGrad from Reddi et al. (2018); decoupled weight decay
+(AdamW) from Loshchilov and Hutter (2019)::
 
     m_0 = 0, v_0 = 0
     for t = 1, 2, ...
@@ -20,6 +20,15 @@ one pass over memory per tensor).
 
 In optax's terms Adam is ``chain(scale_by_momentum, scale_by_rms, bias_correct,
 scale(-lr))``: each line above is one of those pieces.
+
+References
+----------
+.. [1] Kingma, D. P. and Ba, J. (2015). Adam: A method for stochastic optimization.
+   ICLR 2015. arXiv:1412.6980. [kingma2015adam]
+.. [2] Reddi, S. J., Kale, S. and Kumar, S. (2018). On the convergence of Adam and beyond.
+   ICLR 2018. arXiv:1904.09237. [reddi2018convergence]
+.. [3] Loshchilov, I. and Hutter, F. (2019). Decoupled weight decay regularization.
+   ICLR 2019. arXiv:1711.05101. [loshchilov2019decoupled]
 """
 
 from __future__ import annotations
@@ -58,6 +67,13 @@ class Adam(Optimizer):
         Multi-tensor path (identical numbers); ``None`` picks it on CUDA.
     fused : bool, optional
         Compiled single-pass path (same numbers up to rounding).
+
+    References
+    ----------
+    .. [1] Kingma, D. P. and Ba, J. (2015). Adam: A method for stochastic optimization.
+       ICLR 2015. arXiv:1412.6980. [kingma2015adam]
+    .. [2] Reddi, S. J., Kale, S. and Kumar, S. (2018). On the convergence of Adam and
+       beyond. ICLR 2018. arXiv:1904.09237. [reddi2018convergence]
     """
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
@@ -189,6 +205,11 @@ class AdamW(Adam):
 
     Identical to ``Adam(..., decoupled_weight_decay=True)`` except that the default
     ``weight_decay`` is ``1e-2``.
+
+    References
+    ----------
+    .. [1] Loshchilov, I. and Hutter, F. (2019). Decoupled weight decay regularization.
+       ICLR 2019. arXiv:1711.05101. [loshchilov2019decoupled]
     """
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),

@@ -1,12 +1,17 @@
 r"""Adamax: Adam with the infinity norm in place of the second moment.
 
-Kingma & Ba (2015), section 7.1. Replacing the L2 average of past gradients by
+Kingma and Ba (2015), section 7.1. Replacing the L2 average of past gradients by
 an exponentially weighted infinity norm gives a denominator that needs no bias
 correction::
 
     m_t     = beta1 * m_{t-1} + (1 - beta1) * g_t
     u_t     = max(beta2 * u_{t-1}, |g_t| + eps)
     theta_t = theta_{t-1} - lr / (1 - beta1^t) * m_t / u_t
+
+References
+----------
+.. [1] Kingma, D. P. and Ba, J. (2015). Adam: A method for stochastic optimization.
+   ICLR 2015. arXiv:1412.6980. [kingma2015adam]
 """
 
 from __future__ import annotations
@@ -36,6 +41,11 @@ class Adamax(Optimizer):
         L2 penalty coefficient added to the gradient.
     maximize : bool
         Ascend the objective instead of descending it.
+
+    References
+    ----------
+    .. [1] Kingma, D. P. and Ba, J. (2015). Adam: A method for stochastic optimization.
+       ICLR 2015. arXiv:1412.6980. [kingma2015adam]
     """
 
     def __init__(self, params, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999),

@@ -1,6 +1,6 @@
 r"""Lookahead: k steps forward with any optimizer, then one step back toward the slow weights.
 
-Zhang, Lucas, Hinton & Ba (NeurIPS 2019). Two copies of the weights: the *fast*
+Zhang et al. (2019). Two copies of the weights: the *fast*
 weights ``theta`` are trained by an inner optimizer (SGD, Adam, ...); the *slow*
 weights ``phi`` move only every ``k`` steps, part of the way toward where the fast
 weights ended up, and the fast weights restart from there::
@@ -14,6 +14,11 @@ weights ended up, and the fast weights restart from there::
 
 The inner optimizer's state (momentum, Adam moments) is kept as it is at the
 synchronisation, as in the paper's reference implementation.
+
+References
+----------
+.. [1] Zhang, M. R., Lucas, J., Hinton, G. and Ba, J. (2019). Lookahead optimizer: k steps
+   forward, 1 step back. NeurIPS 2019. arXiv:1907.08610. [zhang2019lookahead]
 """
 
 from __future__ import annotations
@@ -42,6 +47,11 @@ class Lookahead(torch.optim.Optimizer):
         Number of inner steps between synchronisations, >= 1.
     alpha : float
         Slow-weight step size in [0, 1] (1 makes Lookahead a no-op).
+
+    References
+    ----------
+    .. [1] Zhang, M. R., Lucas, J., Hinton, G. and Ba, J. (2019). Lookahead optimizer: k
+       steps forward, 1 step back. NeurIPS 2019. arXiv:1907.08610. [zhang2019lookahead]
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer, k: int = 5, alpha: float = 0.5):

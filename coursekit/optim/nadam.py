@@ -1,6 +1,6 @@
 r"""NAdam: Adam with Nesterov momentum (Dozat, 2016).
 
-Nesterov's idea is to apply the momentum of the *next* step now. Dozat's NAdam
+Nesterov's idea (Nesterov, 1983) is to apply the momentum of the *next* step now. Dozat's NAdam
 also warms the momentum coefficient up with a schedule ``mu_t``::
 
     mu_t    = beta1 * (1 - 0.5 * 0.96^(t * momentum_decay))
@@ -13,6 +13,14 @@ also warms the momentum coefficient up with a schedule ``mu_t``::
 
 The first term is the bias-corrected current gradient, the second the
 bias-corrected momentum one step ahead.
+
+References
+----------
+.. [1] Dozat, T. (2016). Incorporating Nesterov momentum into Adam. ICLR 2016, Workshop
+   Track. https://openreview.net/forum?id=OM0jvwB8jIp57ZJjtNEZ. [dozat2016incorporating]
+.. [2] Nesterov, Y. (1983). A method for solving the convex programming problem with
+   convergence rate O(1/k^2). Doklady Akademii Nauk SSSR, 269(3), 543–547 (in Russian;
+   English translation in Soviet Mathematics Doklady, 27, 372–376). [nesterov1983method]
 """
 
 from __future__ import annotations
@@ -46,6 +54,12 @@ class NAdam(Optimizer):
         Decoupled (AdamW-style) weight decay, giving NAdamW.
     maximize : bool
         Ascend the objective instead of descending it.
+
+    References
+    ----------
+    .. [1] Dozat, T. (2016). Incorporating Nesterov momentum into Adam. ICLR 2016,
+       Workshop Track. https://openreview.net/forum?id=OM0jvwB8jIp57ZJjtNEZ.
+       [dozat2016incorporating]
     """
 
     def __init__(self, params, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999),

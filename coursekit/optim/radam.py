@@ -15,6 +15,12 @@ that it takes plain momentum steps (a built-in warm-up)::
         theta_t = theta_{t-1} - lr * r_t * m_hat * sqrt(1 - beta2^t) / (sqrt(v_t) + eps)
     else:
         theta_t = theta_{t-1} - lr * m_hat
+
+References
+----------
+.. [1] Liu, L., Jiang, H., He, P., Chen, W., Liu, X., Gao, J. and Han, J. (2020). On the
+   variance of the adaptive learning rate and beyond. ICLR 2020. arXiv:1908.03265.
+   [liu2020variance]
 """
 
 from __future__ import annotations
@@ -48,6 +54,12 @@ class RAdam(Optimizer):
         Decoupled (AdamW-style) weight decay.
     maximize : bool
         Ascend the objective instead of descending it.
+
+    References
+    ----------
+    .. [1] Liu, L., Jiang, H., He, P., Chen, W., Liu, X., Gao, J. and Han, J. (2020). On
+       the variance of the adaptive learning rate and beyond. ICLR 2020.
+       arXiv:1908.03265. [liu2020variance]
     """
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),

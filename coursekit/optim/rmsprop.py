@@ -1,6 +1,6 @@
 r"""RMSprop: divide the gradient by a running root-mean-square of its history.
 
-Hinton's lecture 6e (2012); the centered variant is Graves (2013). Unlike
+Lecture 6e of Hinton et al. (2012); the centered variant is from Graves (2013). Unlike
 Adagrad's ever-growing sum, an exponential moving average forgets old gradients::
 
     for t = 1, 2, ...
@@ -20,6 +20,15 @@ Adagrad's ever-growing sum, an exponential moving average forgets old gradients:
 
 ``foreach=True`` and ``fused=True`` select the fast paths of
 :mod:`coursekit.optim.fast` (torch's RMSprop has no ``fused``; ours does).
+
+References
+----------
+.. [1] Hinton, G., Srivastava, N. and Swersky, K. (2012). Neural networks for machine
+   learning, Lecture 6 (6d: a separate, adaptive learning rate for each connection; 6e:
+   rmsprop: divide the gradient by a running average of its recent magnitude). Lecture
+   slides, Coursera, University of Toronto. [hinton2012neural]
+.. [2] Graves, A. (2013). Generating sequences with recurrent neural networks.
+   arXiv:1308.0850. [graves2013generating]
 """
 
 from __future__ import annotations
@@ -59,6 +68,15 @@ class RMSprop(Optimizer):
         Multi-tensor path (identical numbers); ``None`` picks it on CUDA.
     fused : bool, optional
         Compiled single-pass path (same numbers up to rounding).
+
+    References
+    ----------
+    .. [1] Hinton, G., Srivastava, N. and Swersky, K. (2012). Neural networks for
+       machine learning, Lecture 6 (6d: a separate, adaptive learning rate for each
+       connection; 6e: rmsprop: divide the gradient by a running average of its recent
+       magnitude). Lecture slides, Coursera, University of Toronto. [hinton2012neural]
+    .. [2] Graves, A. (2013). Generating sequences with recurrent neural networks.
+       arXiv:1308.0850. [graves2013generating]
     """
 
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,

@@ -1,5 +1,9 @@
 r"""Stochastic gradient descent, with optional heavy-ball or Nesterov momentum.
 
+Stochastic approximation is Robbins and Monro (1951), heavy-ball momentum Polyak (1964),
+accelerated gradient Nesterov (1983); the ``nesterov=True`` form below is the one
+Sutskever et al. (2013) derived for deep learning.
+
 The algorithm (PyTorch's formulation, which the tests reproduce exactly)::
 
     for t = 1, 2, ...
@@ -18,6 +22,21 @@ The algorithm (PyTorch's formulation, which the tests reproduce exactly)::
 
 With ``dampening=0`` the buffer is the "SGD+" velocity of the course
 (``v = mu v + g``), see :mod:`coursekit.optim.momentum`.
+
+References
+----------
+.. [1] Robbins, H. and Monro, S. (1951). A stochastic approximation method. The Annals of
+   Mathematical Statistics, 22(3), 400–407. doi:10.1214/aoms/1177729586.
+   [robbins1951stochastic]
+.. [2] Polyak, B. T. (1964). Some methods of speeding up the convergence of iteration
+   methods. USSR Computational Mathematics and Mathematical Physics, 4(5), 1–17.
+   doi:10.1016/0041-5553(64)90137-5. [polyak1964some]
+.. [3] Nesterov, Y. (1983). A method for solving the convex programming problem with
+   convergence rate O(1/k^2). Doklady Akademii Nauk SSSR, 269(3), 543–547 (in Russian;
+   English translation in Soviet Mathematics Doklady, 27, 372–376). [nesterov1983method]
+.. [4] Sutskever, I., Martens, J., Dahl, G. and Hinton, G. (2013). On the importance of
+   initialization and momentum in deep learning. ICML 2013, PMLR 28(3), 1139–1147.
+   [sutskever2013importance]
 """
 
 from __future__ import annotations
@@ -54,6 +73,18 @@ class SGD(Optimizer):
         Multi-tensor path (identical numbers); ``None`` picks it on CUDA.
     fused : bool, optional
         Compiled single-pass path (same numbers up to rounding).
+
+    References
+    ----------
+    .. [1] Robbins, H. and Monro, S. (1951). A stochastic approximation method. The
+       Annals of Mathematical Statistics, 22(3), 400–407. doi:10.1214/aoms/1177729586.
+       [robbins1951stochastic]
+    .. [2] Polyak, B. T. (1964). Some methods of speeding up the convergence of
+       iteration methods. USSR Computational Mathematics and Mathematical Physics, 4(5),
+       1–17. doi:10.1016/0041-5553(64)90137-5. [polyak1964some]
+    .. [3] Sutskever, I., Martens, J., Dahl, G. and Hinton, G. (2013). On the importance
+       of initialization and momentum in deep learning. ICML 2013, PMLR 28(3),
+       1139–1147. [sutskever2013importance]
     """
 
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
