@@ -132,7 +132,8 @@ def test_pivot_reduces_repeats_in_grid_order_and_leaves_failures_nan(serial, red
 def test_pivot_refuses_to_mix_a_third_varying_parameter():
     grid = [{"optimizer": "sgd", "lr": 0.1, "width": w} for w in (8, 16)]
     result = sweep(_with_width, grid, executor="serial")
-    with pytest.raises(ValueError, match=r"parameters \['width'\] also vary"):
+    with pytest.raises(ValueError, match=r"^the parameters other than row and col must be "
+                                         r"fixed first .*got \['width'\] varying"):
         result.pivot("optimizer", "lr", "final_loss")
     narrowed = result.where(width=8).pivot("optimizer", "lr", "final_loss")
     assert narrowed.values.shape == (1, 1)
@@ -160,6 +161,9 @@ def test_best_picks_the_smallest_successful_value(serial):
     assert serial.best("final_loss", mode="max")["final_loss"] == max(successful)
     with pytest.raises(ValueError, match=r"^mode must be one of 'min', 'max', got 'mean'"):
         serial.best("final_loss", mode="mean")
+    nan = sweep(lambda x: {"loss": math.nan}, {"x": [1, 2]}, executor="serial")
+    with pytest.raises(ValueError, match=r"^field must be a field that is finite in a successful"):
+        nan.best("loss")
 
 
 def test_text_table_has_a_header_a_rule_and_a_row_per_run(serial):

@@ -181,7 +181,7 @@ class SweepResult:
         self._check_column(field)
         scored = [r for r in self.records if r["error"] is None and _is_finite(r.get(field))]
         if not scored:
-            raise ValueError(f"no successful run has a finite {field!r}")
+            raise checks.invalid("field", "a field that is finite in a successful run", field)
         pick = min if mode == "min" else max
         return pick(scored, key=lambda record: record[field])
 
@@ -198,8 +198,9 @@ class SweepResult:
         others = [p for p in self.params if p not in (row, col)
                   and len(_distinct(self.column(p))) > 1]
         if others:
-            raise ValueError(f"parameters {others} also vary; fix them first, e.g. "
-                             f"result.where({others[0]}=...).pivot(...)")
+            raise ValueError(f"the parameters other than row and col must be fixed first "
+                             f"(e.g. result.where({others[0]}=...).pivot(...)), got {others} "
+                             f"varying")
         return pivot([record for record in self.records if record["error"] is None],
                      row, col, value, reduce, rows=_distinct(self.column(row)),
                      cols=_distinct(self.column(col)))
