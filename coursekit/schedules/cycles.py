@@ -6,6 +6,16 @@ rate peaks the momentum dips. Each schedule therefore comes as a pair of pure
 functions of the step, one for the rate and one for the momentum, sharing the
 same shape. The classes :class:`~coursekit.schedules.CyclicLR` and
 :class:`~coursekit.schedules.OneCycleLR` call them.
+
+References
+----------
+.. [1] Smith, L. N. (2017). Cyclical learning rates for training neural networks. IEEE
+   Winter Conference on Applications of Computer Vision (WACV 2017), 464–472.
+   doi:10.1109/WACV.2017.58. arXiv:1506.01186. [smith2017cyclical]
+.. [2] Smith, L. N. and Topin, N. (2019). Super-convergence: Very fast training of neural
+   networks using large learning rates. Proc. SPIE 11006, Artificial Intelligence and
+   Machine Learning for Multi-Domain Operations Applications, 1100612.
+   doi:10.1117/12.2520589. arXiv:1708.07120. [smith2019super]
 """
 
 from __future__ import annotations
@@ -60,7 +70,7 @@ def cyclical(t: Steps, *, base_lr: float, max_lr: float, step_size_up: float = 2
              step_size_down: float | None = None, mode: str = "triangular", gamma: float = 1.0,
              scale_fn: Callable[[float], float] | None = None, scale_mode: str = "cycle"
              ) -> float | np.ndarray:
-    r"""Cyclical learning rate (Smith 2017; seed 004): a triangle wave between two bounds.
+    r"""Cyclical learning rate (Smith, 2017; Raschka, 2021): a triangle wave between two bounds.
 
     With cycle length :math:`L = u + d` (``step_size_up`` + ``step_size_down``) and
     :math:`r = u / L`:
@@ -76,6 +86,16 @@ def cyclical(t: Steps, *, base_lr: float, max_lr: float, step_size_up: float = 2
     (``"triangular2"``, halved every cycle) or :math:`\gamma^t` (``"exp_range"``).
     A custom ``scale_fn`` replaces ``mode`` and is evaluated on the cycle number
     :math:`c` (``scale_mode="cycle"``) or on :math:`t` (``"iterations"``).
+
+    References
+    ----------
+    .. [1] Smith, L. N. (2017). Cyclical learning rates for training neural networks.
+       IEEE Winter Conference on Applications of Computer Vision (WACV 2017), 464–472.
+       doi:10.1109/WACV.2017.58. arXiv:1506.01186. [smith2017cyclical]
+    .. [2] Raschka, S. (2021). Lecture 12: Improving gradient descent-based
+       optimization. Lecture slides, STAT 453: Introduction to Deep Learning and
+       Generative Models, University of Wisconsin–Madison, Spring 2021.
+       [raschka2021stat453]
     """
     base_lr = checks.nonnegative("base_lr", base_lr)
     max_lr = checks.nonnegative("max_lr", max_lr)
@@ -136,7 +156,7 @@ def _one_cycle(t: np.ndarray, values: list[float], total_steps: int, pct_start: 
 def one_cycle(t: Steps, *, max_lr: float, total_steps: int, pct_start: float = 0.3,
               anneal_strategy: str = "cos", div_factor: float = 25.0,
               final_div_factor: float = 1e4, three_phase: bool = False) -> float | np.ndarray:
-    r"""The 1cycle policy (Smith & Topin 2018): one climb to ``max_lr``, one long descent.
+    r"""The 1cycle policy (Smith and Topin, 2019): one climb to ``max_lr``, one long descent.
 
     With :math:`\eta_{init} = \eta_{max} / \text{div\_factor}` and
     :math:`\eta_{min} = \eta_{init} / \text{final\_div\_factor}`, the rate anneals
@@ -155,6 +175,13 @@ def one_cycle(t: Steps, *, max_lr: float, total_steps: int, pct_start: float = 0
               \text{linear: } a + (b - a)\,f
 
     Valid for :math:`0 \le t \le T` (``t = T`` extrapolates one step, as PyTorch allows).
+
+    References
+    ----------
+    .. [1] Smith, L. N. and Topin, N. (2019). Super-convergence: Very fast training of
+       neural networks using large learning rates. Proc. SPIE 11006, Artificial
+       Intelligence and Machine Learning for Multi-Domain Operations Applications,
+       1100612. doi:10.1117/12.2520589. arXiv:1708.07120. [smith2019super]
     """
     max_lr = checks.nonnegative("max_lr", max_lr)
     div_factor = checks.positive("div_factor", div_factor)

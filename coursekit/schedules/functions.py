@@ -101,9 +101,15 @@ def _segments(t: np.ndarray, milestones: Sequence[int]) -> tuple[np.ndarray, np.
 def constant(t: Steps, lr0: float = 1.0) -> float | np.ndarray:
     r"""The constant schedule :math:`\eta_t = \eta_0`.
 
-    The baseline every other schedule is compared with (seed 003: "fix the learning
-    rate until the error plateaus"). As a scheduler: ``ConstantLR(opt, factor=1.0)``
-    or simply none.
+    The baseline every other schedule is compared with ("fix the learning rate until
+    the error plateaus"; Soleymani, 2024). As a scheduler: ``ConstantLR(opt,
+    factor=1.0)`` or simply none.
+
+    References
+    ----------
+    .. [1] Soleymani, M. (2024). Training neural networks: Optimization II. Lecture
+       slides, Sharif University of Technology, Spring 2024 (adapted from CMU 11-785 and
+       Stanford cs231n). [soleymani2024training]
     """
     return checks.nonnegative("lr0", lr0) + 0.0 * t
 
@@ -130,9 +136,15 @@ def multistep_decay(t: Steps, lr0: float = 1.0, *, milestones: Sequence[int],
 
     .. math:: \eta_t = \eta_0 \, \gamma^{\#\{i : m_i \le t\}}
 
-    E.g. ResNets: ``milestones=[30, 60, 90], gamma=0.1`` (seed 003, "step-wise").
+    E.g. ResNets: ``milestones=[30, 60, 90], gamma=0.1`` ("step-wise"; Soleymani, 2024).
     A milestone listed twice counts twice. Scheduler:
     :class:`~coursekit.schedules.MultiStepLR`.
+
+    References
+    ----------
+    .. [1] Soleymani, M. (2024). Training neural networks: Optimization II. Lecture
+       slides, Sharif University of Technology, Spring 2024 (adapted from CMU 11-785 and
+       Stanford cs231n). [soleymani2024training]
     """
     lr0 = checks.nonnegative("lr0", lr0)
     gamma = checks.nonnegative("gamma", gamma)
@@ -142,11 +154,20 @@ def multistep_decay(t: Steps, lr0: float = 1.0, *, milestones: Sequence[int],
 
 @over_steps
 def halving(t: Steps, lr0: float = 1.0, *, every: int = 1) -> float | np.ndarray:
-    r"""Halve the learning rate every ``every`` steps (seed 004: :math:`\eta_t = \eta_{t-1}/2`).
+    r"""Halve the learning rate every ``every`` steps: :math:`\eta_t = \eta_{t-1}/2`.
+
+    One of the common decays of the STAT 453 slides (Raschka, 2021).
 
     .. math:: \eta_t = \eta_0 \, 2^{-\lfloor t / \text{every} \rfloor}
 
     The step decay with ``gamma = 1/2``. Scheduler: :class:`~coursekit.schedules.HalvingLR`.
+
+    References
+    ----------
+    .. [1] Raschka, S. (2021). Lecture 12: Improving gradient descent-based
+       optimization. Lecture slides, STAT 453: Introduction to Deep Learning and
+       Generative Models, University of Wisconsin–Madison, Spring 2021.
+       [raschka2021stat453]
     """
     return step_decay(t, lr0, step_size=every, gamma=0.5)
 
@@ -156,14 +177,24 @@ def halving(t: Steps, lr0: float = 1.0, *, every: int = 1) -> float | np.ndarray
 
 @over_steps
 def exponential_decay(t: Steps, lr0: float = 1.0, *, k: float) -> float | np.ndarray:
-    r"""Exponential decay with decay rate ``k`` (seed 004).
+    r"""Exponential decay with decay rate ``k`` (Raschka, 2021).
 
     .. math:: \eta_t = \eta_0 \, e^{-k t}
 
-    The same curve as :func:`geometric_decay` with :math:`\gamma = e^{-k}`. Seed 001
-    scheduled Adam's betas this way with ``k = 1`` (:math:`\beta e^{-t}`), which
-    is very aggressive per step; ``k = 0.01`` or a per-epoch step (see
-    :func:`per_epoch`) are gentler. Scheduler: :class:`~coursekit.schedules.ExponentialDecayLR`.
+    The same curve as :func:`geometric_decay` with :math:`\gamma = e^{-k}`. The
+    CSL4020 project report scheduled Adam's betas this way with ``k = 1``
+    (:math:`\beta e^{-t}`), which is very aggressive per step; ``k = 0.01`` or a
+    per-epoch step (see :func:`per_epoch`) are gentler. Scheduler:
+    :class:`~coursekit.schedules.ExponentialDecayLR`.
+
+    References
+    ----------
+    .. [1] Raschka, S. (2021). Lecture 12: Improving gradient descent-based
+       optimization. Lecture slides, STAT 453: Introduction to Deep Learning and
+       Generative Models, University of Wisconsin–Madison, Spring 2021.
+       [raschka2021stat453]
+    .. [2] CSL4020 (n.d.). Intermediate project report 2: a hand-written Adam with
+       scheduled betas. Student project report, CSL4020 Deep Learning. [csl4020project]
     """
     lr0 = checks.nonnegative("lr0", lr0)
     k = checks.nonnegative("k", k)
@@ -186,11 +217,18 @@ def geometric_decay(t: Steps, lr0: float = 1.0, *, gamma: float) -> float | np.n
 
 @over_steps
 def inverse_time_decay(t: Steps, lr0: float = 1.0, *, k: float) -> float | np.ndarray:
-    r"""Inverse-time decay (seed 004, "inverse decay").
+    r"""Inverse-time decay ("inverse decay"; Raschka, 2021).
 
     .. math:: \eta_t = \frac{\eta_0}{1 + k t}
 
     Scheduler: :class:`~coursekit.schedules.InverseTimeLR`.
+
+    References
+    ----------
+    .. [1] Raschka, S. (2021). Lecture 12: Improving gradient descent-based
+       optimization. Lecture slides, STAT 453: Introduction to Deep Learning and
+       Generative Models, University of Wisconsin–Madison, Spring 2021.
+       [raschka2021stat453]
     """
     lr0 = checks.nonnegative("lr0", lr0)
     k = checks.nonnegative("k", k)
@@ -204,7 +242,8 @@ def one_over_t(t: Steps, lr0: float = 1.0) -> float | np.ndarray:
     .. math:: \eta_t = \frac{\eta_0}{t + 1}
 
     i.e. :math:`\eta_0 / k` at the 1-based iteration :math:`k = t + 1`. SGD
-    converges almost surely when the step sizes satisfy (seed 003)
+    converges almost surely when the step sizes satisfy (Robbins and Monro, 1951;
+    Soleymani, 2024)
 
     .. math:: \sum_k \eta_k = \infty \quad\text{and}\quad \sum_k \eta_k^2 < \infty:
 
@@ -215,19 +254,38 @@ def one_over_t(t: Steps, lr0: float = 1.0) -> float | np.ndarray:
     conditions and the optimal rate for strongly convex losses. It is
     :func:`inverse_time_decay` with ``k = 1``. Scheduler:
     :class:`~coursekit.schedules.OneOverTLR`.
+
+    References
+    ----------
+    .. [1] Robbins, H. and Monro, S. (1951). A stochastic approximation method. The
+       Annals of Mathematical Statistics, 22(3), 400–407. doi:10.1214/aoms/1177729586.
+       [robbins1951stochastic]
+    .. [2] Soleymani, M. (2024). Training neural networks: Optimization II. Lecture
+       slides, Sharif University of Technology, Spring 2024 (adapted from CMU 11-785 and
+       Stanford cs231n). [soleymani2024training]
     """
     return inverse_time_decay(t, lr0, k=1.0)
 
 
 @over_steps
 def inverse_sqrt_decay(t: Steps, lr0: float = 1.0, *, k: float = 1.0) -> float | np.ndarray:
-    r"""Inverse square-root decay (seed 003; the Transformer schedule after warm-up).
+    r"""Inverse square-root decay (Soleymani, 2024); the Transformer's schedule after warm-up.
 
     .. math:: \eta_t = \frac{\eta_0}{\sqrt{1 + k t}}
 
     With ``k = 1`` this is :math:`\alpha_0 / \sqrt{k'}` at the 1-based iteration
     :math:`k' = t + 1`. It decays slower than 1/t: :math:`\sum \eta_t^2` diverges.
-    Scheduler: :class:`~coursekit.schedules.InverseSqrtLR`.
+    After its warm-up, the learning rate of the Transformer (Vaswani et al., 2017,
+    eq. 3) decays this way. Scheduler: :class:`~coursekit.schedules.InverseSqrtLR`.
+
+    References
+    ----------
+    .. [1] Soleymani, M. (2024). Training neural networks: Optimization II. Lecture
+       slides, Sharif University of Technology, Spring 2024 (adapted from CMU 11-785 and
+       Stanford cs231n). [soleymani2024training]
+    .. [2] Vaswani, A., Shazeer, N., Parmar, N., Uszkoreit, J., Jones, L., Gomez, A. N.,
+       Kaiser, Ł. and Polosukhin, I. (2017). Attention is all you need. NIPS 2017.
+       arXiv:1706.03762. [vaswani2017attention]
     """
     lr0 = checks.nonnegative("lr0", lr0)
     k = checks.nonnegative("k", k)
@@ -268,11 +326,17 @@ def linear_schedule(t: Steps, lr0: float = 1.0, *, start_factor: float = 1.0 / 3
 
 @over_steps
 def linear_decay(t: Steps, lr0: float = 1.0, *, total_steps: int) -> float | np.ndarray:
-    r"""Linear decay to zero at ``total_steps`` (seed 003), then zero.
+    r"""Linear decay to zero at ``total_steps`` (Soleymani, 2024), then zero.
 
     .. math:: \alpha_t = \alpha_0 \left(1 - \frac{t}{T}\right)
 
     Scheduler: ``LinearLR(opt, start_factor=1.0, end_factor=0.0, total_iters=T)``.
+
+    References
+    ----------
+    .. [1] Soleymani, M. (2024). Training neural networks: Optimization II. Lecture
+       slides, Sharif University of Technology, Spring 2024 (adapted from CMU 11-785 and
+       Stanford cs231n). [soleymani2024training]
     """
     return linear_schedule(t, lr0, start_factor=1.0, end_factor=0.0, total_iters=total_steps)
 
@@ -307,11 +371,19 @@ def cosine_annealing(t: Steps, lr0: float = 1.0, *, T_max: float, eta_min: float
     .. math:: \eta_t = \eta_{\min} + \frac{1}{2}(\eta_0 - \eta_{\min})
               \left(1 + \cos\frac{t \pi}{T_{\max}}\right)
 
-    (Loshchilov & Hutter 2017; seed 003 with :math:`\eta_{\min} = 0`.) Past
+    (Loshchilov and Hutter, 2017; Soleymani, 2024, with :math:`\eta_{\min} = 0`.) Past
     ``T_max`` the formula is evaluated as written, so the rate climbs back up with
     period ``2 T_max``, exactly as PyTorch's ``CosineAnnealingLR`` does; use
     :func:`cosine_warm_restarts` to restart instead. Scheduler:
     :class:`~coursekit.schedules.CosineAnnealingLR`.
+
+    References
+    ----------
+    .. [1] Loshchilov, I. and Hutter, F. (2017). SGDR: Stochastic gradient descent with
+       warm restarts. ICLR 2017. arXiv:1608.03983. [loshchilov2017sgdr]
+    .. [2] Soleymani, M. (2024). Training neural networks: Optimization II. Lecture
+       slides, Sharif University of Technology, Spring 2024 (adapted from CMU 11-785 and
+       Stanford cs231n). [soleymani2024training]
     """
     lr0 = checks.nonnegative("lr0", lr0)
     T_max = checks.positive("T_max", T_max)
@@ -322,7 +394,7 @@ def cosine_annealing(t: Steps, lr0: float = 1.0, *, T_max: float, eta_min: float
 @over_steps
 def cosine_warm_restarts(t: Steps, lr0: float = 1.0, *, T_0: int, T_mult: int = 1,
                          eta_min: float = 0.0) -> float | np.ndarray:
-    r"""Cosine annealing with warm restarts (SGDR, Loshchilov & Hutter 2017).
+    r"""Cosine annealing with warm restarts (SGDR; Loshchilov and Hutter, 2017).
 
     The run is cut into cycles of lengths :math:`T_i = T_0 \, T_{mult}^i`; inside
     a cycle, with :math:`T_{cur}` the steps since the last restart,
@@ -332,6 +404,11 @@ def cosine_warm_restarts(t: Steps, lr0: float = 1.0, *, T_0: int, T_mult: int = 
 
     so the rate jumps back to :math:`\eta_0` at every restart. Scheduler:
     :class:`~coursekit.schedules.CosineAnnealingWarmRestarts`.
+
+    References
+    ----------
+    .. [1] Loshchilov, I. and Hutter, F. (2017). SGDR: Stochastic gradient descent with
+       warm restarts. ICLR 2017. arXiv:1608.03983. [loshchilov2017sgdr]
     """
     lr0 = checks.nonnegative("lr0", lr0)
     T_0 = checks.integer("T_0", T_0, minimum=1)
@@ -358,8 +435,18 @@ def linear_warmup(t: Steps, lr0: float = 1.0, *, warmup_steps: int, start_factor
     .. math:: \eta_t = \eta_0 \left(s + (1 - s) \frac{\min(t, W)}{W}\right)
 
     High initial rates can make the loss explode; ramping up over the first steps
-    prevents it (seed 003). Combine with any decay through :func:`with_warmup`.
+    prevents it (Soleymani, 2024; gradual warm-up as in Goyal et al., 2017). Combine
+    with any decay through :func:`with_warmup`.
     Scheduler: :class:`~coursekit.schedules.LinearWarmupLR`.
+
+    References
+    ----------
+    .. [1] Soleymani, M. (2024). Training neural networks: Optimization II. Lecture
+       slides, Sharif University of Technology, Spring 2024 (adapted from CMU 11-785 and
+       Stanford cs231n). [soleymani2024training]
+    .. [2] Goyal, P., Dollár, P., Girshick, R., Noordhuis, P., Wesolowski, L., Kyrola,
+       A., Tulloch, A., Jia, Y. and He, K. (2017). Accurate, large minibatch SGD:
+       Training ImageNet in 1 hour. arXiv:1706.02677. [goyal2017accurate]
     """
     start_factor = checks.in_unit_interval("start_factor", start_factor)
     return linear_schedule(t, lr0, start_factor=start_factor, end_factor=1.0,
@@ -370,7 +457,7 @@ def linear_warmup(t: Steps, lr0: float = 1.0, *, warmup_steps: int, start_factor
 def trapezoidal(t: Steps, lr0: float = 1.0, *, total_steps: int, warmup_steps: int,
                 decay_steps: int, start_factor: float = 0.0, end_factor: float = 0.0
                 ) -> float | np.ndarray:
-    r"""Trapezoidal schedule (Xing et al. 2018; seed 003): warm up, hold, decay linearly.
+    r"""Trapezoidal schedule (Xing et al., 2018; Soleymani, 2024): warm up, hold, decay linearly.
 
     With :math:`W` = ``warmup_steps``, :math:`D` = ``decay_steps``, :math:`T` = ``total_steps``:
 
@@ -381,6 +468,14 @@ def trapezoidal(t: Steps, lr0: float = 1.0, *, total_steps: int, warmup_steps: i
     i.e. linear from :math:`s\eta_0` to :math:`\eta_0` on :math:`[0, W]`, flat on
     :math:`[W, T - D]`, linear down to :math:`e\eta_0` on :math:`[T - D, T]`.
     Scheduler: :class:`~coursekit.schedules.TrapezoidalLR`.
+
+    References
+    ----------
+    .. [1] Xing, C., Arpit, D., Tsirigotis, C. and Bengio, Y. (2018). A walk with SGD.
+       arXiv:1802.08770. [xing2018walk]
+    .. [2] Soleymani, M. (2024). Training neural networks: Optimization II. Lecture
+       slides, Sharif University of Technology, Spring 2024 (adapted from CMU 11-785 and
+       Stanford cs231n). [soleymani2024training]
     """
     lr0 = checks.nonnegative("lr0", lr0)
     total_steps = checks.integer("total_steps", total_steps, minimum=1)
@@ -448,8 +543,14 @@ def per_epoch(schedule: Schedule, steps_per_epoch: int) -> Schedule:
     r"""Hold ``schedule`` constant within each epoch: :math:`\eta_t = f(\lfloor t / n \rfloor)`.
 
     Turns a per-step formula into its per-epoch staircase while the scheduler is
-    still stepped every batch, e.g. seed 001's :math:`\beta_1 e^{-\text{epoch}}`:
+    still stepped every batch, e.g. the :math:`\beta_1 e^{-\text{epoch}}` of the CSL4020
+    project report:
     ``per_epoch(partial(exponential_decay, k=1.0), steps_per_epoch=len(loader))``.
+
+    References
+    ----------
+    .. [1] CSL4020 (n.d.). Intermediate project report 2: a hand-written Adam with
+       scheduled betas. Student project report, CSL4020 Deep Learning. [csl4020project]
     """
     steps_per_epoch = checks.integer("steps_per_epoch", steps_per_epoch, minimum=1)
 

@@ -1,8 +1,8 @@
 r"""Schedule any hyperparameter of an optimizer's param groups, not only the learning rate.
 
-Seed 001 replaced Adam's :math:`\beta_1` and :math:`\beta_2` by :math:`\beta e^{-t}`,
-giving the current gradient more weight as training goes on. The same machinery
-decays SGD's momentum or ramps weight decay::
+The CSL4020 project report replaced Adam's :math:`\beta_1` and :math:`\beta_2` by
+:math:`\beta e^{-t}`, giving the current gradient more weight as training goes on.
+The same machinery decays SGD's momentum or ramps weight decay::
 
     from functools import partial
     from coursekit.schedules import HyperparameterScheduler, exponential_decay, per_epoch
@@ -16,9 +16,16 @@ decays SGD's momentum or ramps weight decay::
 The value of group :math:`g` at step :math:`t` is its initial value times the
 schedule: :math:`h_{g,t} = h_{g,0} \, f(t)`, exactly like ``LambdaLR`` for the
 rate, so any function of :mod:`coursekit.schedules.functions` (with ``lr0=1``)
-is a schedule here. Seed 001's form is ``exponential_decay`` with ``k=1`` per
+is a schedule here. The report's form is ``exponential_decay`` with ``k=1`` per
 epoch, which is very aggressive: :math:`\beta_1 = 0.9` falls to 0.33 after one
 step and 0.12 after two; ``k = 0.01`` to ``0.1`` per epoch are gentler choices.
+
+References
+----------
+.. [1] CSL4020 (n.d.). Intermediate project report 2: a hand-written Adam with scheduled
+   betas. Student project report, CSL4020 Deep Learning. [csl4020project]
+.. [2] Kingma, D. P. and Ba, J. (2015). Adam: A method for stochastic optimization.
+   ICLR 2015. arXiv:1412.6980. [kingma2015adam]
 """
 
 from __future__ import annotations

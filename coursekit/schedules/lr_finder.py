@@ -1,8 +1,9 @@
 r"""The learning-rate range test: sweep the rate upwards and watch the loss.
 
-Seed 003's advice on choosing a rate ("loss not going down: too low; loss
-exploding: too high") made systematic (Smith 2017): train for a few hundred
-steps while the rate grows geometrically,
+The advice of the Optimization II slides on choosing a rate ("loss not going down:
+too low; loss exploding: too high"; Soleymani, 2024) made systematic by the range
+test of Smith (2017): train for a few hundred steps while the rate grows
+geometrically,
 
 .. math:: \eta_k = \eta_{start} \left(\frac{\eta_{end}}{\eta_{start}}\right)^{k / (n - 1)},
           \qquad k = 0, \dots, n - 1,
@@ -25,6 +26,15 @@ The model's parameters, buffers, gradients and train/eval mode are restored
 afterwards, bit for bit, and a given optimizer gets its ``state_dict`` back. The
 random number generators are not rewound (a shuffling DataLoader or dropout
 draws from them as usual).
+
+References
+----------
+.. [1] Soleymani, M. (2024). Training neural networks: Optimization II. Lecture slides,
+   Sharif University of Technology, Spring 2024 (adapted from CMU 11-785 and Stanford
+   cs231n). [soleymani2024training]
+.. [2] Smith, L. N. (2017). Cyclical learning rates for training neural networks. IEEE
+   Winter Conference on Applications of Computer Vision (WACV 2017), 464–472.
+   doi:10.1109/WACV.2017.58. arXiv:1506.01186. [smith2017cyclical]
 """
 
 from __future__ import annotations

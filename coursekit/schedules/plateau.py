@@ -1,9 +1,9 @@
 r"""Reduce-on-plateau as pure functions: the rule that cuts the rate when a metric stalls.
 
-Seed 003's "simple technique": fix the learning rate until the error plateaus,
-then divide it by a fixed factor (e.g. 10). Unlike the other schedules the rate
-here depends on the *metric history*, not on the step alone, so the pure form is
-a state transition, applied once per epoch::
+The "simple technique" of the Optimization II slides (Soleymani, 2024): fix the
+learning rate until the error plateaus, then divide it by a fixed factor (e.g. 10).
+Unlike the other schedules the rate here depends on the *metric history*, not on
+the step alone, so the pure form is a state transition, applied once per epoch::
 
     state, reduce = plateau_step(state, metric, ...)      # one epoch of the rule
     lr = reduced_lr(lr, factor, min_lr, eps) if reduce else lr
@@ -23,6 +23,12 @@ The rule (as PyTorch's ``ReduceLROnPlateau``), for ``mode="min"``:
    no more than ``eps``), the count resets and a cooldown of ``cooldown`` epochs starts.
 
 A NaN metric is never an improvement.
+
+References
+----------
+.. [1] Soleymani, M. (2024). Training neural networks: Optimization II. Lecture slides,
+   Sharif University of Technology, Spring 2024 (adapted from CMU 11-785 and Stanford
+   cs231n). [soleymani2024training]
 """
 
 from __future__ import annotations

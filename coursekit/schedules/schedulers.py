@@ -415,7 +415,7 @@ class LinearWarmupLR(FormulaLR):
 
 
 class TrapezoidalLR(FormulaLR):
-    r"""Warm up, hold, then decay linearly (:func:`trapezoidal`; Xing et al. 2018)."""
+    r"""Warm up, hold, then decay linearly (:func:`trapezoidal`; Xing et al., 2018)."""
 
     def __init__(self, optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int,
                  decay_steps: int, start_factor: float = 0.0, end_factor: float = 0.0,
