@@ -1,6 +1,6 @@
-r"""Gradient-norm clipping: a fixed threshold, and seed 002's running-mean threshold.
+r"""Gradient-norm clipping: a fixed threshold, and a running-mean threshold.
 
-Global-norm clipping (Pascanu, Mikolov & Bengio 2013) treats all gradient tensors
+Global-norm clipping (Pascanu et al., 2013) treats all gradient tensors
 as one vector ``g`` and shrinks it, direction unchanged, when its norm exceeds a
 threshold ``theta``::
 
@@ -9,10 +9,11 @@ threshold ``theta``::
 
 :func:`clip_grad_norm_` is ``torch.nn.utils.clip_grad_norm_`` written out.
 
-The running-mean rule (seed 002, for hyper-optimizer stacks whose large top-level
-step size makes gradients explode) needs no threshold: ``theta_t`` is the mean of
-the gradient norms seen so far, and the mean remembers the *clipped* norms, so one
-explosion cannot raise the bar for the next::
+The running-mean rule (from a student presentation of Chandra et al. (2022), for the
+hyper-optimizer stacks of that paper, whose large top-level step size makes
+gradients explode) needs no threshold: ``theta_t`` is the mean of the gradient
+norms seen so far, and the mean remembers the *clipped* norms, so one explosion
+cannot raise the bar for the next::
 
     theta_t   = ||g_t||                                       t = 1
     theta_t   = ((t - 1) * theta'_{t-1} + ||g_t||) / t        t > 1
@@ -34,6 +35,17 @@ so they plug into any level of a :mod:`coursekit.optim.hyper` stack::
 
 and ``clip_grad_norm_(parameters)`` applies them in place to ``.grad`` before an
 ordinary ``optimizer.step()``.
+
+References
+----------
+.. [1] Pascanu, R., Mikolov, T. and Bengio, Y. (2013). On the difficulty of training
+   recurrent neural networks. ICML 2013, PMLR 28(3), 1310–1318. arXiv:1211.5063.
+   [pascanu2013difficulty]
+.. [2] A student presentation of Chandra et al. (2022): final presentation on "Gradient
+   Descent: The Ultimate Optimizer", with a running-mean gradient-norm clipping rule for the
+   top-level step size. [chandra2022presentation]
+.. [3] Chandra, K., Xie, A., Ragan-Kelley, J. and Meijer, E. (2022). Gradient descent: The
+   ultimate optimizer. NeurIPS 2022. arXiv:1909.13371. [chandra2022gradient]
 """
 
 from __future__ import annotations
@@ -135,6 +147,12 @@ class GlobalNormClip:
         The threshold, >= 0.
     norm_type : float
         ``p`` of the p-norm, > 0 or ``math.inf``.
+
+    References
+    ----------
+    .. [1] Pascanu, R., Mikolov, T. and Bengio, Y. (2013). On the difficulty of training
+       recurrent neural networks. ICML 2013, PMLR 28(3), 1310–1318. arXiv:1211.5063.
+       [pascanu2013difficulty]
     """
 
     def __init__(self, max_norm: float, norm_type: float = 2.0):
@@ -151,16 +169,23 @@ class GlobalNormClip:
 
 
 class RunningMeanClip:
-    """Seed 002's rule: clip to the running mean of the (clipped) gradient norms.
+    """Clip to the running mean of the (clipped) gradient norms.
 
-    Each call is one step ``t`` of the rule in the module docstring. The state is
-    the step count ``t`` and the mean ``theta`` of the clipped norms so far; both
-    stay tensors on the gradients' device, so clipping never waits for the GPU.
+    The rule of a student presentation of Chandra et al. (2022). Each call is one
+    step ``t`` of the rule in the module docstring. The state is the step count ``t``
+    and the mean ``theta`` of the clipped norms so far; both stay tensors on the
+    gradients' device, so clipping never waits for the GPU.
 
     Parameters
     ----------
     norm_type : float
-        ``p`` of the p-norm, > 0 or ``math.inf`` (the seed uses 2).
+        ``p`` of the p-norm, > 0 or ``math.inf`` (the presentation uses 2).
+
+    References
+    ----------
+    .. [1] A student presentation of Chandra et al. (2022): final presentation on
+       "Gradient Descent: The Ultimate Optimizer", with a running-mean gradient-norm
+       clipping rule for the top-level step size. [chandra2022presentation]
     """
 
     def __init__(self, norm_type: float = 2.0):

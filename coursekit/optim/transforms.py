@@ -34,7 +34,7 @@ The pieces:
 ``bias_correction(beta)``              ``u <- u / (1 - beta^t)``
 ``scale_by_rms(beta2, eps)``           ``v <- beta2 v + (1 - beta2) g^2;``
                                        ``u <- u / (sqrt(v_hat) + eps)``
-``scale_by_local_gains(beta)``         seed 004's per-weight gains (see the function)
+``scale_by_local_gains(beta)``         per-weight gains (Raschka, 2021; see the function)
 ``add_decayed_weights(weight_decay)``  ``u <- u + weight_decay * theta``
 =====================================  ==================================================
 
@@ -46,6 +46,18 @@ and ready-made chains :func:`sgd_momentum`, :func:`rmsprop`, :func:`adam`,
 first steps of :class:`coursekit.optim.Adam` on a constant gradient, with ``m_t``
 next to ``m_hat``. :func:`effective_learning_rates` reads, from any run on a
 landscape, the step size each coordinate actually got.
+
+References
+----------
+.. [1] Kingma, D. P. and Ba, J. (2015). Adam: A method for stochastic optimization.
+   ICLR 2015. arXiv:1412.6980. [kingma2015adam]
+.. [2] Hinton, G., Srivastava, N. and Swersky, K. (2012). Neural networks for machine
+   learning, Lecture 6 (6d: a separate, adaptive learning rate for each connection; 6e:
+   rmsprop: divide the gradient by a running average of its recent magnitude). Lecture
+   slides, Coursera, University of Toronto. [hinton2012neural]
+.. [3] Raschka, S. (2021). Lecture 12: Improving gradient descent-based optimization.
+   Lecture slides, STAT 453: Introduction to Deep Learning and Generative Models, University
+   of Wisconsin–Madison, Spring 2021. [raschka2021stat453]
 """
 
 from __future__ import annotations
@@ -251,7 +263,10 @@ def scale_by_rms(beta2: float = 0.999, eps: float = 1e-8, bias_correction: bool 
 
 
 def scale_by_local_gains(beta: float = 0.05, max_gain: float = math.inf) -> Transform:
-    r"""Seed 004's local gains: one multiplier per weight, grown while its gradient keeps its sign.
+    r"""Local gains: one multiplier per weight, grown while its gradient keeps its sign.
+
+    The adaptive rule of the STAT 453 slides (Raschka, 2021), from lecture 6d of
+    Hinton et al. (2012), whose increment 0.05 and shrink factor 0.95 are the default.
 
     Every weight starts with gain ``gain = 1``. At each step, with ``g_t`` and
     ``g_{t-1}`` this weight's current and previous gradient::
@@ -270,7 +285,18 @@ def scale_by_local_gains(beta: float = 0.05, max_gain: float = math.inf) -> Tran
     beta : float
         The gain increment and the shrink fraction, in [0, 1).
     max_gain : float
-        Upper limit on the gain (none by default, as in the seed).
+        Upper limit on the gain (none by default, as on the STAT 453 slides).
+
+    References
+    ----------
+    .. [1] Raschka, S. (2021). Lecture 12: Improving gradient descent-based
+       optimization. Lecture slides, STAT 453: Introduction to Deep Learning and
+       Generative Models, University of Wisconsin–Madison, Spring 2021.
+       [raschka2021stat453]
+    .. [2] Hinton, G., Srivastava, N. and Swersky, K. (2012). Neural networks for
+       machine learning, Lecture 6 (6d: a separate, adaptive learning rate for each
+       connection; 6e: rmsprop: divide the gradient by a running average of its recent
+       magnitude). Lecture slides, Coursera, University of Toronto. [hinton2012neural]
     """
     checks.beta("beta", beta)
     checks.real("max_gain", max_gain, at_least=1, allow_inf=True)
@@ -330,7 +356,7 @@ def adamw(betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
 
 
 def local_gains(beta: float = 0.05, max_gain: float = math.inf) -> Chain:
-    """Seed 004's adaptive rule: ``Delta w = -lr * gain * g`` with per-weight gains."""
+    """The local-gains rule (Raschka, 2021): ``Delta w = -lr * gain * g``, per-weight gains."""
     return chain(scale_by_local_gains(beta, max_gain), scale_by_learning_rate())
 
 
