@@ -10,15 +10,28 @@ logits ``z`` (no softmax): ``cross_entropy(z, y)`` applies ``log softmax`` itsel
 model                 where the course uses it
 ====================  =======================================================
 LogisticRegression    the convex baseline: ``z = W x + b``
-MLP                   seed 002: one hidden layer of 128 units, tanh or ReLU
-BatchNormMLP          seed 004: hidden layers with BatchNorm and dropout
-SmallCNN              seed 002 on CIFAR-10: two 3x3 convolutions of 16 filters,
-                      then the MLP's head
-ResNet                a CIFAR-style residual network (He et al. 2016), 6n+2 layers
+MLP                   one hidden layer of 128 units, tanh or ReLU, as in a
+                      student presentation of Chandra et al. (2022)
+BatchNormMLP          hidden layers with BatchNorm and dropout, as on the
+                      STAT 453 slides (Raschka, 2021)
+SmallCNN              the presentation's CIFAR-10 network: two 3x3
+                      convolutions of 16 filters, then the MLP's head
+ResNet                a CIFAR-style residual network (He et al., 2016), 6n+2 layers
 ====================  =======================================================
 
 A model checks the shape of its input and says what it expected, so that
 digits fed to an MNIST-sized model fail with a readable message.
+
+References
+----------
+.. [1] A student presentation of Chandra et al. (2022): final presentation on "Gradient
+   Descent: The Ultimate Optimizer", with a running-mean gradient-norm clipping rule for the
+   top-level step size. [chandra2022presentation]
+.. [2] Raschka, S. (2021). Lecture 12: Improving gradient descent-based optimization.
+   Lecture slides, STAT 453: Introduction to Deep Learning and Generative Models, University
+   of Wisconsin–Madison, Spring 2021. [raschka2021stat453]
+.. [3] He, K., Zhang, X., Ren, S. and Sun, J. (2016). Deep residual learning for image
+   recognition. CVPR 2016, 770–778. doi:10.1109/CVPR.2016.90. arXiv:1512.03385. [he2016deep]
 """
 
 from __future__ import annotations
@@ -111,8 +124,9 @@ class LogisticRegression(_Classifier):
 class MLP(_Classifier):
     """A fully connected network: ``h = act(W1 x + b1)``, ``z = W2 h + b2``.
 
-    The default is seed 002's network: one hidden layer of 128 units. A sequence
-    ``hidden=(h1, h2, ...)`` stacks more hidden layers, each followed by ``act``.
+    The default is the network of a student presentation of Chandra et al. (2022):
+    one hidden layer of 128 units. A sequence ``hidden=(h1, h2, ...)`` stacks more
+    hidden layers, each followed by ``act``.
 
     Parameters
     ----------
@@ -124,6 +138,12 @@ class MLP(_Classifier):
         Width of the hidden layer(s).
     activation : {"relu", "tanh"}
         The nonlinearity ``act``.
+
+    References
+    ----------
+    .. [1] A student presentation of Chandra et al. (2022): final presentation on
+       "Gradient Descent: The Ultimate Optimizer", with a running-mean gradient-norm
+       clipping rule for the top-level step size. [chandra2022presentation]
     """
 
     def __init__(self, input_shape: Sequence[int] = (1, 8, 8), num_classes: int = 10,
@@ -138,7 +158,9 @@ class MLP(_Classifier):
 
 
 class BatchNormMLP(_Classifier):
-    """Seed 004's regularised MLP: each hidden layer is Linear -> BatchNorm -> ReLU -> Dropout.
+    """A regularised MLP: each hidden layer is Linear -> BatchNorm -> ReLU -> Dropout.
+
+    The network of the STAT 453 slides (Raschka, 2021).
 
     For a minibatch, BatchNorm standardises every unit ``a`` of ``W x`` with the
     batch's mean and variance, then rescales: ``BN(a) = gamma (a - mu_B) /
@@ -156,7 +178,14 @@ class BatchNormMLP(_Classifier):
     hidden : int or sequence of int
         Widths of the hidden layers (default two of 128).
     dropout : float in [0, 1)
-        Drop probability (seed 004 uses 0.5).
+        Drop probability (the slides use 0.5).
+
+    References
+    ----------
+    .. [1] Raschka, S. (2021). Lecture 12: Improving gradient descent-based
+       optimization. Lecture slides, STAT 453: Introduction to Deep Learning and
+       Generative Models, University of Wisconsin–Madison, Spring 2021.
+       [raschka2021stat453]
     """
 
     def __init__(self, input_shape: Sequence[int] = (1, 8, 8), num_classes: int = 10,
@@ -173,7 +202,9 @@ class BatchNormMLP(_Classifier):
 
 
 class SmallCNN(_Classifier):
-    """Seed 002's CNN: two 3x3 convolutions of 16 filters, then the MLP head.
+    """A small CNN: two 3x3 convolutions of 16 filters, then the MLP head.
+
+    The CIFAR-10 network of a student presentation of Chandra et al. (2022).
 
     ``a1 = act(conv3x3(x))``, ``a2 = act(conv3x3(a1))`` (padding 1, stride 1, so
     the image keeps its ``H x W`` size), then ``z = W2 act(W1 flatten(a2) + b1) + b2``
@@ -186,11 +217,17 @@ class SmallCNN(_Classifier):
     num_classes : int
         Number of outputs.
     channels : int
-        Filters per convolution (16 in seed 002).
+        Filters per convolution (16 in the presentation).
     hidden : int
         Width of the head's hidden layer (128).
     activation : {"relu", "tanh"}
         The nonlinearity.
+
+    References
+    ----------
+    .. [1] A student presentation of Chandra et al. (2022): final presentation on
+       "Gradient Descent: The Ultimate Optimizer", with a running-mean gradient-norm
+       clipping rule for the top-level step size. [chandra2022presentation]
     """
 
     def __init__(self, input_shape: Sequence[int] = (3, 32, 32), num_classes: int = 10,
@@ -236,7 +273,7 @@ class _ResidualBlock(nn.Module):
 
 
 class ResNet(_Classifier):
-    """A residual network for CIFAR-sized images (He et al. 2016, section 4.2).
+    """A residual network for CIFAR-sized images (He et al., 2016, section 4.2).
 
     A 3x3 convolution to ``widths[0]`` channels, then three stages of ``n``
     residual blocks with ``widths = (16, 32, 64)`` channels (the second and third
@@ -254,6 +291,12 @@ class ResNet(_Classifier):
         ``6n + 2`` for an integer ``n >= 1``: 8, 14, 20, 32, 44, 56...
     widths : tuple of three ints
         Channels of the three stages.
+
+    References
+    ----------
+    .. [1] He, K., Zhang, X., Ren, S. and Sun, J. (2016). Deep residual learning for
+       image recognition. CVPR 2016, 770–778. doi:10.1109/CVPR.2016.90.
+       arXiv:1512.03385. [he2016deep]
     """
 
     def __init__(self, input_shape: Sequence[int] = (3, 32, 32), num_classes: int = 10,

@@ -301,10 +301,11 @@ def heatmap(values: Any, rows: Sequence[Any], cols: Sequence[Any], *, ax: Axes |
             cmap: str = "viridis", colorbar: bool = True, highlight: str | None = None) -> Axes:
     """A metric over a two-hyperparameter grid, each cell annotated with its value.
 
-    For seed 000's table, ``heatmap(final_loss, rows=[0.7, 0.9, 0.99],
-    cols=[0.7, 0.9, 0.99], row_label="beta1", col_label="beta2",
-    value_label="final loss", highlight="min")``; :func:`pivot` builds
-    ``rows, cols, values`` from a list of records.
+    For the beta1 x beta2 table of the ECE 60146 homework report (ECE 60146, 2024),
+    ``heatmap(final_loss, rows=[0.7, 0.9, 0.99], cols=[0.7, 0.9, 0.99],
+    row_label="beta1", col_label="beta2", value_label="final loss",
+    highlight="min")``; :func:`pivot` builds ``rows, cols, values`` from a list of
+    records.
 
     Parameters
     ----------
@@ -330,6 +331,12 @@ def heatmap(values: Any, rows: Sequence[Any], cols: Sequence[Any], *, ax: Axes |
     Returns
     -------
     matplotlib Axes
+
+    References
+    ----------
+    .. [1] ECE 60146 (2024). Homework 2 report: SGD with momentum (SGD+) and Adam for
+       Avi Kak's ComputationalGraphPrimer. Student homework report, ECE 60146 Deep
+       Learning, Purdue University, Spring 2024. [ece60146hw2]
     """
     rows, cols = list(rows), list(cols)
     grid_values = checks.shape("values", np.asarray(values, dtype=np.float64),
