@@ -2,7 +2,11 @@
 
 Networks are written as expressions (``xw = ab*xa + bc*xb + cd*xc + ac*xd``),
 parsed into a graph of numpy operations, trained with optimizers a student can
-write in a dozen lines, and checked against torch. The pieces, one file each:
+write in a dozen lines, and checked against torch. The expression language and the
+one- and multi-neuron classifiers follow Avi Kak's ComputationalGraphPrimer, the
+primer to which the ECE 60146 homework report (ECE 60146, 2024) added SGD with
+momentum and Adam; backpropagation itself is Rumelhart et al. (1986). The pieces,
+one file each:
 
 ``engine``       Tensor, the operations (forward value and derivative side by
                  side) and Graph (topological order, forward, backward).
@@ -20,6 +24,15 @@ Example::
     model = primer.OneNeuronClassifier("xw = ab*xa + bc*xb + cd*xc + ac*xd")
     history = primer.train(model, primer.SGD(model.parameters(), lr=1e-2), (X, y),
                            iterations=2000, batch_size=8)
+
+References
+----------
+.. [1] ECE 60146 (2024). Homework 2 report: SGD with momentum (SGD+) and Adam for Avi Kak's
+   ComputationalGraphPrimer. Student homework report, ECE 60146 Deep Learning, Purdue
+   University, Spring 2024. [ece60146hw2]
+.. [2] Rumelhart, D. E., Hinton, G. E. and Williams, R. J. (1986). Learning representations
+   by back-propagating errors. Nature, 323(6088), 533–536. doi:10.1038/323533a0.
+   [rumelhart1986learning]
 """
 
 from coursekit.primer.data import BatchIterator, make_two_gaussians

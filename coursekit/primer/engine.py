@@ -1,5 +1,8 @@
 r"""A small autograd engine on numpy arrays: the whole of backpropagation in one file.
 
+Backpropagation is Rumelhart et al. (1986): the chain rule applied node by node,
+from the output back to the leaves.
+
 A :class:`Tensor` is a node of a computational graph. It holds a ``value`` (a
 float64 array, usually with a batch dimension first), a ``grad`` of the same
 shape, and, unless it is a leaf, the :class:`Op` that made it and the
@@ -31,6 +34,12 @@ Gradients of leaves *accumulate* across calls to ``backward`` (as in torch);
 clear them with ``optimizer.zero_grad()`` or by setting ``grad = None``.
 Gradient arrays may be shared between nodes, so they are never modified in
 place.
+
+References
+----------
+.. [1] Rumelhart, D. E., Hinton, G. E. and Williams, R. J. (1986). Learning representations
+   by back-propagating errors. Nature, 323(6088), 533–536. doi:10.1038/323533a0.
+   [rumelhart1986learning]
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 r"""Optimizers for primer models, written so that a new one is a dozen lines.
 
-The extension point (Homework 1 writes SGD+ and Adam here)
------------------------------------------------------------
+The extension point (Homework 1 writes SGD+ and Adam here, as the ECE 60146 report did)
+---------------------------------------------------------------------------------------
 Subclass :class:`Optimizer` and write two methods, both for *one* parameter
 array ``p`` with its gradient ``g = dL/dp`` and its own ``state`` dict:
 
@@ -32,6 +32,14 @@ array and the concatenated gradients. For an element-wise method (all three
 here) the numbers are identical to the per-parameter loop, with a handful of
 numpy calls per step instead of a handful per parameter. A method that looks
 at a parameter as a whole (a per-tensor norm, say) must leave it off.
+
+References
+----------
+.. [1] ECE 60146 (2024). Homework 2 report: SGD with momentum (SGD+) and Adam for Avi Kak's
+   ComputationalGraphPrimer. Student homework report, ECE 60146 Deep Learning, Purdue
+   University, Spring 2024. [ece60146hw2]
+.. [2] Kingma, D. P. and Ba, J. (2015). Adam: A method for stochastic optimization.
+   ICLR 2015. arXiv:1412.6980. [kingma2015adam]
 """
 
 from __future__ import annotations
@@ -131,7 +139,7 @@ class SGD(Optimizer):
 
 
 class SGDMomentum(Optimizer):
-    r"""SGD with momentum, the "SGD+" of the primer homework.
+    r"""SGD with momentum, the "SGD+" of the primer homework (ECE 60146, 2024).
 
     .. math::
         v_{t+1} = \mu\, v_t + g_{t+1}, \qquad p_{t+1} = p_t - \text{lr}\, v_{t+1},
@@ -149,6 +157,12 @@ class SGDMomentum(Optimizer):
         Momentum coefficient in [0, 1); ``mu=0`` is plain SGD.
     fused : bool
         Update all parameters as one flat array.
+
+    References
+    ----------
+    .. [1] ECE 60146 (2024). Homework 2 report: SGD with momentum (SGD+) and Adam for
+       Avi Kak's ComputationalGraphPrimer. Student homework report, ECE 60146 Deep
+       Learning, Purdue University, Spring 2024. [ece60146hw2]
     """
 
     def __init__(self, params: Iterable[Tensor], lr: float, mu: float = 0.9, *,
@@ -168,7 +182,7 @@ class SGDMomentum(Optimizer):
 
 
 class Adam(Optimizer):
-    r"""Adam (Kingma & Ba, 2015), with ``torch.optim.Adam``'s defaults.
+    r"""Adam (Kingma and Ba, 2015), with ``torch.optim.Adam``'s defaults.
 
     .. math::
         m_t = \beta_1 m_{t-1} + (1 - \beta_1) g_t, \qquad
@@ -189,6 +203,11 @@ class Adam(Optimizer):
         Added to :math:`\sqrt{\hat v_t}` so that the step stays finite, >= 0.
     fused : bool
         Update all parameters as one flat array.
+
+    References
+    ----------
+    .. [1] Kingma, D. P. and Ba, J. (2015). Adam: A method for stochastic optimization.
+       ICLR 2015. arXiv:1412.6980. [kingma2015adam]
     """
 
     def __init__(self, params: Iterable[Tensor], lr: float = 1e-3,
