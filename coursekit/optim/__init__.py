@@ -12,7 +12,7 @@ The registry builds an optimizer from its name, which keeps experiment grids
 declarative::
 
     opt = coursekit.optim.create("adam", model.parameters(), lr=1e-3)
-    coursekit.optim.available()   # ['adabelief', 'adagrad', 'adam', ...]
+    coursekit.optim.available()   # ['adabelief', 'adadelta', 'adagrad', ...]
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import torch
 from coursekit import _checks
 from coursekit.optim import clip, hyper, transforms
 from coursekit.optim.adabelief import AdaBelief
+from coursekit.optim.adadelta import Adadelta
 from coursekit.optim.adagrad import Adagrad
 from coursekit.optim.adam import Adam, AdamW
 from coursekit.optim.adamax import Adamax
@@ -39,6 +40,7 @@ from coursekit.optim.sgd import SGD
 __all__ = [
     "SGD",
     "AdaBelief",
+    "Adadelta",
     "Adagrad",
     "Adam",
     "AdamW",
@@ -59,6 +61,7 @@ __all__ = [
 
 _REGISTRY: dict[str, type[torch.optim.Optimizer]] = {
     "adabelief": AdaBelief,
+    "adadelta": Adadelta,
     "adagrad": Adagrad,
     "adam": Adam,
     "adamax": Adamax,
