@@ -27,13 +27,25 @@ Theory, on a quadratic with curvatures (Hessian eigenvalues) :math:`h` between
 
 The two optima are the lecture's headline: gradient descent's best rate is
 :math:`(\kappa - 1)/(\kappa + 1)`, heavy-ball momentum's is
-:math:`(\sqrt\kappa - 1)/(\sqrt\kappa + 1)`, so momentum needs about
-:math:`\sqrt\kappa` rather than :math:`\kappa` steps per digit of accuracy.
+:math:`(\sqrt\kappa - 1)/(\sqrt\kappa + 1)` (Polyak, 1964), so momentum needs about
+:math:`\sqrt\kappa` rather than :math:`\kappa` steps per digit of accuracy. Goh (2017)
+draws the same analysis; Lessard et al. (2016) give Nesterov's tuning.
 
 On a saddle, :func:`escape_step` counts the steps until the loss drops below a
 level, and a negative curvature in :func:`momentum_rate` gives the escape factor.
 Two figures go with all this: :func:`coursekit.viz.plot.rate_map` and
 :func:`coursekit.viz.plot.distances`.
+
+References
+----------
+.. [1] Polyak, B. T. (1964). Some methods of speeding up the convergence of iteration
+   methods. USSR Computational Mathematics and Mathematical Physics, 4(5), 1–17.
+   doi:10.1016/0041-5553(64)90137-5. [polyak1964some]
+.. [2] Goh, G. (2017). Why momentum really works. Distill. doi:10.23915/distill.00006.
+   [goh2017why]
+.. [3] Lessard, L., Recht, B. and Packard, A. (2016). Analysis and design of optimization
+   algorithms via integral quadratic constraints. SIAM Journal on Optimization, 26(1),
+   57–95. doi:10.1137/15M1009597. arXiv:1408.3595. [lessard2016analysis]
 """
 
 from __future__ import annotations
@@ -205,7 +217,7 @@ def gradient_descent_optimum(L: float, mu: float) -> Optimum:
 
 
 def heavy_ball_optimum(L: float, mu: float) -> Optimum:
-    r"""The best constant (lr, momentum) of heavy-ball momentum on a quadratic (Polyak 1964).
+    r"""The best constant (lr, momentum) of heavy-ball momentum on a quadratic (Polyak, 1964).
 
     .. math:: \eta^\star = \left(\frac{2}{\sqrt L + \sqrt\mu}\right)^2, \qquad
               \mu^\star = \left(\frac{\sqrt\kappa - 1}{\sqrt\kappa + 1}\right)^2, \qquad
@@ -225,6 +237,12 @@ def heavy_ball_optimum(L: float, mu: float) -> Optimum:
     -------
     Optimum
         ``(lr, momentum, rate)``.
+
+    References
+    ----------
+    .. [1] Polyak, B. T. (1964). Some methods of speeding up the convergence of
+       iteration methods. USSR Computational Mathematics and Mathematical Physics, 4(5),
+       1–17. doi:10.1016/0041-5553(64)90137-5. [polyak1964some]
     """
     L, mu = _curvatures(L, mu)
     root_kappa = math.sqrt(L / mu)
@@ -236,7 +254,7 @@ def nesterov_optimum(L: float, mu: float) -> Optimum:
     r"""The best constant (lr, momentum) of Nesterov's momentum on a quadratic.
 
     For Nesterov's polynomial in :func:`momentum_rate` the optimal tuning on
-    quadratics (Lessard, Recht & Packard 2016) is
+    quadratics (Lessard et al., 2016) is
 
     .. math:: \eta^\star = \frac{4}{3L + \mu}, \qquad
               \mu^\star = \frac{\sqrt{3\kappa + 1} - 2}{\sqrt{3\kappa + 1} + 2}, \qquad
@@ -244,6 +262,17 @@ def nesterov_optimum(L: float, mu: float) -> Optimum:
 
     the same :math:`O(1/\sqrt\kappa)` gap to 1 as heavy ball, with a somewhat
     larger constant: on quadratics heavy ball is the faster of the two.
+
+    References
+    ----------
+    .. [1] Lessard, L., Recht, B. and Packard, A. (2016). Analysis and design of
+       optimization algorithms via integral quadratic constraints. SIAM Journal on
+       Optimization, 26(1), 57–95. doi:10.1137/15M1009597. arXiv:1408.3595.
+       [lessard2016analysis]
+    .. [2] Nesterov, Y. (1983). A method for solving the convex programming problem with
+       convergence rate O(1/k^2). Doklady Akademii Nauk SSSR, 269(3), 543–547 (in
+       Russian; English translation in Soviet Mathematics Doklady, 27, 372–376).
+       [nesterov1983method]
     """
     L, mu = _curvatures(L, mu)
     root = math.sqrt(3 * L / mu + 1)

@@ -637,6 +637,12 @@ def phase_schedule(examples: Sequence[int], lrs: Sequence[float],
     -------
     lr, batch_size : numpy.ndarray
         One entry per step, ready for :func:`run_sgd`.
+
+    References
+    ----------
+    .. [1] Smith, S. L., Kindermans, P.-J., Ying, C. and Le, Q. V. (2018). Don't decay
+       the learning rate, increase the batch size. ICLR 2018. arXiv:1711.00489.
+       [smith2018dont]
     """
     if not len(examples) == len(lrs) == len(batch_sizes) or len(examples) == 0:
         raise ValueError(f"examples, lrs and batch_sizes must have one length > 0 (one entry "
