@@ -1,6 +1,6 @@
 r"""Second-order ideas: Newton's step, Hessian-vector products, and L-BFGS full vs mini-batch.
 
-Newton's method (seed 003) replaces the loss near ``w`` by its second-order
+Newton's method (Soleymani, 2024) replaces the loss near ``w`` by its second-order
 Taylor model and jumps to that model's minimum::
 
     E(w + d) ~ E(w) + grad E(w)^T d + 1/2 d^T H d        H = Hessian of E at w
@@ -10,13 +10,13 @@ Taylor model and jumps to that model's minimum::
 On a quadratic ``E(w) = 1/2 w^T A w - b^T w`` the model *is* the function, so one
 pure Newton step from anywhere lands on the minimum ``A^{-1} b``. Away from a
 quadratic the model can mislead (an indefinite ``H`` points the step uphill or at
-a saddle); *damping* ``H + lambda I`` (Levenberg-Marquardt) blends the step
+a saddle); *damping* ``H + lambda I`` (Levenberg, 1944; Marquardt, 1963) blends the step
 toward gradient descent with step ``1 / lambda``, and ``lr < 1`` shortens it.
 
 Why not for deep learning: ``H`` has ``n^2`` entries and solving with it costs
 about ``n^3 / 3`` operations (Cholesky) for ``n`` parameters
 (:func:`hessian_cost`). But ``H v`` for any vector ``v`` costs only about two
-gradients, without ever forming ``H`` (Pearlmutter 1994)::
+gradients, without ever forming ``H`` (Pearlmutter, 1994)::
 
     H v = grad_w ( grad_w E(w) . v )                     (:func:`hessian_vector_product`)
 
@@ -29,8 +29,26 @@ Everything here works on a function of one flat parameter vector ``f(w)``;
 trains any optimizer, including ``torch.optim.LBFGS`` (which needs a closure),
 for a budget of gradient evaluations, full batch or mini-batch, and records the
 full training loss (``coursekit.train.fit`` in closure mode, with a gradient
-budget and a step hook): seed 003's point that L-BFGS shines on one deterministic
-loss and falls apart on mini-batches.
+budget and a step hook): the point of the Optimization II slides (Soleymani, 2024)
+that L-BFGS (Liu and Nocedal, 1989) shines on one deterministic loss and falls apart
+on mini-batches.
+
+References
+----------
+.. [1] Soleymani, M. (2024). Training neural networks: Optimization II. Lecture slides,
+   Sharif University of Technology, Spring 2024 (adapted from CMU 11-785 and Stanford
+   cs231n). [soleymani2024training]
+.. [2] Levenberg, K. (1944). A method for the solution of certain non-linear problems in
+   least squares. Quarterly of Applied Mathematics, 2(2), 164–168. doi:10.1090/qam/10666.
+   [levenberg1944method]
+.. [3] Marquardt, D. W. (1963). An algorithm for least-squares estimation of nonlinear
+   parameters. Journal of the Society for Industrial and Applied Mathematics, 11(2),
+   431–441. doi:10.1137/0111030. [marquardt1963algorithm]
+.. [4] Pearlmutter, B. A. (1994). Fast exact multiplication by the Hessian. Neural
+   Computation, 6(1), 147–160. doi:10.1162/neco.1994.6.1.147. [pearlmutter1994fast]
+.. [5] Liu, D. C. and Nocedal, J. (1989). On the limited memory BFGS method for large scale
+   optimization. Mathematical Programming, 45, 503–528. doi:10.1007/BF01589116.
+   [liu1989limited]
 """
 
 from __future__ import annotations
@@ -112,8 +130,8 @@ def hessian_vector_product(f: FlatFunction, w: torch.Tensor, v: torch.Tensor) ->
     .. math::
         H(w)\, v = \nabla_w \big( \nabla_w f(w)^\top v \big)
 
-    (``v`` is held constant). The cost is about two gradient evaluations and the
-    memory ``O(n)``, against ``n^2`` numbers for ``H`` itself.
+    (``v`` is held constant; Pearlmutter, 1994). The cost is about two gradient
+    evaluations and the memory ``O(n)``, against ``n^2`` numbers for ``H`` itself.
 
     Parameters
     ----------
@@ -121,6 +139,11 @@ def hessian_vector_product(f: FlatFunction, w: torch.Tensor, v: torch.Tensor) ->
         Scalar function of a flat vector (see :func:`flat_loss`).
     w, v : torch.Tensor
         1-D tensors of the same shape.
+
+    References
+    ----------
+    .. [1] Pearlmutter, B. A. (1994). Fast exact multiplication by the Hessian. Neural
+       Computation, 6(1), 147–160. doi:10.1162/neco.1994.6.1.147. [pearlmutter1994fast]
     """
     checks.flat_tensor("w", w)
     checks.flat_tensor("v", v)
@@ -212,6 +235,15 @@ def newton_path(fn: Landscape, start: Sequence[float] | None = None, steps: int 
         Levenberg-Marquardt damping (see above).
     label : str, optional
         Legend label (default describes the damping and step length).
+
+    References
+    ----------
+    .. [1] Levenberg, K. (1944). A method for the solution of certain non-linear
+       problems in least squares. Quarterly of Applied Mathematics, 2(2), 164–168.
+       doi:10.1090/qam/10666. [levenberg1944method]
+    .. [2] Marquardt, D. W. (1963). An algorithm for least-squares estimation of
+       nonlinear parameters. Journal of the Society for Industrial and Applied
+       Mathematics, 11(2), 431–441. doi:10.1137/0111030. [marquardt1963algorithm]
     """
     checks.instance("fn", fn, Landscape, what="a coursekit.landscapes.Landscape")
     checks.integer("steps", steps, minimum=0)
