@@ -6,8 +6,8 @@ function of ``alpha``, and the chain rule gives its derivative::
 
     d f(w_t) / d alpha = grad f(w_t) . d w_t / d alpha = -g_t . g_{t-1}
 
-the *hypergradient*: negative (so alpha should grow) while successive gradients
-agree, positive when they point against each other. :func:`sgd_hypergradient`
+the *hypergradient* (Baydin et al., 2018): negative (so alpha should grow) while
+successive gradients agree, positive when they point against each other. :func:`sgd_hypergradient`
 computes it four independent ways at one point: the formula, autograd through
 the update, a central difference in ``alpha``, and the update that
 :mod:`coursekit.optim.hyper` actually makes to alpha in a two-step
@@ -18,9 +18,20 @@ the update, a central difference in ``alpha``, and the update that
 :func:`coursekit.train.fit` and returns what a lecture plots: the loss of every
 step, every level's hyperparameters over time, the test error and whether the
 run blew up. :func:`sweep_top_level` repeats it over the top level's step size
-``kappa``, without and with seed 002's running-mean clipping, and over seeds (a
-:func:`coursekit.experiments.sweep.sweep`), which is how the seed measured the
-stacks' sensitivity.
+``kappa``, without and with the running-mean clipping of a student presentation of
+Chandra et al. (2022), and over seeds (a :func:`coursekit.experiments.sweep.sweep`),
+which is how the presentation measured the stacks' sensitivity.
+
+References
+----------
+.. [1] Baydin, A. G., Cornish, R., Martínez Rubio, D., Schmidt, M. and Wood, F. (2018).
+   Online learning rate adaptation with hypergradient descent. ICLR 2018. arXiv:1703.04782.
+   [baydin2018online]
+.. [2] Chandra, K., Xie, A., Ragan-Kelley, J. and Meijer, E. (2022). Gradient descent: The
+   ultimate optimizer. NeurIPS 2022. arXiv:1909.13371. [chandra2022gradient]
+.. [3] A student presentation of Chandra et al. (2022): final presentation on "Gradient
+   Descent: The Ultimate Optimizer", with a running-mean gradient-norm clipping rule for the
+   top-level step size. [chandra2022presentation]
 """
 
 from __future__ import annotations
@@ -48,7 +59,7 @@ from coursekit.train import evaluate, fit
 __all__ = ["CLIPPING", "StackRun", "sgd_hypergradient", "sweep_top_level", "train_stack"]
 
 CLIPPING = ("none", "parameters", "hypergradients")
-"""Where :func:`sweep_top_level` asks for seed 002's running-mean clipping rule."""
+"""Where :func:`sweep_top_level` asks for the running-mean clipping rule (``RunningMeanClip``)."""
 
 
 def sgd_hypergradient(f: Callable[[torch.Tensor], torch.Tensor], w: torch.Tensor,
