@@ -1,15 +1,15 @@
 r"""Hyper-optimizers: learn an optimizer's hyperparameters by gradient descent, stacked.
 
-Chandra, Xie, Ragan-Kelley & Meijer, "Gradient Descent: The Ultimate Optimizer"
-(NeurIPS 2022). Take SGD and let its step size ``alpha`` be learned by a second
-SGD with step size ``kappa``::
+Chandra et al. (2022), "Gradient Descent: The Ultimate Optimizer". Take SGD and let
+its step size ``alpha`` be learned by a second SGD with step size ``kappa``::
 
     alpha_t = alpha_{t-1} - kappa * d f(w_t) / d alpha_{t-1}        (hypergradient)
     w_{t+1} = w_t - alpha_t * g_t                                   (g_t = grad f(w_t))
 
 Since ``w_t = w_{t-1} - alpha_{t-1} g_{t-1}``, the hypergradient is
 ``-g_t . g_{t-1}``: alpha grows while successive gradients agree and shrinks
-when they point against each other. Nobody has to derive that by hand: build
+when they point against each other (Baydin et al., 2018, derived such updates by
+hand for SGD and Adam). Nobody has to derive that by hand: build
 ``w_t`` *on the autograd graph* as a function of the hyperparameters, and the
 gradient of the next loss, pulled back through that one update, *is* the
 hypergradient. The same holds for Adam's betas or RMSProp's gamma, and for the
@@ -65,6 +65,14 @@ Where we differ from the paper's code, and why:
   leaves unconstrained, goes through the same map as the betas here. The level
   above descends on the stored ``x`` or ``a``; :attr:`HyperOptimizer.history`
   records the natural values.
+
+References
+----------
+.. [1] Chandra, K., Xie, A., Ragan-Kelley, J. and Meijer, E. (2022). Gradient descent: The
+   ultimate optimizer. NeurIPS 2022. arXiv:1909.13371. [chandra2022gradient]
+.. [2] Baydin, A. G., Cornish, R., Martínez Rubio, D., Schmidt, M. and Wood, F. (2018).
+   Online learning rate adaptation with hypergradient descent. ICLR 2018. arXiv:1703.04782.
+   [baydin2018online]
 """
 
 from __future__ import annotations
@@ -145,6 +153,12 @@ class HyperOptimizer:
         Applied to the list of gradients this level receives before it uses
         them (the parameters' gradients at the bottom, hypergradients above),
         e.g. :class:`coursekit.optim.clip.RunningMeanClip`.
+
+    References
+    ----------
+    .. [1] Chandra, K., Xie, A., Ragan-Kelley, J. and Meijer, E. (2022). Gradient
+       descent: The ultimate optimizer. NeurIPS 2022. arXiv:1909.13371.
+       [chandra2022gradient]
     """
 
     _reparam: ClassVar[dict[str, tuple[Callable, Callable]]] = {}
@@ -344,6 +358,15 @@ class SGD(HyperOptimizer):
         hyperparameter). Learned as ``mu = (1 + tanh x) / 2``.
     optimizer, learn, clip
         See :class:`HyperOptimizer`; ``learn`` may name ``"alpha"`` and ``"mu"``.
+
+    References
+    ----------
+    .. [1] Chandra, K., Xie, A., Ragan-Kelley, J. and Meijer, E. (2022). Gradient
+       descent: The ultimate optimizer. NeurIPS 2022. arXiv:1909.13371.
+       [chandra2022gradient]
+    .. [2] Baydin, A. G., Cornish, R., Martínez Rubio, D., Schmidt, M. and Wood, F.
+       (2018). Online learning rate adaptation with hypergradient descent. ICLR 2018.
+       arXiv:1703.04782. [baydin2018online]
     """
 
     _reparam: ClassVar = {"alpha": _AS_IS, "mu": _UNIT_INTERVAL}
@@ -393,6 +416,14 @@ class Adam(HyperOptimizer):
     optimizer, learn, clip
         See :class:`HyperOptimizer`; ``learn`` may name ``"alpha"``,
         ``"beta1"`` and ``"beta2"``.
+
+    References
+    ----------
+    .. [1] Kingma, D. P. and Ba, J. (2015). Adam: A method for stochastic optimization.
+       ICLR 2015. arXiv:1412.6980. [kingma2015adam]
+    .. [2] Chandra, K., Xie, A., Ragan-Kelley, J. and Meijer, E. (2022). Gradient
+       descent: The ultimate optimizer. NeurIPS 2022. arXiv:1909.13371.
+       [chandra2022gradient]
     """
 
     _reparam: ClassVar = {"alpha": _AS_IS, "beta1": _UNIT_INTERVAL, "beta2": _UNIT_INTERVAL}
@@ -459,6 +490,15 @@ class AdaGrad(HyperOptimizer):
         Starting value of the squared-gradient sum, >= 0.
     optimizer, clip
         See :class:`HyperOptimizer`; the level above learns ``alpha``.
+
+    References
+    ----------
+    .. [1] Duchi, J., Hazan, E. and Singer, Y. (2011). Adaptive subgradient methods for
+       online learning and stochastic optimization. Journal of Machine Learning
+       Research, 12, 2121–2159. [duchi2011adaptive]
+    .. [2] Chandra, K., Xie, A., Ragan-Kelley, J. and Meijer, E. (2022). Gradient
+       descent: The ultimate optimizer. NeurIPS 2022. arXiv:1909.13371.
+       [chandra2022gradient]
     """
 
     _reparam: ClassVar = {"alpha": _AS_IS}
@@ -503,6 +543,16 @@ class RMSProp(HyperOptimizer):
         Added to ``sqrt(v_t)``; fixed.
     optimizer, learn, clip
         See :class:`HyperOptimizer`; ``learn`` may name ``"alpha"`` and ``"gamma"``.
+
+    References
+    ----------
+    .. [1] Hinton, G., Srivastava, N. and Swersky, K. (2012). Neural networks for
+       machine learning, Lecture 6 (6d: a separate, adaptive learning rate for each
+       connection; 6e: rmsprop: divide the gradient by a running average of its recent
+       magnitude). Lecture slides, Coursera, University of Toronto. [hinton2012neural]
+    .. [2] Chandra, K., Xie, A., Ragan-Kelley, J. and Meijer, E. (2022). Gradient
+       descent: The ultimate optimizer. NeurIPS 2022. arXiv:1909.13371.
+       [chandra2022gradient]
     """
 
     _reparam: ClassVar = {"alpha": _SQUARED, "gamma": _UNIT_INTERVAL}
