@@ -1,7 +1,7 @@
 """Optimizers compared on a real task, honestly: tuned learning rates, several seeds, test data.
 
-A claim such as "adaptive methods generalise worse than SGD" is only as good as
-the comparison behind it. This module runs the comparison the careful way::
+A claim such as "adaptive methods generalise worse than SGD" (Wilson et al., 2017)
+is only as good as the comparison behind it. This module runs the comparison the careful way::
 
     result = compare.compare(
         {"SGD + momentum": functools.partial(optim.SGD, momentum=0.9), "Adam": optim.Adam},
@@ -28,8 +28,8 @@ The protocol:
 
 A run may have several *phases*, each a fresh optimizer on the same weights for
 some epochs: ``[(adam, 1e-3, 5), (sgd, 0.05, 15)]`` switches from Adam to SGD after
-five epochs (Keskar & Socher 2017, seed 004). :func:`repeat` runs any set of such
-recipes.
+five epochs (Keskar and Socher, 2017, as on the STAT 453 slides; Raschka, 2021).
+:func:`repeat` runs any set of such recipes.
 
 Every run trains with :func:`coursekit.train.fit`, and the grids of tuning runs
 (optimizer x learning rate) and of repeats (optimizer x seed) are run by
@@ -39,6 +39,17 @@ process.
 :func:`lockstep` is the other kind of comparison: two optimizers that should be
 the *same* algorithm, stepped from identical weights on identical batches, with
 the largest parameter difference they reach.
+
+References
+----------
+.. [1] Wilson, A. C., Roelofs, R., Stern, M., Srebro, N. and Recht, B. (2017). The marginal
+   value of adaptive gradient methods in machine learning. NIPS 2017, 4148–4158.
+   arXiv:1705.08292. [wilson2017marginal]
+.. [2] Keskar, N. S. and Socher, R. (2017). Improving generalization performance by
+   switching from Adam to SGD. arXiv:1712.07628. [keskar2017improving]
+.. [3] Raschka, S. (2021). Lecture 12: Improving gradient descent-based optimization.
+   Lecture slides, STAT 453: Introduction to Deep Learning and Generative Models, University
+   of Wisconsin–Madison, Spring 2021. [raschka2021stat453]
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Hyperparameter sweeps: run one function over a grid, on this machine or a cluster.
 
-Seed 000 compares three learning rates for three optimizers and a beta1 x beta2
-grid with the time, final loss and minimum loss of each run; seed 002 sweeps the
-hyper-step size alpha. Each is one call::
+The ECE 60146 homework report (ECE 60146, 2024) compares three learning rates for
+three optimizers and a beta1 x beta2 grid with the time, final loss and minimum loss
+of each run; a student presentation of Chandra et al. (2022) sweeps the hyper-step
+size alpha. Each is one call::
 
     def run(optimizer, lr, seed):            # a top-level function (it is pickled)
         ...train...
@@ -18,10 +19,12 @@ The table and the grid are ``coursekit.viz.tables``' ``format_table`` and ``pivo
 
 The grid. A dict of lists is expanded into its cartesian product in a fixed
 order (the first key varies slowest, as in nested for-loops written in the
-dict's order); a list of dicts is taken as given. Each point runs ``repeats``
-times. Every run becomes one record of the table: its point index, repeat,
-parameters, seed, the fields ``fn`` returned (a dict, or a number stored as
-``value``), the seconds it took, and its error, if any.
+dict's order); a list of dicts is taken as given, so points drawn at random make a
+random search, which covers the few hyperparameters that matter better than a grid
+of the same size (Bergstra and Bengio, 2012). Each point runs ``repeats`` times.
+Every run becomes one record of the table: its point index, repeat, parameters,
+seed, the fields ``fn`` returned (a dict, or a number stored as ``value``), the
+seconds it took, and its error, if any.
 
 Seeds. When ``fn`` has a parameter named ``seed`` (and the grid does not set
 it), each run receives one derived with ``numpy.random.SeedSequence`` from
@@ -57,6 +60,17 @@ Where it runs (``executor``):
   the repeats of a function without a ``seed`` parameter.)
 
   An executor passed in is left running; the caller shuts it down.
+
+References
+----------
+.. [1] ECE 60146 (2024). Homework 2 report: SGD with momentum (SGD+) and Adam for Avi Kak's
+   ComputationalGraphPrimer. Student homework report, ECE 60146 Deep Learning, Purdue
+   University, Spring 2024. [ece60146hw2]
+.. [2] A student presentation of Chandra et al. (2022): final presentation on "Gradient
+   Descent: The Ultimate Optimizer", with a running-mean gradient-norm clipping rule for the
+   top-level step size. [chandra2022presentation]
+.. [3] Bergstra, J. and Bengio, Y. (2012). Random search for hyper-parameter optimization.
+   Journal of Machine Learning Research, 13, 281–305. [bergstra2012random]
 """
 
 from __future__ import annotations
