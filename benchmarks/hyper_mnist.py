@@ -1,10 +1,10 @@
-"""Seed 002 reproduced: hyper-optimizer stacks and running-mean clipping on MNIST (or digits).
+"""Hyper-optimizer stacks and running-mean clipping on MNIST (or digits), reproduced.
 
-The set-up of "Gradient Descent: The Ultimate Optimizer" (Chandra et al. 2022)
-as the seed presents it: an MLP with one hidden layer of 128 tanh units, batch
-size 256, 30 epochs when SGD or AdaGrad is at the bottom of the stack, 5 when
-Adam or RMSProp is. Two kinds of tables, test error in percent (mean +- standard
-deviation over ``--seeds`` runs):
+The set-up of "Gradient Descent: The Ultimate Optimizer" (Chandra et al., 2022)
+as a student presentation of the paper presents it: an MLP with one hidden layer
+of 128 tanh units, batch size 256, 30 epochs when SGD or AdaGrad is at the bottom
+of the stack, 5 when Adam or RMSProp is. Two kinds of tables, test error in percent
+(mean +- standard deviation over ``--seeds`` runs):
 
 1. ``stacks``: each family's plain optimizer, its stacks (``SGD / SGD(0.01)``,
    ``Adam / SGD(1e-05)``, ``Adam^alpha / Adam``, ...) and, after every stack, the
@@ -12,10 +12,10 @@ deviation over ``--seeds`` runs):
    paper's control rows, e.g. ``SGD(0.0769)``). ``time x`` is the run's wall
    time over the family's plain optimizer: the stack's overhead, measured in
    this run.
-2. ``sgd``, ``adam``, ``adagrad``, ``rmsprop``: the seed's sweeps of the top step
+2. ``sgd``, ``adam``, ``adagrad``, ``rmsprop``: the presentation's sweeps of the top step
    size alpha of ``X / SGD(alpha)``, without and with the running-mean clipping
    rule (:class:`coursekit.optim.clip.RunningMeanClip`), applied to the network's
-   gradients (``--clip-level params``, the seed's "g_t across a minibatch") or
+   gradients (``--clip-level params``, the presentation's "g_t across a minibatch") or
    to the hypergradients (``--clip-level hyper``).
 
 Data: MNIST when its files are on disk (``coursekit.data``, looked for under
@@ -34,6 +34,14 @@ counts as an error.
 ``--reduced``: the digits (6 steps per epoch instead of MNIST's 235, so the
 paper's epochs take seconds), every other alpha of each sweep, one seed, one CPU
 thread.
+
+References
+----------
+.. [1] Chandra, K., Xie, A., Ragan-Kelley, J. and Meijer, E. (2022). Gradient descent: The
+   ultimate optimizer. NeurIPS 2022. arXiv:1909.13371. [chandra2022gradient]
+.. [2] A student presentation of Chandra et al. (2022): final presentation on "Gradient
+   Descent: The Ultimate Optimizer", with a running-mean gradient-norm clipping rule for the
+   top-level step size. [chandra2022presentation]
 """
 
 from __future__ import annotations
@@ -58,7 +66,7 @@ EPOCHS = {"SGD": 30, "AdaGrad": 30, "Adam": 5, "RMSProp": 5}
 BATCH_SIZE = 256
 HIDDEN = 128
 
-# The seed's sweeps of the top-level step size (its Tables 1-4, MNIST).
+# The presentation's sweeps of the top-level step size (its Tables 1-4, MNIST).
 SWEEPS = {
     "sgd": ("SGD", [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 50, 75, 100, 250, 500, 1000]),
     "adam": ("Adam", [1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2, 1e-1, 5e-1]),
@@ -83,7 +91,7 @@ class Stack:
 
 
 def _stacks() -> list[Stack]:
-    """The seed's optimizer tables (a)-(d): plain optimizers, their stacks, in order."""
+    """The presentation's optimizer tables (a)-(d): plain optimizers, their stacks, in order."""
     sgd, adam, adagrad, rmsprop = hyper.SGD, hyper.Adam, hyper.AdaGrad, hyper.RMSProp
     adam_a, rmsprop_a, wrap = hyper.AdamAlpha, hyper.RMSPropAlpha, hyper.ModuleWrapper
     return [
@@ -120,7 +128,7 @@ def _stacks() -> list[Stack]:
     ]
 
 
-# The plain optimizers, with the seed's defaults, by family.
+# The plain optimizers, with the presentation's defaults, by family.
 PLAIN = {"SGD": hyper.SGD, "Adam": hyper.Adam, "AdaGrad": hyper.AdaGrad, "RMSProp": hyper.RMSProp}
 DEFAULT_ALPHA = {"SGD": 0.01, "Adam": 1e-3, "AdaGrad": 0.01, "RMSProp": 0.01}
 

@@ -1,9 +1,9 @@
 """Gradient clipping (coursekit.optim.clip).
 
-Global-norm clipping is compared with torch.nn.utils.clip_grad_norm_; seed 002's
-running-mean rule with its equations worked by hand and written out step by step
-over a scripted sequence of gradient norms, alone and inside hyper-optimizer
-stacks (parameter level and hyperparameter level).
+Global-norm clipping is compared with torch.nn.utils.clip_grad_norm_; the running-mean
+rule of a student presentation of Chandra et al. (2022) with its equations worked by
+hand and written out step by step over a scripted sequence of gradient norms, alone
+and inside hyper-optimizer stacks (parameter level and hyperparameter level).
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def test_clip_grad_norm_raises_on_nonfinite_norm_when_asked():
 
 
 # ---------------------------------------------------------------------------
-# Seed 002's running-mean rule, by hand
+# The presentation's running-mean rule, by hand
 # ---------------------------------------------------------------------------
 
 def _scripted(norms: list[float], seed: int = 3) -> list[list[torch.Tensor]]:
@@ -89,7 +89,7 @@ def _scripted(norms: list[float], seed: int = 3) -> list[list[torch.Tensor]]:
 
 
 def _seed_rule(norms: list[float]) -> tuple[list[float], list[float]]:
-    """The seed's equations, one line each: thresholds theta_t and scales per step."""
+    """The presentation's equations, one line each: thresholds theta_t and scales per step."""
     thresholds, scales, theta_prime = [], [], 0.0
     for t, n in enumerate(norms, start=1):
         theta = n if t == 1 else (theta_prime * (t - 1) + n) / t
@@ -177,7 +177,7 @@ class _NoisyQuadratic(nn.Module):
 
 
 def _seed_rule_clipper():
-    """A running-mean clipper on plain NumPy vectors, following the seed's equations."""
+    """A running-mean clipper on plain NumPy vectors, following the presentation's equations."""
     state = {"t": 0, "theta_prime": 0.0, "scales": []}
 
     def apply(v):

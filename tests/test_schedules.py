@@ -394,7 +394,7 @@ def test_reduce_on_plateau_matches_torch_and_its_pure_function(kwargs, optimizer
 # ------------------------------------------------------------ schedules for other hyperparameters
 
 
-def test_hyperparameter_scheduler_decays_adams_beta1_per_epoch_as_in_seed_001():
+def test_hyperparameter_scheduler_decays_adams_beta1_per_epoch_as_in_the_csl4020_report():
     model = torch.nn.Linear(3, 1)
     adam = ck_optim.Adam(model.parameters(), lr=0.01, betas=(0.9, 0.999))
     lr_scheduler = ck.CosineAnnealingLR(adam, T_max=50)

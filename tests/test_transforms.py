@@ -3,7 +3,7 @@
 The chains are run beside torch.optim in float64 on the awkward TinyMLP (a
 non-contiguous parameter, one without gradient, two parameter groups for the
 scheduler test); the pieces are checked against their closed forms and the
-seed-004 local-gain rule against a hand-written loop.
+local-gain rule of the STAT 453 slides against a hand-written loop.
 """
 
 from __future__ import annotations
