@@ -88,7 +88,7 @@ def apply_weight_decay(param: torch.Tensor, grad: torch.Tensor, group: dict,
     """Weight decay in either of its two forms; return the gradient to use.
 
     L2 (coupled): ``g <- g + weight_decay * theta``, so adaptive methods rescale
-    the penalty along with the gradient. Decoupled (Loshchilov & Hutter, AdamW):
+    the penalty along with the gradient. Decoupled (AdamW; Loshchilov and Hutter, 2019):
     ``theta <- theta * (1 - lr * weight_decay)`` before the step, independent of
     the gradient's scale.
     """
