@@ -275,8 +275,8 @@ def inverse_sqrt_decay(t: Steps, lr0: float = 1.0, *, k: float = 1.0) -> float |
 
     With ``k = 1`` this is :math:`\alpha_0 / \sqrt{k'}` at the 1-based iteration
     :math:`k' = t + 1`. It decays slower than 1/t: :math:`\sum \eta_t^2` diverges.
-    After its warm-up, the learning rate of the Transformer (Vaswani et al., 2017,
-    eq. 3) decays this way. Scheduler: :class:`~coursekit.schedules.InverseSqrtLR`.
+    After its warm-up, the learning rate of the Transformer (Vaswani et al., 2017)
+    decays this way. Scheduler: :class:`~coursekit.schedules.InverseSqrtLR`.
 
     References
     ----------
