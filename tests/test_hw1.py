@@ -7,18 +7,25 @@ experiment cells to keep the batch short, so they also lose the results question
 Expected scores are the grading file's points minus those of the tests each mistake
 should fail; the references those tests compare with come from torch.optim and the torch
 twin, not from the solution.
+
+Two more submissions run the experiments: the solution with its results edited by hand
+after the run (it must lose exactly the results points: the results tests re-run the
+experiments and compare), and an honest run of a wrong Adam (its results are what its code
+computes, so it keeps the results points and loses only the tests of its mistake).
 """
 
 from __future__ import annotations
 
+import ast
+import re
 import shutil
 from pathlib import Path
 
 import nbformat
 import pytest
-from grading_helpers import grade_batch
+from grading_helpers import grade_batch, with_cell
 
-from coursekit.grading import check_sync, load_assignment
+from coursekit.grading import build_plan, check_sync, load_assignment
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "hw1_primer_optimizers"
@@ -59,6 +66,23 @@ MISTAKES = {
 }
 
 
+# The solution with RESULTS edited after the experiments ran: one loss curve replaced by
+# plausible numbers near it, and the beta-grid tables as typed from the printed table.
+FABRICATED = """
+rng = np.random.default_rng(7)
+curve = RESULTS["lr_curves"]["multi_neuron"]["Adam"][1e-3]
+RESULTS["lr_curves"]["multi_neuron"]["Adam"][1e-3] = curve + rng.normal(0, 0.01, curve.shape)
+for entry in RESULTS["beta_grid"].values():
+    for field in ("final_loss", "min_loss"):
+        entry[field] = np.round(entry[field], 4)
+"""
+
+# An honest run of a wrong Adam (the original report's eps inside the square root), with
+# every experiment: the notebook's own check against torch raises, the later cells run.
+HONEST_WRONG_ADAM = ("adam-code", "(np.sqrt(v_hat) + self.eps)", "np.sqrt(v_hat + self.eps)",
+                     ("adam/eps", "verify/adam_on_model"))
+
+
 def _solution() -> nbformat.NotebookNode:
     return nbformat.read(SOLUTION, as_version=4)
 
@@ -87,9 +111,15 @@ def _points_without(*failing: str) -> float:
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("hw1")
+    cell_id, old, new, _ = HONEST_WRONG_ADAM
+    honest = _solution()
+    cell = next(cell for cell in honest.cells if cell.id == cell_id)
+    cell.source = cell.source.replace(old, new)
     submissions = {
         "solution": _solution(),
         "homework": nbformat.read(HOMEWORK, as_version=4),
+        "fabricated_results": with_cell(_solution(), FABRICATED),
+        "honest_wrong_adam": honest,
         **{name: _edited(cell_id, old, new)
            for name, (cell_id, old, new, _) in MISTAKES.items()},
     }
@@ -119,6 +149,49 @@ def test_a_typical_mistake_loses_exactly_the_points_of_its_tests(graded, name):
     assert sorted(t.test.key for t in result.tests if not t.passed) == sorted(
         [*failing, *(key for key in POINTS if key.startswith("results/"))])
     assert result.score() == pytest.approx(_points_without(*failing, "results/"))
+
+
+def test_results_edited_after_the_run_lose_exactly_the_results_points(graded):
+    result = graded["fabricated_results"]
+    assert result.status == "ok", result.detail
+    results = sorted(key for key in POINTS if key.startswith("results/"))
+    assert results  # the results question exists and all of it is re-run
+    assert sorted(t.test.key for t in result.tests if not t.passed) == results
+    assert result.score() == pytest.approx(_points_without("results/"))
+
+
+def test_honest_results_of_a_wrong_optimizer_keep_the_results_points(graded):
+    result = graded["honest_wrong_adam"]
+    assert result.status == "errors", result.detail  # the notebook's own torch check raises
+    failing = HONEST_WRONG_ADAM[3]
+    assert sorted(t.test.key for t in result.tests if not t.passed) == sorted(failing)
+    assert result.score() == pytest.approx(_points_without(*failing))
+
+
+def test_the_results_tests_re_run_every_curve_and_whole_runs():
+    plan = build_plan(load_assignment(GRADING))
+    inputs = {t.name: t.inputs for t in plan.tests if t.question == "results"}
+    lr = inputs["lr_grid"]
+    assert sorted(map(tuple, lr["cells"])) == sorted(
+        (m, name, rate) for m in ("one_neuron", "multi_neuron") for name in ("SGD", "SGD+", "Adam")
+        for rate in (1e-2, 1e-3, 1e-4))
+    assert lr["picks"][-1] == lr["prefix"] - 1 and lr["full_picks"][-1] == lr["iterations"] - 1
+    assert list(lr["full"]) in [list(cell) for cell in lr["cells"]]
+    beta = [tuple(cell) for cell in inputs["beta_grid"]["cells"]]
+    assert len(set(beta)) == len(beta) == 4
+    assert sorted({cell[0] for cell in beta}) == [8, 32]
+
+
+def test_hidden_tests_carry_most_points_as_the_grading_file_says():
+    plan = build_plan(load_assignment(GRADING))
+    public = sum(t.points for t in plan.tests if not t.hidden)
+    hidden = sum(t.points for t in plan.tests if t.hidden)
+    docstring = ast.get_docstring(ast.parse(GRADING.read_text(encoding="utf-8")))
+    said = re.search(r"Points: (\d+) in all, (\d+) on public tests and (\d+) on hidden ones",
+                     " ".join(docstring.split()))
+    assert said is not None
+    assert tuple(float(n) for n in said.groups()) == (plan.max_points(), public, hidden)
+    assert hidden > public
 
 
 def test_homework_is_the_release_of_the_solution(tmp_path):

@@ -4,20 +4,24 @@ One batch (graded once per module, two workers) holds the committed solution, th
 released homework and typical wrong answers. The wrong answers are edits of the solution
 with the experiment cells cut off (they are the slow part), so each loses the experiment
 question's points as well as the points of the tests its mistake should fail; expected
-scores come from the grading file's points, never typed in. The last tests check that the
-hidden tests' inputs can tell the mistakes apart, with torch as the judge.
+scores come from the grading file's points, never typed in. One more submission runs the
+experiments and then edits its results by hand: the experiment tests re-run part of every
+run and compare, so it loses exactly the experiment question's points. The last tests check
+that the hidden tests' inputs can tell the mistakes apart, with torch as the judge.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib.util
+import re
 from pathlib import Path
 
 import nbformat
 import numpy as np
 import pytest
 import torch
-from grading_helpers import edit, grade_batch, index, points_without
+from grading_helpers import edit, grade_batch, index, points_without, with_cell
 
 from coursekit.grading import build_plan, check_sync, load_assignment
 
@@ -56,6 +60,18 @@ def mistake(cell_id: str, old: str, new: str) -> nbformat.NotebookNode:
     return edit(quick_solution(), cell_id, old, new)
 
 
+# The solution with its results edited after the runs: every curve scaled by 1.01, the test
+# accuracies and the skewness table as typed from the printed tables (3 decimals).
+FABRICATED = """
+for record in [*RESULTS["digits"]["runs"].values(), *EXPLORATION["digits"]["runs"].values()]:
+    for field in ("batch_loss", "train_loss"):
+        record[field] = [1.01 * value for value in record[field]]
+    record["test_acc_per_seed"] = [round(value, 3) for value in record["test_acc_per_seed"]]
+for stats in EXPLORATION["digits"]["skewness"].values():
+    for key in ("per_example", "minibatch", "predicted_minibatch", "share_per_example_above_1"):
+        stats[key] = round(stats[key], 3)
+"""
+
 ADAM_UPDATE_TESTS = ("adam/torch_contract", "adam/first_steps", "adam/many_steps", "adam/state",
                      "adam/weight_decay", "adam/amsgrad", "adam/groups_and_missing_grads")
 
@@ -64,6 +80,8 @@ ADAM_UPDATE_TESTS = ("adam/torch_contract", "adam/first_steps", "adam/many_steps
 CASES = {
     "solution": (solution(), TOTAL, "ok"),
     "homework": (nbformat.read(HOMEWORK, as_version=4), 0.0, "errors"),
+    "fabricated_results": (with_cell(solution(), FABRICATED), points_without(PLAN, "experiment/"),
+                           "ok"),
     # AdamW's decay instead of torch Adam's L2 term: only the weight-decay test sees it
     "decoupled_weight_decay": (
         mistake("adam-code", 'grad = grad + group["weight_decay"] * param',
@@ -115,6 +133,35 @@ def test_each_submission_gets_its_intended_score_and_status(graded, name):
 def test_the_solution_passes_every_test_and_the_homework_none(graded):
     assert all(t.passed for t in graded["solution"].tests)
     assert not any(t.passed for t in graded["homework"].tests)
+
+
+def test_results_edited_after_the_runs_fail_exactly_the_experiment_tests(graded):
+    failed = sorted(t.test.key for t in graded["fabricated_results"].tests if not t.passed)
+    assert failed == sorted(t.key for t in PLAN.tests if t.question == "experiment")
+
+
+def test_the_experiment_tests_re_run_every_reported_run():
+    inputs = {t.name: t.inputs for t in PLAN.tests if t.question == "experiment"}
+    runs = GRADING_MODULE.COMPARISON
+    assert sorted(inputs["comparison_runs"]["names"]) == sorted(runs)
+    assert inputs["comparison_runs"]["full"] in runs
+    assert sorted(inputs["ours_matches_torch"]["names"]) == ["adam_ours", "adam_torch"]
+    assert sorted(inputs["exploration_runs"]["names"]) == ["p2", "p3", "p4"]
+    assert inputs["exploration_runs"]["full"] in ("p3", "p4")
+    assert inputs["exploration_runs"]["skewness"] in ("init", "trained")
+    assert all(1 <= i["prefix_epochs"] <= 2 and i["other_seed"] in (1, 2)
+               for i in inputs.values())
+
+
+def test_hidden_tests_carry_most_points_as_the_grading_file_says():
+    public = sum(t.points for t in PLAN.tests if not t.hidden)
+    hidden = sum(t.points for t in PLAN.tests if t.hidden)
+    docstring = ast.get_docstring(ast.parse(GRADING.read_text(encoding="utf-8")))
+    said = re.search(r"Points: (\d+) in all, (\d+) on public tests and (\d+) on hidden ones",
+                     " ".join(docstring.split()))
+    assert said is not None
+    assert tuple(float(n) for n in said.groups()) == (TOTAL, public, hidden)
+    assert hidden > public
 
 
 def test_homework_is_released_from_the_solution():

@@ -6,18 +6,22 @@ One batch, graded once for the module with two workers: the committed solution
 made from the solution with nbformat. To keep the batch quick the wrong answers
 lose the experiment cells, so each of them also loses the ``results`` question;
 every expected score is the grading file's total minus the points of the tests
-the mistake should fail, read from the grading file.
+the mistake should fail, read from the grading file. One more submission runs the
+experiments and then edits ``RESULTS`` by hand: the results tests re-run part of the
+experiments and compare, so it loses exactly the ``results`` question.
 """
 
 from __future__ import annotations
 
+import ast
+import re
 from pathlib import Path
 
 import nbformat
 import pytest
-from grading_helpers import edit, grade_batch, without
+from grading_helpers import edit, grade_batch, with_cell, without
 
-from coursekit.grading import check_sync, load_assignment
+from coursekit.grading import build_plan, check_sync, load_assignment
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "hw3_hyperoptimizers"
@@ -95,11 +99,21 @@ WRONG = {
         ("clipping/zero_gradient",)),
 }
 
+# The solution with RESULTS edited after the runs: the table and the sweep as typed from the
+# printed tables (2 decimals), and a by-hand check that merely looks like rounding error.
+FABRICATED = """
+RESULTS["table"] = {row: round(error, 2) for row, error in RESULTS["table"].items()}
+for key in ("no_clip", "clip"):
+    RESULTS["sweep"][key] = np.round(RESULTS["sweep"][key], 2)
+RESULTS["hand_check"] = {"sgd": 1e-10, "adam": 1e-10}
+"""
+
 # name: (notebook, expected score, expected status); the notebook's own comparison of
 # the clippers feeds a zero gradient, so dividing by zero raises there too
 CASES = {
     "solution": (solution(), TOTAL, "ok"),
     "homework": (nbformat.read(HOMEWORK, as_version=4), 0.0, "errors"),
+    "fabricated_results": (with_cell(solution(), FABRICATED), points_without("results/"), "ok"),
     **{name: (notebook, points_without("results/", *failing),
               "errors" if name == "clip_divides_by_zero" else "ok")
        for name, (notebook, failing) in WRONG.items()},
@@ -127,6 +141,24 @@ def test_every_mistake_fails_its_own_public_or_hidden_tests_and_nothing_else(gra
         failed = {t.test.key for t in graded[name].tests if not t.passed}
         expected = {key for key in POINTS if key.startswith(("results/", *failing))}
         assert failed == expected, name
+
+
+def test_results_edited_after_the_runs_fail_exactly_the_results_tests(graded):
+    failed = sorted(t.test.key for t in graded["fabricated_results"].tests if not t.passed)
+    assert failed == sorted(key for key in POINTS if key.startswith("results/"))
+
+
+def test_hidden_tests_carry_most_points_as_the_grading_file_says():
+    plan = build_plan(ASSIGNMENT)
+    public = sum(t.points for t in plan.tests if not t.hidden)
+    hidden = sum(t.points for t in plan.tests if t.hidden)
+    docstring = ast.get_docstring(ast.parse(GRADING.read_text(encoding="utf-8")))
+    said = re.search(r"Points: (\d+) in all, (\d+) on public tests and (\d+) on hidden ones",
+                     " ".join(docstring.split()))
+    assert said is not None
+    assert tuple(float(n) for n in said.groups()) == (TOTAL, public, hidden)
+    assert hidden > public
+    assert all(t.hidden for t in plan.tests if t.question == "results")
 
 
 def test_homework_is_released_from_this_solution():
