@@ -25,6 +25,7 @@ CONFIGS = {
     "radam": dict(lr=0.01),
     "adamax": dict(lr=0.01),
     "adabelief": dict(lr=0.01),
+    "adadelta": dict(lr=1.0, rho=0.95, weight_decay=0.01),
     "lookahead": dict(inner="adam", lr=0.01, k=3, alpha=0.5),
 }
 
@@ -155,6 +156,12 @@ INVALID = [
     (ck.RMSprop, dict(alpha=1.0), "alpha", "1.0"),
     (ck.RMSprop, dict(momentum=-0.9), "momentum", "-0.9"),
     (ck.AdaBelief, dict(eps=-1.0), "eps", "-1.0"),
+    (ck.Adadelta, dict(lr=-1.0), "lr", "-1.0"),
+    (ck.Adadelta, dict(rho=1.5), "rho", "1.5"),
+    (ck.Adadelta, dict(rho=-0.1), "rho", "-0.1"),
+    (ck.Adadelta, dict(eps=-1e-6), "eps", "-1e-06"),
+    (ck.Adadelta, dict(weight_decay=-0.1), "weight_decay", "-0.1"),
+    (ck.Adadelta, dict(foreach="yes"), "foreach", "'yes'"),
     (ck.SGDPlus, dict(momentum=1.0), "momentum", "1.0"),
     (ck.QianMomentum, dict(lr=-0.01), "lr", "-0.01"),
 ]

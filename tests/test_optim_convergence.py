@@ -56,6 +56,9 @@ SCHEDULE = {
     ("adabelief", "beale"): (0.02, 1160),
     ("adabelief", "quadratic"): (0.2, 280),
     ("adabelief", "rosenbrock"): (0.001, 9650),
+    ("adadelta", "beale"): (0.03, 9340),
+    ("adadelta", "quadratic"): (1.0, 1520),
+    ("adadelta", "rosenbrock"): (0.01, 25710),
     ("adagrad", "beale"): (0.5, 550),
     ("adagrad", "quadratic"): (1.0, 110),
     ("adagrad", "rosenbrock"): (0.5, 11210),
@@ -113,7 +116,8 @@ def test_schedule_covers_every_optimizer_and_function():
     assert len(SCHEDULE) == len(ck.available()) * len(FUNCTIONS)
 
 
-@pytest.mark.parametrize(("name", "function"), sorted(SCHEDULE), ids="-".join)
+@pytest.mark.parametrize(("name", "function"), sorted(SCHEDULE),
+                         ids=[f"{name}-{function}" for name, function in sorted(SCHEDULE)])
 def test_optimizer_reaches_the_minimum(name, function):
     fn, start, minimum = FUNCTIONS[function]
     lr, steps = SCHEDULE[name, function]

@@ -33,6 +33,8 @@ FOREACH_CASES = [
     ("Adam", dict(lr=0.01, amsgrad=True, weight_decay=0.05)),
     ("Adam", dict(lr=0.01, weight_decay=0.05, decoupled_weight_decay=True, maximize=True)),
     ("AdamW", dict(lr=0.01, amsgrad=True)),
+    ("Adadelta", dict(lr=1.0)),
+    ("Adadelta", dict(lr=1.0, rho=0.5, weight_decay=0.01, maximize=True)),
 ]
 FUSED_CASES = [
     ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01)),

@@ -56,6 +56,9 @@ CASES = [
                      maximize=[False, True])],
     *[("Adamax", dict(lr=0.01, **c), {"lr": 0.003, "betas": (0.8, 0.99)})
       for c in _grid(weight_decay=[0.0, 0.05], maximize=[False, True])],
+    *[("Adadelta", dict(lr=1.0, **c), {"lr": 0.5, "rho": 0.95, "eps": 1e-4})
+      for c in _grid(rho=[0.9, 0.5], weight_decay=[0.0, 0.01], maximize=[False, True],
+                     foreach=[False, True])],
 ]
 
 
@@ -119,7 +122,7 @@ def test_every_torch_twin_is_covered():
 
 
 @pytest.mark.parametrize("name", ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "NAdam",
-                                  "RAdam", "Adamax"])
+                                  "RAdam", "Adamax", "Adadelta"])
 def test_defaults_match_torch(name):
     params = [torch.nn.Parameter(torch.zeros(2))]
     ours = getattr(ck, name)(params).defaults
@@ -141,3 +144,14 @@ def test_sgd_plus_is_torch_sgd_without_dampening(float64_default):
     torch_model.train(ref, STEPS)
     for p, q in zip(ours_model.parameters(), torch_model.parameters(), strict=True):
         assert rel_error(p, q) <= 1e-12
+
+
+def test_adadelta_with_rho_1_is_sgd(float64_default):
+    """rho = 1 freezes both averages at 0: Delta_t = sqrt(eps) / sqrt(eps) * g_t = g_t."""
+    ours_model, torch_model = TinyMLP(torch.float64), TinyMLP(torch.float64)
+    ours = ck.Adadelta(ours_model.parameters(), lr=0.05, rho=1.0, weight_decay=0.01)
+    ref = torch.optim.SGD(torch_model.parameters(), lr=0.05, weight_decay=0.01)
+    ours_model.train(ours, STEPS)
+    torch_model.train(ref, STEPS)
+    for p, q in zip(ours_model.parameters(), torch_model.parameters(), strict=True):
+        assert torch.equal(p, q)
