@@ -652,6 +652,11 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module,
     ``restore_rng`` the random number generators are set back too, so that
     ``fit(..., history=returned_history)`` continues exactly.
 
+    As in PyTorch, the learning rate in use lives in the optimizer
+    (``optimizer.param_groups[i]["lr"]``) and the scheduler's state is its step
+    count: a scheduler loaded without its optimizer leaves the optimizer at its
+    initial rate until the scheduler's next ``step()``.
+
     Returns
     -------
     History or None
