@@ -24,7 +24,6 @@ homework, inputs and expected values included, so a notebook could recognise the
 hidden tests carry the majority of the points (issue 24).
 """
 
-
 import numpy as np
 import torch
 
