@@ -33,8 +33,9 @@ from tests.browser_support import WIDGETS_EXTENSION, LabServer, chromium_path, l
 ROOT = Path(__file__).resolve().parents[1]
 LANDING = "lectures/00_start_here.ipynb"
 WIDGET_ERRORS = ("Error displaying widget", "Failed to load model class")
-# An explore() demo: a VBox of controls whose last child is the Output holding the figure.
-EXPLORE = ".widget-vbox:has(.widget-slider):has(> .widget-output)"
+# An explore() demo: a VBox of controls whose last child is the Image widget holding the figure.
+EXPLORE = ".widget-vbox:has(.widget-slider):has(> img.widget-image)"
+FIGURE = "img.widget-image"
 CELL_TIMEOUT_S = 300  # as nbval's per-cell limit; the whole lecture runs in well under that
 REDRAW_TIMEOUT_S = 60
 STOPPED_AFTER_S = 5  # no cell queued or running for this long: Run All has stopped
@@ -47,8 +48,15 @@ _STDERR = """() => [...document.querySelectorAll(
 _ERROR_VIEWS = """() => [...document.querySelectorAll('.jupyter-widgets-error-widget')]
                        .map(e => e.textContent.replace(/\\s+/g, ' ').trim())"""
 _NEW_FIGURE = """([box, before]) => {
-    const image = box.querySelector('.widget-output img');
-    return image !== null && image.src !== before;
+    const image = box.querySelector('img.widget-image');
+    return image !== null && image.src !== '' && image.src !== before;
+}"""
+# The Image widget shows its PNG bytes through a blob: URL; read them back as base64.
+_IMAGE_BYTES = """async (image) => {
+    const bytes = new Uint8Array(await (await fetch(image.src)).arrayBuffer());
+    let text = '';
+    for (const b of bytes) text += String.fromCharCode(b);
+    return btoa(text);
 }"""
 
 
@@ -165,11 +173,12 @@ def _first_explore_widget(page):
 
     demo = page.locator(EXPLORE).first
     try:
-        demo.locator(".widget-output img").first.wait_for(timeout=REDRAW_TIMEOUT_S * 1000)
+        page.wait_for_function(_NEW_FIGURE, arg=[page.locator(EXPLORE).first.element_handle(
+            timeout=REDRAW_TIMEOUT_S * 1000), ""], timeout=REDRAW_TIMEOUT_S * 1000)
     except PlaywrightTimeout:
-        outputs = page.evaluate("() => [...document.querySelectorAll('.widget-output')]"
-                                ".map(e => e.innerText)")
-        pytest.fail(f"no explore() demo showing a figure; widget outputs: {outputs}; "
+        images = page.evaluate("() => [...document.querySelectorAll('img.widget-image')]"
+                               ".map(e => e.src)")
+        pytest.fail(f"no explore() demo showing a figure; image widgets: {images}; "
                     f"widget errors: {_widget_errors(page)}")
     return demo
 
@@ -195,10 +204,10 @@ def _move_first_slider(page, demo, figure_before: str) -> None:
     assert readout.inner_text() != old_readout
 
 
-def _png(source: str | None) -> bytes:
-    assert source and source.startswith("data:image/png;base64,"), f"not a PNG: {source!r:.80}"
-    data = base64.b64decode(source.split(",", 1)[1])
-    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+def _png(figure) -> bytes:
+    """The PNG bytes the demo's Image widget shows."""
+    data = base64.b64decode(figure.evaluate(_IMAGE_BYTES))
+    assert data.startswith(b"\x89PNG\r\n\x1a\n"), f"not a PNG: {data[:16]!r}"
     return data
 
 
@@ -248,15 +257,15 @@ def test_explore_widget_redraws_its_figure_in_jupyterlab(tmp_path, record_proper
             _run_all_cells(page, has_code, CELL_TIMEOUT_S)
             demo = _first_explore_widget(page)
             demo.scroll_into_view_if_needed()
-            figure = demo.locator(".widget-output img")
+            figure = demo.locator(FIGURE)
             before = figure.first.get_attribute("src")
-            _png(before)
+            png_before = _png(figure.first)
             demo.screenshot(path=tmp_path / "explore_before.png")
             _save(tmp_path / "explore_before.png", record_property)
 
             _move_first_slider(page, demo, before)
-            assert figure.count() == 1, "the old figure was not cleared"
-            assert _png(figure.first.get_attribute("src")) != _png(before)
+            assert figure.count() == 1, "the old figure was not replaced"
+            assert _png(figure.first) != png_before
             demo.screenshot(path=tmp_path / "explore_after.png")
             _save(tmp_path / "explore_after.png", record_property)
 

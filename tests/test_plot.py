@@ -197,9 +197,18 @@ def test_training_curves_epoch_axis_log_scale_and_several_runs():
         plot.training_curves([1.0], iters_per_epoch=0)
 
 
-def test_lines_use_the_course_colours_in_order():
-    ax = plot.schedules({f"s{i}": [float(i)] * 3 for i in range(3)})
-    assert [line.get_color() for line in ax.get_lines()] == list(plot.COLORS[:3])
+def test_lines_are_coloured_by_name_not_by_position():
+    names = ["cosine", "Adam", "something else"]
+    first = plot.schedules({name: [1.0, 0.5] for name in names})
+    second = plot.schedules({name: [1.0, 0.5] for name in reversed(names)})
+    for name in names:
+        assert _line(first, name).get_color() == _line(second, name).get_color()
+    assert _line(first, "Adam").get_color() == plot.OPTIMIZER_COLORS["Adam"]
+    # cosine has Adam's red among the schedules: next to Adam it moves, Adam keeps it
+    assert plot.SCHEDULE_COLORS["cosine"] == plot.OPTIMIZER_COLORS["Adam"]
+    assert _line(first, "cosine").get_color() != plot.OPTIMIZER_COLORS["Adam"]
+    alone = plot.schedules({"cosine": [1.0, 0.5], "something else": [1.0, 0.5]})
+    assert _line(alone, "cosine").get_color() == plot.SCHEDULE_COLORS["cosine"]
 
 
 def _report_grid():
@@ -350,3 +359,262 @@ def test_summary_table_shows_the_same_cells_as_the_text_table():
     assert body == [[rec["optimizer"], format(rec["lr"], ".4g"), format(rec["final loss"], ".4f")]
                     for rec in RECORDS]
     assert ax.get_title() == "Results" and not ax.axison
+
+
+# ----------------------------------------------------------------------------- one figure style
+
+
+def _lines_of(ax, label):
+    return [line for line in ax.get_lines() if line.get_label().startswith(label)]
+
+
+def _colliding_label(colour: str) -> str:
+    """A label without a course name whose own colour (before collisions) is ``colour``,
+    if the palette of such labels has it; else any such label."""
+    labels = [f"run {i}" for i in range(1000)]
+    assert all(plot.course_name(label) is None for label in labels)
+    return next((label for label in labels if plot.color(label) == colour), labels[0])
+
+
+@pytest.mark.parametrize("name", ["Adam", "SGD + momentum", "L-BFGS", "cosine"])
+def test_a_name_has_the_same_colour_in_every_figure_the_helpers_draw(name):
+    expected = {**plot.OPTIMIZER_COLORS, **plot.SCHEDULE_COLORS}[name]
+    rival = _colliding_label(expected)          # wants the same colour, must give way
+    fn = Quadratic(condition_number=4.0)
+    runs = [run(lambda p: torch.optim.SGD(p, lr=0.1), fn, steps=10, label=label)
+            for label in (rival, name, "AdaBelief")]
+    seeds = np.random.default_rng(0).normal(size=(3, 12))
+    curves = {rival: seeds, name: seeds + 1.0, "AdaBelief": seeds - 1.0}
+    drawn = {
+        "trajectories": _lines_of(plot.trajectories(runs), name),
+        "distances": _lines_of(plot.distances(runs), name),
+        "training_curves": _lines_of(plot.training_curves(
+            {label: seeds[0] ** 2 for label in curves}, window=3), name),
+        "schedules": _lines_of(plot.schedules({label: seeds[0] for label in curves}), name),
+        "band": _lines_of(plot.band(curves), name),
+        "small_multiples": [line for line in plot.small_multiples(curves)[name].get_lines()
+                            if line.get_color() != plot._CONTEXT],
+    }
+    for helper, lines in drawn.items():
+        assert lines, f"{helper} drew no line labelled {name!r}"
+        assert {line.get_color() for line in lines} == {expected}, helper
+    assert plot.color(name) == expected
+    assert {line.get_color() for line in _lines_of(plot.band(curves), rival)} != {expected}
+    assert plot.color(rival) == expected or expected not in plot.COLORS
+
+
+@pytest.mark.parametrize(("label", "name"), [
+    ("Adam", "Adam"), ("adam", "Adam"), ("Adam (ours)", "Adam"), ("adam_torch", "Adam"),
+    ("Adam, lr 0.01", "Adam"), ("  ADAM  ", "Adam"), ("AdamW", "AdamW"), ("NAdam", "NAdam"),
+    ("Lookahead(Adam)", "Lookahead"), ("SGD+momentum", "SGD + momentum"),
+    ("sgd + momentum, lr 0.1", "SGD + momentum"), ("heavy ball", "SGD + momentum"),
+    ("gradient descent, best lr", "SGD"), ("L-BFGS, batch 128", "L-BFGS"),
+    ("Adam / SGD(0.01)", "Adam/SGD"), ("SGDR (T_0 = 20)", "cosine restarts"),
+    ("Adamant", None), ("sgdx", None), ("lr = 0.1", None),
+])
+def test_labels_are_matched_to_course_names(label, name):
+    assert plot.course_name(label) == name
+    if name is not None:
+        assert plot.color(label) == {**plot.OPTIMIZER_COLORS, **plot.SCHEDULE_COLORS}[name]
+
+
+def test_course_colours_are_distinct_within_each_table():
+    for table in (plot.OPTIMIZER_COLORS, plot.SCHEDULE_COLORS):
+        rgb = [matplotlib.colors.to_hex(c) for c in table.values()]
+        assert len(set(rgb)) == len(rgb)
+
+
+def test_unknown_labels_get_distinct_stable_colours_and_variants_get_line_styles():
+    labels = [f"lr = {lr}" for lr in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)]
+    looks = plot.styles(labels)
+    assert len({look["color"] for look in looks.values()}) == len(labels)
+    assert plot.styles(list(reversed(labels))) == looks or all(
+        plot.styles([label])[label]["color"] == plot.color(label) for label in labels)
+    variants = plot.styles(["Adam, lr 0.1", "Adam, lr 0.01", "SGD", "Adam (ours)"])
+    assert {variants[k]["color"] for k in ("Adam, lr 0.1", "Adam, lr 0.01", "Adam (ours)")} == {
+        plot.OPTIMIZER_COLORS["Adam"]}
+    assert [variants[k]["linestyle"] for k in ("Adam, lr 0.1", "Adam, lr 0.01",
+                                               "Adam (ours)")] == ["-", "--", ":"]
+
+
+@pytest.mark.parametrize("where", ["below", "right"])
+def test_legends_sit_outside_the_data(where):
+    ax = plot.training_curves({"Adam": np.linspace(2, 1, 30), "SGD": np.linspace(3, 1, 30)},
+                              window=5, legend=where)
+    ax.figure.canvas.draw()
+    box, frame = ax.get_legend().get_window_extent(), ax.get_window_extent()
+    if where == "below":
+        assert box.y1 <= frame.y0
+    else:
+        assert box.x0 >= frame.x1
+    assert plot.schedules({"cosine": [1.0, 0.5]}, legend=None).get_legend() is None
+
+
+def test_log_auto_follows_the_span_of_the_values():
+    assert plot.schedules({"a": [1.0, 1e-3]}, log="auto").get_yscale() == "log"
+    assert plot.schedules({"a": [1.0, 0.5]}, log="auto").get_yscale() == "linear"
+    assert plot.schedules({"a": [1.0, -1e-3]}, log="auto").get_yscale() == "linear"
+    with pytest.raises(ValueError, match="log"):
+        plot.schedules({"a": [1.0]}, log="yes")
+
+
+def _notes(ax):
+    return [text.get_text() for text in ax.texts]
+
+
+def _crosses(ax):
+    return [line for line in ax.get_lines() if line.get_marker() == "X"]
+
+
+def test_training_curves_mark_a_diverged_run_where_it_diverged():
+    loss = np.exp(np.linspace(0.0, 4.0, 40))
+    loss[25:] = np.nan                                   # diverged at iteration 26
+    ax = plot.training_curves({"SGD, lr 10": loss, "Adam": np.linspace(1, 0.1, 40)}, window=4)
+    line = _line(ax, "SGD, lr 10")
+    np.testing.assert_array_equal(line.get_xdata(), np.arange(1, 26))
+    np.testing.assert_allclose(line.get_ydata(), _naive_running_mean(loss[:25], 4), rtol=1e-13)
+    (cross,) = _crosses(ax)
+    assert (cross.get_xdata()[0], cross.get_ydata()[0]) == (25, line.get_ydata()[-1])
+    assert _notes(ax) == ["diverged at iteration 26"]
+    assert cross.get_color() == line.get_color()
+
+
+def test_distances_cut_a_run_that_leaves_the_plot_and_mark_it():
+    fn = Quadratic(condition_number=10.0)
+    blown = run(lambda p: torch.optim.SGD(p, lr=0.5), fn, steps=1000, label="too fast")
+    calm = run(lambda p: torch.optim.SGD(p, lr=0.05), fn, steps=50, label="calm")
+    ax = plot.distances([blown, calm])
+    top = 1e3 * max(blown.distances_to_minimum()[0], calm.distances_to_minimum()[0])
+    d = blown.distances_to_minimum()
+    first_out = int(np.argmax(d > top))
+    assert np.all(d[first_out:] > top) and np.all(d[:first_out] <= top)
+    line = _line(ax, f"too fast (diverged at step {blown.diverged_at})")
+    np.testing.assert_array_equal(line.get_ydata(), d[:first_out])
+    assert _notes(ax) == [f"leaves the plot at step {first_out}"]
+    assert len(_crosses(ax)) == 1
+
+
+def test_trajectories_stop_a_path_where_it_leaves_the_plot():
+    fn = Quadratic(condition_number=10.0)
+    traj = run(lambda p: torch.optim.SGD(p, lr=0.21), fn, steps=60, label="lr 0.21")
+    (x_min, x_max), (y_min, y_max) = fn.domain
+    inside = ((traj.points[:, 0] >= x_min) & (traj.points[:, 0] <= x_max)
+              & (traj.points[:, 1] >= y_min) & (traj.points[:, 1] <= y_max))
+    last_inside = int(np.flatnonzero(inside)[-1])
+    assert last_inside < traj.steps                     # the run does end outside
+    ax = plot.trajectories(traj)
+    np.testing.assert_array_equal(_line(ax, "lr 0.21").get_xdata(),
+                                  traj.points[: last_inside + 1, 0])
+    assert _notes(ax) == [f"leaves the plot at step {last_inside + 1}"]
+
+
+def _band_edges(ax):
+    """The lower and upper edge of the (single) band, at each x."""
+    (poly,) = ax.collections
+    vertices = poly.get_paths()[0].vertices
+    xs = np.unique(vertices[:, 0])
+    low = np.array([vertices[vertices[:, 0] == x, 1].min() for x in xs])
+    high = np.array([vertices[vertices[:, 0] == x, 1].max() for x in xs])
+    return xs, low, high
+
+
+@pytest.mark.parametrize("n_seeds", [2, 5, 9])
+def test_band_is_the_mean_with_one_standard_error(n_seeds):
+    values = np.random.default_rng(n_seeds).normal(2.0, 1.5, size=(n_seeds, 15)).cumsum(axis=1)
+    ax = plot.band({"Adam": values}, ylabel="loss")
+    line = _line(ax, f"Adam ({n_seeds} seeds)")
+    mean = values.sum(axis=0) / n_seeds
+    se = np.sqrt(((values - mean) ** 2).sum(axis=0) / (n_seeds - 1) / n_seeds)
+    np.testing.assert_allclose(line.get_ydata(), mean, rtol=1e-12)
+    np.testing.assert_array_equal(line.get_xdata(), np.arange(1, 16))
+    xs, low, high = _band_edges(ax)
+    np.testing.assert_array_equal(xs, np.arange(1, 16))
+    np.testing.assert_allclose(low, mean - se, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(high, mean + se, rtol=1e-10, atol=1e-12)
+    assert line.get_color() == plot.OPTIMIZER_COLORS["Adam"]
+    assert "standard error" in ax.get_legend().get_title().get_text()
+
+
+def test_band_95_percent_interval_uses_students_t():
+    stats = pytest.importorskip("scipy.stats")
+    values = np.random.default_rng(3).normal(size=(4, 6))
+    ax = plot.band({"SGD": values}, interval="ci95", x=[10, 20, 30, 40, 50, 60])
+    half = stats.t.ppf(0.975, 3) * values.std(axis=0, ddof=1) / 2.0
+    xs, low, high = _band_edges(ax)
+    np.testing.assert_array_equal(xs, [10, 20, 30, 40, 50, 60])
+    np.testing.assert_allclose(high - low, 2 * half, rtol=1e-10)
+    # the interval contains the mean of the same number of fresh draws about 95% of the time
+    assert "95%" in ax.get_legend().get_title().get_text()
+
+
+def test_band_stops_where_a_seed_diverged_and_says_how_many():
+    values = np.random.default_rng(4).normal(size=(4, 20))
+    values[1, 12:] = np.inf
+    ax = plot.band({"RMSprop": values})
+    line = _line(ax, "RMSprop (4 seeds)")
+    np.testing.assert_allclose(line.get_ydata(), values[:, :12].mean(axis=0), rtol=1e-12)
+    assert _notes(ax) == ["1 of 4 seeds diverged at step 13"]
+
+
+def test_band_rejects_what_is_not_seeds_by_steps():
+    with pytest.raises(ValueError, match=r"curves\['a'\]"):
+        plot.band({"a": [[1.0, 2.0], [1.0]]})
+    with pytest.raises(TypeError, match="curves"):
+        plot.band([[1.0, 2.0]])
+    with pytest.raises(ValueError, match="interval"):
+        plot.band({"a": [[1.0]]}, interval="sd")
+    with pytest.raises(ValueError, match="x"):
+        plot.band({"a": [[1.0, 2.0]]}, x=[1.0])
+
+
+def test_band_takes_a_dataframe_tidy_or_one_row_per_run():
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(5)
+    curves = {"Adam": rng.normal(size=(3, 8)), "SGD": rng.normal(size=(5, 8))}
+    tidy = pd.DataFrame([{"optimizer": name, "seed": s, "epoch": e + 1, "acc": values[s, e]}
+                         for name, values in curves.items() for s in range(len(values))
+                         for e in range(8)])
+    per_run = pd.DataFrame([{"optimizer": name, "seed": s, "acc": list(values[s])}
+                            for name, values in curves.items() for s in range(len(values))])
+    expected = plot.band(curves)
+    for ax in (plot.band(tidy, by="optimizer", y="acc", step="epoch", seed="seed"),
+               plot.band(per_run, by="optimizer", y="acc")):
+        for name, values in curves.items():
+            label = f"{name} ({len(values)} seeds)"
+            np.testing.assert_allclose(_line(ax, label).get_ydata(),
+                                       _line(expected, label).get_ydata(), rtol=1e-12)
+    with pytest.raises(ValueError, match="by"):
+        plot.band(tidy, y="acc")
+    with pytest.raises(ValueError, match="seed"):
+        plot.band(tidy, by="optimizer", y="acc", step="epoch")
+
+
+def test_small_multiples_give_each_run_a_panel_with_the_others_faint_behind():
+    rng = np.random.default_rng(6)
+    runs = {name: rng.normal(size=(3, 10)).cumsum(axis=1)
+            for name in ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad")}
+    panels = plot.small_multiples(runs, ncols=2, title="five optimizers")
+    assert list(panels) == list(runs)
+    fig = panels["SGD"].figure
+    assert len(fig.axes) == len(runs) and fig.get_suptitle() == "five optimizers"
+    for name, ax in panels.items():
+        own = [line for line in ax.get_lines() if line.get_color() != plot._CONTEXT]
+        context = [line for line in ax.get_lines() if line.get_color() == plot._CONTEXT]
+        assert [line.get_color() for line in own] == [plot.OPTIMIZER_COLORS[name]]
+        np.testing.assert_allclose(own[0].get_ydata(), runs[name].mean(axis=0), rtol=1e-12)
+        assert len(context) == len(runs) - 1
+        assert ax.get_title() == f"{name} (3 seeds)"
+    assert panels["RMSprop"].get_xlabel() == "step"     # nothing below it
+    assert panels["SGD"].get_xlabel() == "" and panels["AdamW"].get_ylabel() == "value"
+
+
+def test_small_multiples_with_a_drawing_function():
+    fn = Quadratic(condition_number=4.0)
+    runs = {f"lr {lr}": run(lambda p, lr=lr: torch.optim.SGD(p, lr=lr), fn, steps=5)
+            for lr in (0.1, 0.2)}
+    seen = []
+    panels = plot.small_multiples(runs, lambda ax, name, traj: seen.append((ax, name, traj)))
+    assert [(ax, name, traj) for ax, name, traj in seen] == [
+        (panels[name], name, traj) for name, traj in runs.items()]
+    with pytest.raises(TypeError, match="draw"):
+        plot.small_multiples(runs, draw="trajectories")

@@ -1,8 +1,12 @@
-"""coursekit.viz.widgets.explore: controls, redraws, and the headless fallback."""
+"""coursekit.viz.widgets.explore: controls, redraws, the static image, the headless fallback."""
 
 from __future__ import annotations
 
+import base64
+import io
+
 import ipywidgets as w
+import matplotlib.image
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
@@ -34,7 +38,8 @@ def test_controls_map_to_the_right_widgets():
     box = explore(_line_drawer([]), interactive=True, slope=("log", 1e-3, 1.0, 0.1),
                   intercept=(0, 10, 1, 3), kind=["line", "dots"], grid=True)
     controls = box.explorer.controls
-    assert isinstance(box, w.VBox) and isinstance(box.children[-1], w.Output)
+    assert isinstance(box, w.VBox) and box.children[-1] is box.explorer.image
+    assert isinstance(box.explorer.image, w.Image) and box.explorer.image.format == "png"
     assert isinstance(controls["slope"], w.FloatLogSlider)
     assert controls["slope"].min == pytest.approx(-3) and controls["slope"].max == pytest.approx(0)
     assert isinstance(controls["intercept"], w.IntSlider) and controls["intercept"].value == 3
@@ -88,3 +93,39 @@ def test_bad_control_specs_name_the_control(spec, message):
 def test_explore_needs_a_control():
     with pytest.raises(ValueError, match=r"^controls must be at least one keyword argument"):
         explore(lambda ax: None)
+
+
+def _pixels(png) -> np.ndarray:
+    png = bytes(png)  # the Image widget keeps its value as a memoryview
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    return matplotlib.image.imread(io.BytesIO(png), format="png")
+
+
+def _figure_pixels(figure) -> np.ndarray:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return _pixels(buffer.getvalue())
+
+
+def test_the_figure_is_an_image_widget_redrawn_with_every_change():
+    box = explore(_line_drawer([]), interactive=True, slope=(0.0, 2.0, 0.1, 0.5))
+    explorer = box.explorer
+    first = bytes(explorer.image.value)
+    np.testing.assert_array_equal(_pixels(first), _figure_pixels(explorer.figure))
+    explorer.controls["slope"].value = 2.0
+    assert bytes(explorer.image.value) != first
+    np.testing.assert_array_equal(_pixels(explorer.image.value), _figure_pixels(explorer.figure))
+    # nothing is drawn into an Output widget (whose capture stalls headless nbclient runs)
+    assert not any(isinstance(child, w.Output) for child in box.children)
+
+
+def test_the_widget_is_displayed_with_its_figure_as_a_static_png():
+    box = explore(_line_drawer([]), interactive=True, slope=(0.0, 2.0, 0.1, 0.5))
+    bundle = box._repr_mimebundle_()
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == box.model_id
+    png = base64.b64decode(bundle["image/png"])
+    np.testing.assert_array_equal(_pixels(png), _figure_pixels(box.explorer.figure))
+    box.explorer.update(slope=1.0)                    # displayed later: the view at that time
+    later = base64.b64decode(box._repr_mimebundle_()["image/png"])
+    assert later != png
+    np.testing.assert_array_equal(_pixels(later), _figure_pixels(box.explorer.figure))

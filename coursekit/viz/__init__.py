@@ -1,8 +1,11 @@
 """What the course shows: figures, tables and interactive explorers.
 
-``plot``     every course figure, in one style and one palette (``plot.COLORS``)
+``plot``     every course figure, in one style: a fixed colour per optimizer and schedule
+             (``plot.color``), legends outside the data, divergence marked, mean-and-band
+             curves over seeds (``plot.band``) and small multiples
 ``tables``   records as aligned text tables, and records to a grid
-``widgets``  sliders that redraw a figure, with a static image when no front end is attached
+``widgets``  sliders that redraw a figure, which also leave an ordinary image in the
+             executed notebook (and only that image when no front end is attached)
 
 The only layer that draws; nothing below it imports matplotlib.
 """

@@ -23,14 +23,40 @@ an ``ipywidgets`` widget
     used as it is.
 
 In JupyterLab the controls sit above the figure and every change redraws it.
-Without a live notebook front end (a plain Python script, a test, CI running
-notebooks headless, or ipywidgets not installed) nothing interactive is built:
-the figure is drawn once with the default values and returned, so a lecture
-still shows its picture and never fails for lack of a browser.
+Without a live notebook front end (a plain Python script, a test, or
+ipywidgets not installed) nothing interactive is built: the figure is drawn
+once with the default values and returned, so a lecture still shows its
+picture and never fails for lack of a browser.
+
+Inside a kernel the demo is an ``ipywidgets.VBox`` of the controls above an
+``ipywidgets.Image`` holding the figure as PNG bytes; a redraw replaces the
+image's value. Its output carries the figure twice: as the widget view, which a
+front end with widgets shows (JupyterLab, VS Code, and a site or nbviewer page
+built from a notebook with saved widget state, where the Image widget shows the
+PNG it held), and as an ordinary ``image/png`` of the view when it was
+displayed, which everything else shows instead (GitHub, nbconvert's HTML and
+nbviewer without widget state, a site without widget support). So an executed
+notebook always has a figure, and a live one never shows it twice.
+
+Why an Image widget and not an Output widget: drawing into an Output widget
+(``with output: display(...)``) makes a headless run through nbclient
+(``jupyter nbconvert --execute``, Jupyter Book, myst-nb) stall. nbclient mimics
+the Output widget: it routes the outputs captured during the cell into the
+widget and sends the widget's new state back to the kernel as a ``comm_msg``
+on the shell channel, while another of its tasks is waiting (polling that same
+socket) for the cell's ``execute_reply``. Sometimes that poll is not woken when
+the reply arrives, and sees it only when it times out, i.e. after the client's
+cell timeout. Measured with nbclient 0.11.0, ipykernel 7.4.0 and pyzmq 27.3: the
+kernel had sent the reply within 50 ms and the client returned after exactly
+its timeout; with nbclient's send switched off, or with an Image widget, no run
+stalled. Setting an Image widget's value sends nothing back to the kernel, so
+there is nothing to race with.
 """
 
 from __future__ import annotations
 
+import base64
+import functools
 import io
 import math
 from collections.abc import Callable
@@ -107,7 +133,8 @@ class Explorer:
 
     ``explorer.update(lr=0.5)`` sets controls from code (as moving a slider does)
     and redraws; ``explorer.values`` are the current values; ``explorer.figure``
-    is the matplotlib figure; ``explorer.widget`` the ipywidgets box to display.
+    is the matplotlib figure; ``explorer.widget`` the ipywidgets box to display;
+    ``explorer.image`` the ``ipywidgets.Image`` showing the figure inside it.
     """
 
     def __init__(self, draw: Callable[..., Any], controls: dict[str, Any], *,
@@ -120,6 +147,7 @@ class Explorer:
             self.axes = self.figure.subplots(1, ncols, squeeze=False)[0]
         self.controls: dict[str, Any] = {}
         self.widget = None
+        self.image = None
         self.redraws = 0
         self._quiet = False
 
@@ -134,18 +162,15 @@ class Explorer:
             self._draw(self._ax_argument(), **self.values)
         self.figure.tight_layout()
         self.redraws += 1
-        if self.widget is not None and _in_kernel():
-            from IPython.display import Image, display
-
-            # Show PNG bytes, not the Figure object: a kernel whose inline backend
-            # has not been set up yet would print "<Figure size ...>" instead.
-            png = io.BytesIO()
-            self.figure.savefig(png, format="png")
-            output = self.widget.children[-1]
-            with output:
-                output.clear_output(wait=True)
-                display(Image(png.getvalue()))
+        if self.image is not None:
+            self.image.value = self.png()
         return self.figure
+
+    def png(self) -> bytes:
+        """The figure as it is now, as PNG bytes."""
+        buffer = io.BytesIO()
+        self.figure.savefig(buffer, format="png")
+        return buffer.getvalue()
 
     def update(self, **values: Any) -> Figure:
         """Set one or more controls and redraw once."""
@@ -167,7 +192,7 @@ class Explorer:
             self.redraw()
 
     def build_widget(self, controls: dict[str, Any]):
-        """Create the ipywidgets box: the controls above an output area with the figure."""
+        """Create the ipywidgets box: the controls above an image of the figure."""
         import ipywidgets as w
 
         for name, spec in controls.items():
@@ -175,8 +200,30 @@ class Explorer:
             control.description = name
             control.observe(self._on_change, names="value")
             self.controls[name] = control
-        self.widget = w.VBox([*self.controls.values(), w.Output()])
+        self.image = w.Image(format="png")
+        self.widget = _box_class()([*self.controls.values(), self.image])
+        self.widget.explorer = self
         return self.widget
+
+
+@functools.cache
+def _box_class() -> type:
+    """``ExplorerBox``: a VBox that also shows as a PNG where widgets cannot be shown.
+
+    Built on first use, so that importing this module does not import ipywidgets.
+    """
+    import ipywidgets as w
+
+    class ExplorerBox(w.VBox):
+        """The controls above the figure, displayed with an ``image/png`` fallback."""
+
+        def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
+            bundle = super()._repr_mimebundle_(**kwargs)
+            if bundle is not None and self.explorer.image.value:
+                bundle["image/png"] = base64.b64encode(self.explorer.image.value).decode()
+            return bundle
+
+    return ExplorerBox
 
 
 def explore(draw: Callable[..., Any], *, ncols: int = 1,
@@ -201,7 +248,8 @@ def explore(draw: Callable[..., Any], *, ncols: int = 1,
     Returns
     -------
     ipywidgets.VBox or matplotlib.figure.Figure
-        The widget box in a notebook; otherwise the figure drawn with the defaults.
+        The widget box in a notebook (displayed with the figure as an ``image/png``
+        fallback); otherwise the figure drawn with the defaults.
         Either way the :class:`Explorer` is reachable as ``.explorer`` on the
         result (``box.explorer`` / ``figure.explorer``).
     """
@@ -222,5 +270,4 @@ def explore(draw: Callable[..., Any], *, ncols: int = 1,
         return figure
     box = explorer.build_widget(controls)
     explorer.redraw()
-    box.explorer = explorer
     return box
