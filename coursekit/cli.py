@@ -164,6 +164,12 @@ def _grade(args: argparse.Namespace) -> int:
     print(f"{graded} in {elapsed:.1f} s ({counts or 'none'})")
     print(f"wrote {args.out / 'gradebook.csv'}, {args.out / 'feedback'}/, "
           f"{args.out / 'summary.json'}")
+    failed = [r.name for r in results if r.status == "grader_error"]
+    if failed:
+        print(f"warning: the grader itself failed on {len(failed)} submission"
+              f"{'s' * (len(failed) != 1)} ({', '.join(failed[:5])}{', ...' * (len(failed) > 5)}"
+              "): status grader_error, the reason in gradebook.csv; the next run grades them "
+              "again", file=sys.stderr)
     isolation = _isolation(results)
     if isolation:
         print(isolation, file=sys.stderr)

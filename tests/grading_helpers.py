@@ -10,7 +10,7 @@ import copy
 from pathlib import Path
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from coursekit.grading import Plan, build_plan, grade, load_assignment
 
@@ -98,6 +98,12 @@ def stamped(notebook: nbformat.NotebookNode, assignment: str) -> nbformat.Notebo
     """Give the notebook release metadata naming ``assignment``."""
     notebook.metadata["coursekit"] = {"assignment": assignment}
     return notebook
+
+
+def notebook_bytes(*sources: str) -> bytes:
+    """The file of a notebook whose code cells are ``sources``, as the grader reads it."""
+    notebook = new_notebook(cells=[new_code_cell(source) for source in sources])
+    return nbformat.writes(notebook).encode()
 
 
 def write(notebook: nbformat.NotebookNode | str, path: Path) -> Path:

@@ -1,21 +1,32 @@
-"""The wire format, the comparison, and the grading-file definitions."""
+"""The wire format, the comparison (property-based too: it never raises on what can cross
+the wire), what is stored of a value, and the grading-file definitions."""
 
 from __future__ import annotations
 
 import json
 import math
 import re
+import tempfile
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from grading_helpers import GRADING, full_plan
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import array_shapes, arrays
 
 from coursekit.grading import (
     Assignment,
     GradingSpecError,
+    Plan,
+    PlannedTest,
     Question,
+    SubmissionResult,
     Test,
+    TestResult,
     build_plan,
     compare,
     load_assignment,
@@ -23,7 +34,25 @@ from coursekit.grading import (
     plan_to_json,
     probe,
 )
-from coursekit.grading.child import WireError, decode, encode
+from coursekit.grading.child import (
+    DTYPES,
+    MAX_DEPTH,
+    MAX_STRING,
+    MAX_TEXT,
+    WireError,
+    decode,
+    encode,
+)
+from coursekit.grading.report import (
+    MAX_SUBMISSION_BYTES,
+    feedback,
+    fit,
+    record,
+    reuse,
+    to_json,
+    write_atomic,
+)
+from coursekit.grading.verdict import judge_value
 
 
 def _through_json(value):
@@ -182,3 +211,118 @@ def test_load_assignment_names_it_after_the_file_and_reports_broken_files(tmp_pa
         load_assignment(broken)
     with pytest.raises(GradingSpecError, match=re.escape("named <hw>_grading.py")):
         load_assignment(tmp_path / "grading.py")
+
+
+# Property-based: the comparison and what is stored never fail on any value that can
+# cross the wire, however a submission builds it -------------------------------------
+
+HUGE_INTS = [10**400, -(10**400), 2**64, 2**63, -(2**63) - 1, 2**53 + 1, 10**20, 10**4000]
+CHARS = st.characters(codec=None, exclude_categories=())  # lone surrogates included
+TEXT = st.text(CHARS, max_size=12) | st.sampled_from(["", "x" * MAX_STRING, "\ud800",
+                                                      "é" * 3000])
+NUMBERS = st.booleans() | st.integers() | st.sampled_from(HUGE_INTS) | st.floats() \
+    | st.floats(width=16)
+ARRAYS = arrays(dtype=st.sampled_from(sorted(DTYPES)).map(np.dtype),
+                shape=array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=4))
+LEAVES = st.none() | NUMBERS | TEXT | ARRAYS
+
+
+def _nested(value, depth):
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+VALUES = st.recursive(
+    LEAVES | st.tuples(LEAVES, st.integers(0, MAX_DEPTH)).map(lambda p: _nested(*p)),
+    lambda items: st.lists(items, max_size=5)
+    | st.dictionaries(st.text(CHARS, max_size=6), items, max_size=5),
+    max_leaves=20)
+# what the grader holds: a value after its trip through the wire format
+WIRE = VALUES.filter(lambda v: _depth(v) <= MAX_DEPTH).map(_through_json)
+TOLERANCES = st.sampled_from([(0.0, 0.0), (1e-6, 1e-8), (1.0, 0.0), (0.0, 1e300)])
+
+
+def _depth(value):
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    return 0
+
+
+@st.composite
+def _variants(draw, expected):
+    """What a submission may return where ``expected`` is due: anything, or ``expected``
+    with another dtype, shape, nesting or an integer too large for a float."""
+    kind = draw(st.sampled_from(["any", "same", "dtype", "shape", "list", "huge", "keys"]))
+    if kind == "any":
+        return draw(WIRE)
+    if isinstance(expected, np.ndarray):
+        if kind == "dtype":
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return expected.astype(draw(st.sampled_from(sorted(DTYPES))))
+        if kind == "shape":
+            return expected.reshape(-1) if expected.ndim != 1 else expected.reshape(1, -1)
+        if kind == "list":
+            return expected.tolist()
+        if kind == "huge":
+            return [draw(st.sampled_from(HUGE_INTS))] * max(expected.size, 1)
+    if isinstance(expected, dict) and kind == "keys":
+        return {**expected, draw(st.text(CHARS, max_size=6)): draw(WIRE)}
+    return expected
+
+
+def _planned(expected, rtol=1e-6, atol=1e-8, hidden=False):
+    return PlannedTest("q", "hidden" if hidden else "public", "", 1.0, hidden, "p", {},
+                       expected, rtol, atol)
+
+
+@given(st.data(), WIRE, TOLERANCES)
+def test_compare_never_raises_and_its_message_is_short(data, expected, tolerances):
+    got = data.draw(_variants(expected))
+    rtol, atol = tolerances
+    message = compare(got, expected, rtol=rtol, atol=atol)
+    assert message is None or 0 < len(message) <= MAX_TEXT
+    verdict = judge_value(_planned(expected, rtol, atol), got)
+    assert verdict.passed == (message is None)
+
+
+@given(WIRE)
+def test_every_value_matches_itself_exactly(value):
+    assert compare(value, _through_json(value), rtol=0, atol=0) is None
+
+
+@given(st.lists(st.integers() | st.sampled_from(HUGE_INTS), min_size=1, max_size=20),
+       st.data())
+def test_integers_that_floats_would_round_are_compared_exactly(integers, data):
+    i = data.draw(st.integers(0, len(integers) - 1))
+    changed = [*integers[:i], integers[i] + 1, *integers[i + 1:]]
+    assert compare(list(integers), integers, rtol=0, atol=0) is None
+    assert compare(changed, integers, rtol=0, atol=0).startswith(
+        f"result: 1 of {len(integers)} values differ; the largest difference is at index ({i},)")
+
+
+@given(WIRE, WIRE)
+def test_whatever_a_probe_returns_is_stored_within_bounds_and_read_back_the_same(got,
+                                                                                 expected):
+    plan = Plan("demo", (("q", "Q"),), (_planned(expected), _planned(expected, hidden=True)),
+                {"p": "def p(student):\n    return None\n"})
+    result = SubmissionResult("s", "ok", "every cell ran without error",
+                              tuple(judge_value(t, got) for t in plan.tests))
+    stored = fit(result, plan)
+    with tempfile.TemporaryDirectory() as tmp:
+        feedback_file, record_file = Path(tmp) / "feedback.json", Path(tmp) / "record.json"
+        write_atomic(feedback_file, to_json(feedback(stored, plan)))
+        write_atomic(record_file, to_json(record(stored, "f" * 64)))
+        size = feedback_file.stat().st_size + record_file.stat().st_size
+        again = reuse(record_file, "s", "f" * 64, plan)
+        assert again is not None
+        # (a lone surrogate is in the file as its JSON escape: compare what the files say)
+        assert json.loads(to_json(feedback(again, plan))) == \
+            json.loads(feedback_file.read_text(encoding="utf-8"))
+    # beyond the bound only what the assignment puts there: a silent submission's feedback
+    silent = SubmissionResult("s", "ok", "", tuple(TestResult(t, False, "") for t in plan.tests))
+    assert size <= MAX_SUBMISSION_BYTES + len(to_json(feedback(silent, plan)))
+    assert [r.passed for r in again.tests] == [r.passed for r in result.tests]

@@ -76,3 +76,26 @@ def test_a_scheduler_that_cannot_be_reached_is_a_clear_error(tmp_path, capsys, m
                    "--dask", "tcp://127.0.0.1:9", "--no-progress"])
     assert status == 2
     assert "could not reach the Dask scheduler at tcp://127.0.0.1:9" in capsys.readouterr().err
+
+
+def test_a_grader_failure_on_one_submission_is_its_grader_error_there_too(cluster, tmp_path,
+                                                                           monkeypatch):
+    def fit(result, plan):  # a bug that fires on one submission (workers are threads here)
+        if result.name == "bob":
+            raise RuntimeError("a bug that fires on bob")
+        return real(result, plan)
+
+    real = grader.fit
+    monkeypatch.setattr(grader, "fit", fit)
+    write(solution(), tmp_path / "subs" / "ann.ipynb")
+    write(solution(), tmp_path / "subs" / "bob.ipynb")
+    options = {"timeout": 60, "cell_timeout": 10, "progress": False}
+    local = grade(GRADING, tmp_path / "subs", tmp_path / "here", workers=2, **options)
+    remote = grade(GRADING, tmp_path / "subs", tmp_path / "there",
+                   dask=cluster.scheduler_address, **options)
+    assert [(r.name, r.status, r.detail, r.note) for r in remote] == [
+        ("ann", "ok", "every cell ran without error", ""),
+        ("bob", "grader_error", "the grader failed while judging it (RuntimeError)",
+         "a bug that fires on bob")]
+    assert _files(tmp_path / "there") == _files(tmp_path / "here")
+    assert [(r.name, r.status) for r in local] == [(r.name, r.status) for r in remote]

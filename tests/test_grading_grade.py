@@ -94,14 +94,18 @@ def test_gradebook_has_a_sorted_row_per_submission_and_a_column_per_question(gra
     with open(out / "gradebook.csv", newline="") as f:
         rows = list(csv.reader(f))
     questions = [qid for qid, _ in PLAN.questions]
-    assert rows[0] == ["submission", *questions, "total", "status"]
+    assert rows[0] == ["submission", *questions, "total", "status", "reason"]
     assert [row[0] for row in rows[1:]] == sorted(CASES)
     for row in rows[1:]:
         result = results[row[0]]
-        scores = [float(x) for x in row[1:-2]]
+        scores = [float(x) for x in row[1:-3]]
         assert scores == pytest.approx([result.score(q) for q in questions])
-        assert float(row[-2]) == pytest.approx(sum(scores))
-        assert row[-1] == CASES[row[0]][2]
+        assert float(row[-3]) == pytest.approx(sum(scores))
+        assert row[-2] == CASES[row[0]][2]
+        # why a notebook was not graded at all; nothing for one that ran
+        not_graded = row[-2] in ("invalid", "wrong_assignment", "empty")
+        assert row[-1] == (result.detail if not_graded else "")
+        assert "\n" not in row[-1] and (row[-1] != "") == not_graded
 
 
 def test_feedback_details_public_tests_and_hides_hidden_ones(graded):

@@ -40,7 +40,7 @@ from grading_helpers import (
 
 from coursekit.grading import Limits, grade, grade_notebook
 from coursekit.grading.child import encode
-from coursekit.grading.runner import LOG_TAIL_CHARS, read_submission, run_submission
+from coursekit.grading.runner import LOG_TAIL_CHARS, read_notebook, run_submission
 
 PLAN = full_plan()
 TOTAL = PLAN.max_points()
@@ -599,7 +599,7 @@ def test_an_output_flood_is_drained_and_only_its_tail_kept(tmp_path):
     path = write(with_cell(solution(), flood), tmp_path / "flood.ipynb")
     tracemalloc.start()
     try:
-        run = run_submission(read_submission(path, "example"), PLAN, timeout=TIMEOUT,
+        run = run_submission(read_notebook(path), PLAN, timeout=TIMEOUT,
                              cell_timeout=30, limits=LIMITS)
         peak = tracemalloc.get_traced_memory()[1]
     finally:

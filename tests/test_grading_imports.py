@@ -14,9 +14,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from grading_helpers import notebook_bytes
 
 from coursekit.grading import Plan
-from coursekit.grading.runner import Submission, run_submission
+from coursekit.grading.runner import run_submission
 from coursekit.grading.spec import PlannedTest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,8 +62,7 @@ def _loaded_by_child(cells: list[str]) -> list[str]:
     test = PlannedTest("q", "loaded", "", 1.0, False, "loaded", {}, None, 0.0, 0.0)
     plan = Plan("imports", (("q", "Q"),), (test,), {"loaded": probe})
     cells = [*cells, "import sys\nLOADED = sorted(sys.modules)"]
-    run = run_submission(Submission(tuple(enumerate(cells, start=1))), plan, timeout=60,
-                         cell_timeout=30)
+    run = run_submission(notebook_bytes(*cells), plan, timeout=60, cell_timeout=30)
     assert run.finished, run.log_tail
     return run.outputs["q/loaded"].value
 
@@ -72,6 +72,13 @@ def test_a_grading_child_for_a_notebook_that_imports_nothing_has_loaded_no_torch
     assert "numpy" in modules  # the child's own wire format
     assert _heavy(modules) == set()
     assert [m for m in modules if m.split(".")[0] == "coursekit"] == []
+    assert "IPython" not in modules  # plain Python needs no transformer
+
+
+def test_a_grading_child_loads_ipython_only_to_turn_magics_into_python():
+    modules = _loaded_by_child(["%time x = 1\nassert x == 1"])
+    assert "IPython" in modules
+    assert _heavy(modules) == set()
 
 
 def test_a_grading_child_still_gives_a_notebook_the_torch_it_imports():

@@ -1,9 +1,13 @@
-"""The separate process: time limits, crashes, its environment, repeatable results."""
+"""The separate process: time limits, crashes, its environment, repeatable results, and
+IPython syntax turned into the Python IPython itself runs."""
 
 from __future__ import annotations
 
+import ast
 import signal
+from pathlib import Path
 
+import nbformat
 import pytest
 from grading_helpers import (
     GRADING,
@@ -20,8 +24,10 @@ from grading_helpers import (
 )
 
 from coursekit.grading import grade, grade_notebook
+from coursekit.grading.child import python_source
 
 PLAN = full_plan()
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_a_submission_that_swallows_every_interrupt_is_stopped_at_the_wall_clock_limit(
@@ -111,3 +117,41 @@ def test_grading_twice_gives_identical_gradebooks_and_feedback(tmp_path):
                                     *(f"{folder}/{name}.json" for name in names
                                       for folder in ("feedback", "results"))])
     assert first == second
+
+
+# IPython syntax, as IPython itself would run it: plain Python skips the transformer
+TRICKY_CELLS = [
+    "%time x = 1", "\n\n  \nx = 1\n1 / 0", "%%time\nx = 1", "x = !ls", "a?", "!pip install foo",
+    ">>> x = 1\n>>> y = 2", "In [1]: x = 1", "def f():\n    %time pass", "s = '%time'",
+    "x = 1  # %time is not a magic here", "if True:\n    !ls", "print(1)\n%matplotlib inline\n",
+    "x = (1,\n     2)\n%time y = x", "x = 1 \\\n    + 2", "\tx = 1", "x = 1\r\ny = 2", "# notes",
+    "x = [\n%time\n]", "def broken(:\n    pass", "x = 1\n\x00", "%%capture\nprint('hidden')",
+    "[nav] In [1]: x = 1", "x = 1\n   ...: y = 2", "  # indented comment\nx = 1", "...",
+    "x = [1,\n... ]", "x = 1\n>>> y = 2", "def f():\n    \"\"\"\n    >>> f()\n    \"\"\"\n",
+    "x = 1\ny = 2\n... \n",
+]
+
+
+def _repository_cells():
+    for path in (p for folder in ("lectures", "solutions", "homework")
+                 for p in sorted((ROOT / folder).glob("*.ipynb"))):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "code":
+                yield cell.source
+
+
+def _tree(source):
+    try:
+        return ast.dump(ast.parse(source))
+    except (SyntaxError, ValueError):
+        return "does not parse"
+
+
+def test_cells_become_the_python_ipython_makes_of_them():
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    cells = [*TRICKY_CELLS, *_repository_cells()]
+    assert len(cells) > 100
+    for source in cells:
+        assert _tree(python_source(source)) == \
+            _tree(TransformerManager().transform_cell(source)), source

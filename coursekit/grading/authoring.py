@@ -40,7 +40,7 @@ from typing import Any
 
 import nbformat
 
-from coursekit.grading.runner import python_source
+from coursekit.grading.child import python_source
 from coursekit.grading.spec import build_plan, load_assignment, plan_to_json
 
 __all__ = ["MarkerError", "check_sync", "release", "release_notebook", "render_release",

@@ -2,21 +2,30 @@
 
 The grader (``coursekit.grading.runner``) starts this file as a script::
 
-    python .../coursekit/grading/child.py REQUESTS_FD REPLIES_FD
+    python .../coursekit/grading/child.py REQUESTS_FD REPLIES_FD NOTEBOOK_FD
 
 and drives it over two pipes, one request at a time, each a line of JSON with
 a fresh random ``id`` that the reply must carry:
 
 1. ``setup``: limits and isolation (:func:`sandbox.enter`), done before any
    submitted code runs; the reply reports what holds;
-2. ``cell``, once per code cell, in notebook order: run it in the notebook's
-   namespace, as a student pressing shift-enter would (a cell that raises is
-   recorded and the next cell still comes);
-3. ``call``, once per test: define the probe from its source and call it on the
+2. ``read``: read the notebook file's bytes from ``NOTEBOOK_FD`` (then closed) and
+   find its code cells (:func:`notebook_cells`), here, under the limits just set
+   and before any of its code runs; the reply lists the cells' numbers, or says
+   why the notebook cannot run;
+3. ``cell``, once per code cell, in notebook order: turn its IPython syntax into
+   Python (:func:`python_source`) and run it in the notebook's namespace, as a
+   student pressing shift-enter would (a cell that raises is recorded and the
+   next cell still comes); both steps count towards the cell's time limit;
+4. ``call``, once per test: define the probe from its source and call it on the
    inputs, replying with what it returned as plain data. Public tests come
    first; the grader sends the hidden tests' probes and inputs only after every
    cell and public test has finished, so nothing a cell does can see them;
-4. ``done``: exit.
+5. ``done``: exit.
+
+Everything a notebook can make costly (parsing its JSON, transforming its
+magics, running its code) happens in this process, under its limits; the grader
+only reads the file's bytes and the replies, whose size it bounds.
 
 Stdout and stderr are not part of this channel (the grader keeps only their
 tail, for debugging). The child never sees a reference answer and never decides
@@ -26,8 +35,9 @@ submission can write to the reply pipe, but the grader reads only the line that
 carries the ``id`` of the request in flight, which no code could know before the
 request was sent.
 
-This file imports only the standard library and NumPy at the top, so a
-submission that never imports torch does not pay for it. The grader imports the
+This file imports only the standard library and NumPy at the top (IPython only
+for a cell that is not plain Python), so a submission that never imports torch
+does not pay for it. The grader imports the
 same file as a module for the wire format (``encode`` and ``decode``), so both
 sides agree on it.
 
@@ -38,6 +48,9 @@ and tuples as JSON lists; a dict with string keys as ``{"dict": {...}}``; a
 NumPy array or torch tensor as ``{"array": {"dtype": ..., "shape": [...],
 "data": [...]}}`` with the values flattened in C order. Python's ``json`` writes
 floats with ``repr``, so float64 values cross exactly (NaN and infinities too).
+Both sides refuse strings (and dict keys) longer than :data:`MAX_STRING`
+characters, nesting deeper than :data:`MAX_DEPTH` levels and arrays of more than
+:data:`MAX_ELEMENTS` values.
 """
 
 from __future__ import annotations
@@ -48,6 +61,7 @@ import json
 import math
 import os
 import random
+import re
 import signal
 import sys
 from collections.abc import Iterator, Mapping
@@ -61,9 +75,12 @@ __all__ = [
     "StudentNamespace",
     "WireError",
     "call_probe",
+    "clip",
     "decode",
     "describe",
     "encode",
+    "notebook_cells",
+    "python_source",
 ]
 
 DTYPES = frozenset({
@@ -74,7 +91,10 @@ MAX_ELEMENTS = 1_000_000
 MAX_STRING = 10_000
 MAX_DEPTH = 32
 MAX_MESSAGE_BYTES = 64 * 2**20
-REQUESTS = frozenset({"setup", "cell", "call", "done"})
+MAX_NOTEBOOK_BYTES = 64 * 2**20
+MAX_CODE_CELLS = 2000
+MAX_TEXT = 1000
+REQUESTS = frozenset({"setup", "read", "cell", "call", "done"})
 ALARM_REPEAT_S = 0.5
 
 _dumps = json.dumps  # bound at start: a submission replacing json.dumps changes no record
@@ -135,10 +155,7 @@ def encode(value: Any, _depth: int = 0) -> Any:
     if value is None or kind in (bool, int, float):
         return value
     if kind is str:
-        if len(value) > MAX_STRING:
-            raise WireError(f"a string of {len(value)} characters is too long "
-                            f"(at most {MAX_STRING})")
-        return value
+        return _short(value)
     if isinstance(value, np.generic) and value.dtype.name in DTYPES:
         return value.item()
     if isinstance(value, np.ndarray):
@@ -151,7 +168,7 @@ def encode(value: Any, _depth: int = 0) -> Any:
     if kind is dict:
         if not all(type(key) is str for key in value):
             raise WireError("a dict sent to the grader must have string keys")
-        return {"dict": {key: encode(value[key], _depth + 1) for key in sorted(value)}}
+        return {"dict": {_short(key): encode(value[key], _depth + 1) for key in sorted(value)}}
     raise WireError(f"cannot send a {kind.__name__} to the grader: return numbers, "
                     "arrays, tensors, or lists, tuples or dicts of them")
 
@@ -190,17 +207,25 @@ def decode(data: Any, _depth: int = 0) -> Any:
     if _depth > MAX_DEPTH:
         raise WireError(f"the value is nested more than {MAX_DEPTH} levels deep")
     kind = type(data)
-    if data is None or kind in (bool, int, float, str):
+    if data is None or kind in (bool, int, float):
         return data
+    if kind is str:
+        return _short(data)
     if kind is list:
         return [decode(item, _depth + 1) for item in data]
     if kind is dict and len(data) == 1:
         tag, body = next(iter(data.items()))
         if tag == "dict" and type(body) is dict:
-            return {key: decode(body[key], _depth + 1) for key in sorted(body)}
+            return {_short(key): decode(body[key], _depth + 1) for key in sorted(body)}
         if tag == "array" and type(body) is dict:
             return _decode_array(body)
     raise WireError(f"malformed value of type {kind.__name__}")
+
+
+def _short(text: str) -> str:
+    if len(text) > MAX_STRING:
+        raise WireError(f"a string of {len(text)} characters is too long (at most {MAX_STRING})")
+    return text
 
 
 _ELEMENT_TYPES = {"b": (bool,), "i": (int,), "u": (int,), "f": (int, float)}
@@ -227,6 +252,138 @@ def _decode_array(body: dict) -> np.ndarray:
         return np.array(data, dtype=dtype).reshape(shape)
     except (OverflowError, ValueError) as exc:
         raise WireError(f"array values do not fit dtype {dtype}: {exc}") from None
+
+
+def clip(text: str, limit: int = MAX_TEXT) -> str:
+    """``text`` as the grader stores it: at most ``limit`` characters (the cut said at
+    the end) and no lone surrogate (written as its escape, ``\\udc80``), so that any
+    string a submission sends can be written to a UTF-8 file."""
+    if len(text) > limit:
+        keep = max(limit - len(f"... ({len(text)} more characters)"), 0)
+        text = f"{text[:keep]}... ({len(text) - keep} more characters)"
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def notebook_cells(data: bytes, assignment: str) -> tuple[list[tuple[int, str]], str | None, str]:
+    """The code cells of a notebook file's bytes, as ``(cells, problem, detail)``.
+
+    ``cells`` holds ``(number, source)`` for every non-blank code cell, numbered
+    from 1 among all the notebook's cells (nbformat 4, or 2 and 3 with their
+    worksheets, as ``nbformat`` numbers them once converted). ``problem`` is
+    None, or ``"invalid"`` (not UTF-8 JSON, not a notebook, over
+    :data:`MAX_NOTEBOOK_BYTES` or :data:`MAX_CODE_CELLS`), ``"wrong_assignment"``
+    (its release metadata names another assignment than ``assignment``) or
+    ``"empty"``, explained by ``detail``. Never raises for bad bytes.
+    """
+    if len(data) > MAX_NOTEBOOK_BYTES:
+        return [], "invalid", f"larger than {MAX_NOTEBOOK_BYTES // 2**20} MiB"
+    try:
+        notebook = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        return [], "invalid", f"cannot be read as UTF-8 text: {exc}"
+    except (ValueError, RecursionError) as exc:
+        first_line = (str(exc).splitlines() or [""])[0][:200]
+        return [], "invalid", f"not a notebook: not JSON ({type(exc).__name__}: {first_line})"
+    version = notebook.get("nbformat") if isinstance(notebook, dict) else None
+    if type(version) is not int:
+        return [], "invalid", "not a notebook: it has no nbformat version"
+    metadata = notebook.get("metadata", {})
+    if version == 4:
+        cells, key = notebook.get("cells"), "source"
+    elif version in (2, 3):
+        sheets = notebook.get("worksheets", [])
+        cells, key = None, "input"
+        if isinstance(sheets, list) and all(isinstance(w, dict) for w in sheets):
+            cells = [c for w in sheets for c in
+                     (w.get("cells", []) if isinstance(w.get("cells", []), list) else [None])]
+    else:
+        return [], "invalid", f"not a notebook this grader reads (nbformat {version}; Jupyter " \
+                              "writes 4)"
+    if not isinstance(cells, list) or not isinstance(metadata, dict):
+        return [], "invalid", "not a valid notebook: its cells must be a list and its " \
+                              "metadata an object"
+    stamp = metadata.get("coursekit", {})
+    other = stamp.get("assignment") if isinstance(stamp, dict) else None
+    if other is not None and other != assignment:
+        return [], "wrong_assignment", clip(f"this notebook is for assignment {other!r}, not "
+                                            f"{assignment!r}", 200)
+    code = []
+    for number, cell in enumerate(cells, start=1):
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        source = cell.get(key, "")
+        if isinstance(source, list):
+            source = "".join(s for s in source if isinstance(s, str))
+        if isinstance(source, str) and source.strip():
+            code.append((number, source))
+    if len(code) > MAX_CODE_CELLS:
+        return [], "invalid", f"more than {MAX_CODE_CELLS} code cells ({len(code)})"
+    if not code:
+        return [], "empty", "the notebook has no code to run"
+    return code, None, ""
+
+
+def _without_leading_blank_lines(source: str) -> str:
+    """What IPython runs of a cell: its lines from the first one that is not blank."""
+    lines = source.splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        if line and not line.isspace():
+            return "".join(lines[i:])
+    return source
+
+
+# What IPython strips from a cell even when it is valid Python (its cleanup transforms in
+# IPython.core.inputtransformer2): the indentation when the first line is indented, and
+# console prompts when the first line, or the second, starts with one (``In [1]: x = 1``
+# is an annotated assignment; ``x = [1,`` then ``... ]`` is a list holding Ellipsis).
+_FIRST_PROMPT = re.compile(r">>>( |$)|((\[nav\]|\[ins\])? )?In \[\d+\]: |\s*\.{3,}: ?")
+_NEXT_PROMPT = re.compile(r"(>>>|\.\.\.)( |$)|((\[nav\]|\[ins\])? )?In \[\d+\]: |\s*\.{3,}: ?")
+
+
+def _plain_python(source: str) -> bool:
+    """Whether IPython would run ``source`` (without leading blank lines) as it is."""
+    lines = source.splitlines()[:2]
+    if source[:1].isspace() or (lines and _FIRST_PROMPT.match(lines[0])) \
+            or (len(lines) > 1 and _NEXT_PROMPT.match(lines[1])):
+        return False
+    try:
+        compile(source, "<cell>", "exec")
+    except (SyntaxError, ValueError):  # ValueError: a null byte (Python < 3.12)
+        return False
+    return True
+
+
+def _ipython_source(source: str) -> str:
+    # here, not at the top: only a cell that is not plain Python needs IPython
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    try:
+        return TransformerManager().transform_cell(source)
+    except Exception:
+        return source
+
+
+def python_source(source: str) -> str:
+    """A cell's source as plain Python, as IPython runs it.
+
+    Magics and ``!`` commands become calls to the child's stand-in
+    ``get_ipython()`` (IPython's ``TransformerManager``). IPython is imported only
+    for a cell that is not already plain Python: one that compiles, starts
+    unindented and holds no console prompt comes back as it is, less its leading
+    blank lines, as IPython drops them. Source IPython cannot parse is kept as
+    is, so that running it reports the syntax error.
+
+    IPython's transformer can take time quadratic in a cell's size (each magic
+    line makes it tokenize the whole cell again): the child calls it inside the
+    cell's time limit, never the grader.
+    """
+    plain = _without_leading_blank_lines(source)
+    return plain if _plain_python(plain) else _ipython_source(plain)
+
+
+def _compile_cell(source: str, filename: str) -> Any:
+    """:func:`python_source` compiled."""
+    return compile(python_source(source), filename, "exec")
 
 
 def describe(exc: BaseException) -> str:
@@ -324,10 +481,16 @@ def _flush() -> None:
 
 
 def _run_cell(source: str, number: int, namespace: dict, limit: float) -> dict:
+    code = None
     try:
         with _time_limit(limit):
-            exec(compile(source, f"<cell {number}>", "exec"), namespace)
+            code = _compile_cell(source, f"<cell {number}>")
+            exec(code, namespace)
     except _Interrupted:
+        if code is None:
+            return {"status": "timeout", "error": f"stopped after {limit:g} s while compiling it "
+                                                  "(turning its IPython magics and !commands into "
+                                                  "Python)"}
         return {"status": "timeout", "error": f"stopped after {limit:g} s (an infinite loop?)"}
     except BaseException as exc:
         return {"status": "error", "error": describe(exc)}
@@ -376,11 +539,33 @@ class _Channel:
             view = view[os.write(self._replies, view):]
 
 
+def _read_notebook(request: dict, fd: int, limit: float) -> tuple[dict, dict[int, str]]:
+    """Read the notebook from ``fd`` (closed after) and find its code cells: the reply to
+    ``read`` and the cells by number. Runs before any of the notebook's code."""
+    try:
+        with _time_limit(limit):
+            chunks, size = [], 0
+            while size <= MAX_NOTEBOOK_BYTES and (chunk := os.read(fd, 1 << 20)):
+                chunks.append(chunk)
+                size += len(chunk)
+            cells, problem, detail = notebook_cells(b"".join(chunks), request["assignment"])
+    except _Interrupted:
+        cells, problem, detail = [], "invalid", f"reading it took more than {limit:g} s"
+    except MemoryError:
+        cells, problem, detail = [], "invalid", "reading it needs more memory than the limit"
+    finally:
+        os.close(fd)
+    if problem is not None:
+        return {"problem": problem, "detail": detail}, {}
+    return {"cells": [number for number, _ in cells]}, dict(cells)
+
+
 def main() -> None:
     """Answer the grader's requests (see the module docstring) until ``done``."""
     import sandbox  # the file beside this one; coursekit.grading.sandbox would import coursekit
 
     channel = _Channel(int(sys.argv[1]), int(sys.argv[2]))
+    notebook_fd = int(sys.argv[3])
     sys.path[0] = ""  # like a notebook kernel: the working directory, not this folder
     setup = channel.receive()
     if setup is None:
@@ -396,9 +581,17 @@ def main() -> None:
     random.seed(0)  # a notebook that forgets to seed still repeats
     np.random.seed(0)  # noqa: NPY002
     student = StudentNamespace(namespace)
+    cells: dict[int, str] = {}
     while (request := channel.receive()) is not None and request["type"] != "done":
-        if request["type"] == "cell":
-            channel.send(request, _run_cell(request["source"], request["cell"], namespace, limit))
+        if request["type"] == "read" and notebook_fd is not None:
+            reply, cells = _read_notebook(request, notebook_fd, limit)
+            notebook_fd = None
+            channel.send(request, reply)
+        elif request["type"] == "cell":
+            source = cells.get(request.get("cell"))
+            channel.send(request, {"status": "error", "error": "no such code cell"}
+                         if source is None else _run_cell(source, request["cell"], namespace,
+                                                          limit))
         elif request["type"] == "call":
             torch = sys.modules.get("torch")
             if torch is not None:

@@ -9,10 +9,18 @@ process per submission, or tasks on a Dask cluster) and writes what
 For each submission, the steps and where they live:
 
 1. read and run it: :mod:`.runner` (in a child process, :mod:`.child`, limited and
-   isolated by :mod:`.sandbox`), which brings back each probe's raw output;
+   isolated by :mod:`.sandbox`, which also parses the notebook and turns it into
+   Python), which brings back each probe's raw output;
 2. judge it: :mod:`.verdict` compares each output with the test's reference and
-   names the submission's status;
+   names the submission's status; :func:`.report.fit` bounds what is kept;
 3. write it down: :mod:`.report` (feedback, then the record, each atomically).
+
+All three run under one guard per submission: any exception in them (a bug in
+the grader, a full disk) becomes that submission's ``grader_error`` status, with
+a one-line reason in its feedback (the step and the exception's type) and in the
+gradebook (with the exception's message), and the batch goes on,
+here or on Dask. Only :class:`~coursekit.grading.sandbox.SandboxError` (this
+machine cannot run submissions safely) stops the batch.
 
 The output folder is made private to the grader (mode 0700) and locked while a
 run writes to it. A record whose fingerprint (notebook, tests, limits) still
@@ -24,6 +32,7 @@ its own process can change a verdict.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -32,10 +41,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from coursekit.grading.child import MAX_NOTEBOOK_BYTES, clip
 from coursekit.grading.report import (
     exclusive,
     feedback,
     fingerprint,
+    fit,
     gradebook,
     record,
     reuse,
@@ -43,7 +54,7 @@ from coursekit.grading.report import (
     to_json,
     write_atomic,
 )
-from coursekit.grading.runner import parse_submission, read_notebook, run_submission
+from coursekit.grading.runner import read_notebook, run_submission
 from coursekit.grading.sandbox import Limits, SandboxError
 from coursekit.grading.spec import Plan, build_plan, load_assignment, plan_to_json
 from coursekit.grading.verdict import SubmissionResult, judge, run_status
@@ -58,6 +69,7 @@ __all__ = [
 DEFAULT_TIMEOUT = 600.0
 DEFAULT_CELL_TIMEOUT = 120.0
 DASK_CONNECT_TIMEOUT = "20s"
+MAX_REASON = 300
 
 
 @dataclass(frozen=True)
@@ -77,24 +89,66 @@ class _Options:
                 "limits": asdict(self.limits), "isolate": self.isolate}
 
 
-def _unrunnable(name: str, plan: Plan, status: str, detail: str) -> SubmissionResult:
+def _unrunnable(name: str, plan: Plan, status: str, detail: str,
+                note: str = "") -> SubmissionResult:
     """A submission that never ran: ``status`` and ``detail`` say why, and no test passed."""
     return SubmissionResult(name, status, detail,
-                            tuple(judge(t, None, detail) for t in plan.tests))
+                            tuple(judge(t, None, detail) for t in plan.tests), note=note)
+
+
+def _grader_error(name: str, plan: Plan, doing: str, exc: BaseException) -> SubmissionResult:
+    """A submission on which the grader failed while ``doing`` something: scores 0. The
+    detail (feedback) names the step and the exception's type; its message, which could
+    quote a hidden input, goes to the note (record and gradebook), on one line."""
+    try:
+        message = " ".join(str(exc).split())
+    except Exception:  # an exception that cannot even print itself
+        message = ""
+    return _unrunnable(name, plan, "grader_error",
+                       f"the grader failed while {doing} ({type(exc).__name__})",
+                       clip(message, MAX_REASON))
 
 
 def _grade_bytes(data: bytes, name: str, plan: Plan, options: _Options) -> SubmissionResult:
-    """Grade one notebook given as bytes (what :func:`grade` runs, locally or on Dask)."""
-    submission = parse_submission(data, plan.assignment)
-    if submission.problem is not None:
-        return _unrunnable(name, plan, submission.problem, submission.detail)
-    run = run_submission(submission, plan, timeout=options.timeout,
-                         cell_timeout=options.cell_timeout, cwd=options.cwd,
-                         limits=options.limits, isolate=options.isolate, hide=options.hide)
-    status, detail, not_run = run_status(run, options.timeout, options.limits)
-    tests = tuple(judge(t, run, not_run) for t in plan.tests)
-    return SubmissionResult(name, status, detail, tests, run.cell_problems,
-                            isolation=run.isolation)
+    """Grade one notebook given as bytes (what :func:`grade` runs, locally or on Dask).
+
+    Never raises but :class:`SandboxError`: whatever else goes wrong is this
+    submission's ``grader_error``.
+    """
+    doing = "running it"
+    try:
+        if len(data) > MAX_NOTEBOOK_BYTES:
+            return _unrunnable(name, plan, "invalid",
+                               f"larger than {MAX_NOTEBOOK_BYTES // 2**20} MiB")
+        run = run_submission(data, plan, timeout=options.timeout,
+                             cell_timeout=options.cell_timeout, cwd=options.cwd,
+                             limits=options.limits, isolate=options.isolate, hide=options.hide)
+        doing = "judging it"
+        status, detail, not_run = run_status(run, options.timeout, options.limits)
+        tests = tuple(judge(t, run, not_run) for t in plan.tests)
+        return fit(SubmissionResult(name, status, detail, tests, run.cell_problems,
+                                    isolation=run.isolation), plan)
+    except SandboxError:
+        raise
+    except Exception as exc:
+        return _grader_error(name, plan, doing, exc)
+
+
+def _read(path: Path) -> bytes | OSError:
+    """The notebook's bytes (:func:`read_notebook`), or why it cannot be read."""
+    try:
+        return read_notebook(path)
+    except OSError as exc:
+        return exc
+
+
+def _grade_path(name: str, path: Path, plan: Plan,
+                options: _Options) -> tuple[SubmissionResult, bytes]:
+    """Read and grade one notebook: its result and the bytes that were graded."""
+    data = _read(path)
+    if isinstance(data, OSError):
+        return _unrunnable(name, plan, "invalid", clip(f"cannot be read: {data}")), b""
+    return _grade_bytes(data, name, plan, options), data
 
 
 def grade_notebook(path: str | Path, plan: Plan, *, name: str | None = None,
@@ -113,14 +167,9 @@ def grade_notebook(path: str | Path, plan: Plan, *, name: str | None = None,
         If the process for the notebook could not be set up.
     """
     path = Path(path)
-    try:
-        data = read_notebook(path)
-    except OSError as exc:
-        tests = tuple(judge(t, None, str(exc)) for t in plan.tests)
-        return SubmissionResult(name or path.stem, "invalid", f"cannot be read: {exc}", tests)
     options = _Options(timeout, cell_timeout, Limits() if limits is None else limits, isolate,
                        tuple(str(p) for p in hide), None if cwd is None else str(cwd))
-    return _grade_bytes(data, name or path.stem, plan, options)
+    return _grade_path(name or path.stem, path, plan, options)[0]
 
 
 def _submissions(folder: Path) -> list[tuple[str, Path]]:
@@ -195,7 +244,8 @@ def grade(assignment: str | Path, submissions: str | Path, out: str | Path, *,
     ------
     SandboxError
         If submissions cannot be run safely here (nothing is recorded for the
-        submission that found it; the records of the others are kept).
+        submission that found it; the records of the others are kept). Anything
+        else that goes wrong while grading one submission is its ``grader_error``.
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be an int >= 1, got {workers!r}")
@@ -222,31 +272,41 @@ def grade(assignment: str | Path, submissions: str | Path, out: str | Path, *,
             partial.unlink()
         results, todo = [], []
         for name, path in _submissions(folder):
-            kept = None if force else reuse(out / "results" / f"{name}.json", name,
-                                            fingerprint(plan_json, read_notebook(path),
-                                                        options.identity()), plan)
+            data = None if force else _read(path)
+            kept = None if data is None or isinstance(data, OSError) else reuse(
+                out / "results" / f"{name}.json", name,
+                fingerprint(plan_json, data, options.identity()), plan)
             if kept is None:
                 todo.append((name, path))
             else:
                 results.append(kept)
 
-        def finish(result: SubmissionResult, data: bytes) -> None:
+        def write(result: SubmissionResult, data: bytes) -> None:
             text = to_json(feedback(result, plan))
             where = out / "feedback" / f"{result.name}.json"
-            if not where.is_file() or where.read_text(encoding="utf-8") != text:
+            if not where.is_file() or where.read_text(encoding="utf-8",
+                                                      errors="replace") != text:
                 write_atomic(where, text)
             if not result.reused:  # the record last: it says the submission is done
                 stamp = fingerprint(plan_json, data, options.identity())
                 write_atomic(out / "results" / f"{result.name}.json",
                              to_json(record(result, stamp)))
+
+        def finish(result: SubmissionResult, data: bytes) -> SubmissionResult:
+            try:
+                write(result, data)
+            except Exception as exc:  # rendering or writing: this submission's grader_error
+                result = _grader_error(result.name, plan, "writing its feedback", exc)
+                with contextlib.suppress(Exception):  # a full disk: the gradebook says it
+                    write(result, data)
             if on_result is not None:
                 on_result(result)
             bar.update()
+            return result
 
         with tqdm(total=len(results) + len(todo), desc=f"grading {plan.assignment}",
                   unit="notebook", disable=not progress, file=sys.stderr) as bar:
-            for result in list(results):
-                finish(result, b"")
+            results = [finish(result, b"") for result in results]
             if dask is None:
                 results += _run_here(todo, plan, options, finish, workers)
             else:
@@ -258,21 +318,15 @@ def grade(assignment: str | Path, submissions: str | Path, out: str | Path, *,
 
 
 def _run_here(todo: list[tuple[str, Path]], plan: Plan, options: _Options,
-              finish: Callable[[SubmissionResult, bytes], None],
+              finish: Callable[[SubmissionResult, bytes], SubmissionResult],
               workers: int) -> list[SubmissionResult]:
     """Grade in ``workers`` threads, each waiting on one submission's process at a time."""
-    def one(name: str, path: Path) -> tuple[SubmissionResult, bytes]:
-        data = read_notebook(path)
-        return _grade_bytes(data, name, plan, options), data
-
     results = []
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(one, name, path) for name, path in todo]
+        futures = [pool.submit(_grade_path, name, path, plan, options) for name, path in todo]
         try:
             for future in as_completed(futures):
-                result, data = future.result()
-                finish(result, data)
-                results.append(result)
+                results.append(finish(*future.result()))
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
@@ -280,7 +334,7 @@ def _run_here(todo: list[tuple[str, Path]], plan: Plan, options: _Options,
 
 
 def _run_on_dask(todo: list[tuple[str, Path]], plan: Plan, options: _Options,
-                 finish: Callable[[SubmissionResult, bytes], None],
+                 finish: Callable[[SubmissionResult, bytes], SubmissionResult],
                  address: str) -> list[SubmissionResult]:
     """Grade on the Dask cluster at ``address``, a bounded number of notebooks in flight."""
     try:
@@ -300,13 +354,16 @@ def _run_on_dask(todo: list[tuple[str, Path]], plan: Plan, options: _Options,
         queue = iter(todo)
 
         def submit() -> Any:
-            job = next(queue, None)
-            if job is None:
-                return None
-            data = read_notebook(job[1])
-            future = client.submit(_grade_bytes, data, job[0], remote_plan, options, pure=False)
-            in_flight[future] = (job[0], data)
-            return future
+            while (job := next(queue, None)) is not None:
+                data = _read(job[1])
+                if not isinstance(data, OSError):
+                    future = client.submit(_grade_bytes, data, job[0], remote_plan, options,
+                                           pure=False)
+                    in_flight[future] = (job[0], data)
+                    return future
+                results.append(finish(_unrunnable(job[0], plan, "invalid",
+                                                  clip(f"cannot be read: {data}")), b""))
+            return None
 
         window = max(2 * sum(client.nthreads().values()), 1)
         started = [f for f in (submit() for _ in range(window)) if f is not None]
@@ -318,10 +375,8 @@ def _run_on_dask(todo: list[tuple[str, Path]], plan: Plan, options: _Options,
             except SandboxError:
                 raise
             except Exception as exc:  # e.g. the worker died on it again and again
-                result = _unrunnable(name, plan, "crashed", "the Dask worker grading it failed "
-                                     f"({type(exc).__name__}: {exc})")
-            finish(result, data)
-            results.append(result)
+                result = _grader_error(name, plan, "grading it on a Dask worker", exc)
+            results.append(finish(result, data))
             following = submit()
             if following is not None:
                 completed.add(following)

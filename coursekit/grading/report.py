@@ -14,10 +14,17 @@
     expected, got, what differs); hidden tests only as pass/fail with their points.
 ``gradebook.csv``
     One row per submission, sorted by name (:func:`gradebook`): a column per
-    question, ``total`` and ``status``. Regenerated from the records at the end
-    of each run, atomically. No times or dates, so grading twice gives the same file.
+    question, ``total``, ``status`` and, for a submission that was not graded,
+    the ``reason``. Regenerated from the records at the end of each run,
+    atomically. No times or dates, so grading twice gives the same file.
 ``summary.json``
     Counts per status, score statistics and each question's mean score (:func:`summary`).
+
+What a submission can make the grader write is bounded (:func:`fit`): each
+message is cut to ``MAX_TEXT`` characters, each returned value is kept only if
+its JSON is at most :data:`MAX_VALUE_CHARS` characters (else a description of
+it), at most :data:`MAX_CELL_PROBLEMS` cells are listed, and a submission's
+feedback and record together stay under :data:`MAX_SUBMISSION_BYTES`.
 
 While a run writes to the folder it holds a lock on it (:func:`exclusive`).
 """
@@ -34,6 +41,7 @@ import os
 import statistics
 import tempfile
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +50,7 @@ import numpy as np
 from coursekit.grading.child import WireError, decode, encode
 from coursekit.grading.runner import CellProblem
 from coursekit.grading.spec import Plan
-from coursekit.grading.verdict import STATUSES, SubmissionResult, TestResult
+from coursekit.grading.verdict import NOT_GRADED, STATUSES, SubmissionResult, TestResult, kind_of
 
 try:
     import fcntl
@@ -50,11 +58,16 @@ except ImportError:  # not POSIX: no lock on the output folder
     fcntl = None
 
 __all__ = [
+    "MAX_CELL_PROBLEMS",
+    "MAX_SUBMISSION_BYTES",
+    "MAX_VALUE_CHARS",
     "RECORD_FORMAT",
     "exclusive",
     "feedback",
     "fingerprint",
+    "fit",
     "gradebook",
+    "kept",
     "record",
     "reuse",
     "summary",
@@ -62,7 +75,10 @@ __all__ = [
     "write_atomic",
 ]
 
-RECORD_FORMAT = 1
+RECORD_FORMAT = 2
+MAX_VALUE_CHARS = 10_000
+MAX_CELL_PROBLEMS = 50
+MAX_SUBMISSION_BYTES = 2**20
 
 
 # What people read: feedback, gradebook, summary ---------------------------------------
@@ -115,18 +131,92 @@ def feedback(result: SubmissionResult, plan: Plan) -> dict:
     }
 
 
+# What is kept: bounded whatever a submission does ----------------------------------------
+
+def _at_least(value: Any, limit: int) -> int:
+    """A lower bound on the characters of ``value``'s JSON, counted up to ``limit``."""
+    if isinstance(value, np.ndarray):
+        return 2 * value.size
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value.bit_length() // 4
+    if isinstance(value, (list, dict)):
+        total = 2
+        for item in (value.values() if isinstance(value, dict) else value):
+            total += 2 + _at_least(item, limit - total)
+            if total > limit:
+                break
+        return total
+    return 1
+
+
+def kept(value: Any) -> Any:
+    """``value`` as a record or feedback keeps it: itself if its JSON (in either file's
+    form, one item a line) is at most :data:`MAX_VALUE_CHARS` characters, else a
+    description of it (a string saying what it was)."""
+    if _at_least(value, MAX_VALUE_CHARS) <= MAX_VALUE_CHARS:
+        try:
+            size = max(len(json.dumps(encode(value), indent=1)),
+                       len(json.dumps(_readable(value), indent=1)))
+        except WireError:  # not plain data: describe it
+            size = MAX_VALUE_CHARS + 1
+        if size <= MAX_VALUE_CHARS:
+            return value
+    return f"(not kept: {kind_of(value)}, longer than {MAX_VALUE_CHARS} characters as JSON)"
+
+
+def _dropped(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith("(not kept: "):
+        return value
+    return (f"(not kept: {kind_of(value)}; this submission's values together are longer than "
+            "its feedback may be)")
+
+
+def fit(result: SubmissionResult, plan: Plan) -> SubmissionResult:
+    """``result`` as the grader stores it, within bounds whatever the submission did.
+
+    Every returned value goes through :func:`kept`, only the first
+    :data:`MAX_CELL_PROBLEMS` cell problems are listed (the detail counts them
+    all), and if the feedback and record would still be larger than
+    :data:`MAX_SUBMISSION_BYTES` together, no returned value is kept (messages,
+    cut to ``MAX_TEXT`` characters where they were made, stay). What remains
+    beyond that bound is the assignment's own: its public inputs and expected
+    values, names and descriptions.
+    """
+    tests = tuple(replace(r, got=kept(r.got)) for r in result.tests)
+    fitted = replace(result, tests=tests,
+                     cell_problems=result.cell_problems[:MAX_CELL_PROBLEMS])
+    if _written_bytes(fitted, plan) > MAX_SUBMISSION_BYTES:
+        fitted = replace(fitted, tests=tuple(replace(r, got=_dropped(r.got)) for r in tests))
+    return fitted
+
+
+def _written_bytes(result: SubmissionResult, plan: Plan) -> int:
+    """Bytes of ``result``'s feedback and record, as :func:`grade` writes them."""
+    texts = (to_json(feedback(result, plan)), to_json(record(result, "0" * 64)))
+    return sum(len(text.encode("utf-8", "backslashreplace")) for text in texts)
+
+
 def _fmt(points: float) -> str:
     return f"{points:.6g}"
 
 
 def gradebook(results: list[SubmissionResult], plan: Plan) -> str:
-    """``gradebook.csv``: a row per result, in the order given, a column per question."""
+    """``gradebook.csv``: a row per result, in the order given, a column per question,
+    the total, the status and, for a submission that was not graded (a status in
+    :data:`~coursekit.grading.verdict.NOT_GRADED`), the reason on one line (its
+    detail, and its note: for a ``grader_error``, the grader's error message)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["submission", *(qid for qid, _ in plan.questions), "total", "status"])
+    writer.writerow(["submission", *(qid for qid, _ in plan.questions), "total", "status",
+                     "reason"])
     for r in results:
+        reason = " ".join(r.detail.split()) if r.status in NOT_GRADED else ""
+        if reason and r.note:
+            reason += f": {r.note}"
         writer.writerow([r.name, *(_fmt(r.score(qid)) for qid, _ in plan.questions),
-                         _fmt(r.score()), r.status])
+                         _fmt(r.score()), r.status, reason])
     return out.getvalue()
 
 
@@ -175,7 +265,7 @@ def record(result: SubmissionResult, fingerprint: str) -> dict:
     """The record of ``result`` (``results/<submission>.json``), valid for ``fingerprint``."""
     return {
         "format": RECORD_FORMAT, "submission": result.name, "fingerprint": fingerprint,
-        "status": result.status, "detail": result.detail,
+        "status": result.status, "detail": result.detail, "note": result.note,
         "cells": [[p.cell, p.status, p.error] for p in result.cell_problems],
         "tests": {r.test.key: {"passed": r.passed, "message": r.message, "got": encode(r.got)}
                   for r in result.tests},
@@ -183,19 +273,20 @@ def record(result: SubmissionResult, fingerprint: str) -> dict:
 
 
 def reuse(path: Path, name: str, fingerprint: str, plan: Plan) -> SubmissionResult | None:
-    """The result recorded at ``path``, if it is whole and its fingerprint matches."""
+    """The result recorded at ``path``, if it is whole and its fingerprint matches (a
+    ``grader_error`` is never reused: the grader may have been fixed since)."""
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))
         if (saved["format"] != RECORD_FORMAT or saved["fingerprint"] != fingerprint
-                or saved["submission"] != name or sorted(saved["tests"]) !=
-                sorted(t.key for t in plan.tests)):
+                or saved["submission"] != name or saved["status"] == "grader_error"
+                or sorted(saved["tests"]) != sorted(t.key for t in plan.tests)):
             return None
         tests = tuple(TestResult(t, bool(saved["tests"][t.key]["passed"]),
                                  str(saved["tests"][t.key]["message"]),
                                  decode(saved["tests"][t.key]["got"])) for t in plan.tests)
         cells = tuple(CellProblem(int(c), str(s), str(e)) for c, s, e in saved["cells"])
         return SubmissionResult(name, str(saved["status"]), str(saved["detail"]), tests,
-                                cells, reused=True)
+                                cells, str(saved["note"]), reused=True)
     except (OSError, ValueError, KeyError, TypeError, RecursionError, WireError):
         return None
 
@@ -203,11 +294,15 @@ def reuse(path: Path, name: str, fingerprint: str, plan: Plan) -> SubmissionResu
 # Keeping the folder whole: atomic writes, one writer at a time ----------------------------
 
 def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` by ``text`` all at once: a crash leaves the old file or the new."""
+    """Replace ``path`` by ``text`` all at once: a crash leaves the old file or the new.
+
+    Written as UTF-8; a lone surrogate (from a file name, say) is written as its
+    escape, ``\\udc80``, which in JSON reads back as the same character.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())

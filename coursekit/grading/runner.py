@@ -1,20 +1,24 @@
 """Run a submitted notebook in a separate process and collect its probes' raw outputs.
 
-The grader's side of ``child.py``. For each submission:
+The grader's side of ``child.py``. For each submission, :func:`run_submission`
 
-1. :func:`read_submission` opens the notebook with nbformat, here in the
-   grader, and returns its code cells, or says why it cannot run (not a
-   notebook, too large, no code, another assignment's notebook). The child
-   never gets the file, only the cells' code.
-2. :func:`run_submission` starts ``python child.py`` in a new session with a
-   small environment (one thread, no GPU, CI mode), sets it up with
-   :mod:`.sandbox` (limits; as root, namespaces and an unprivileged user of its
-   own), then sends it the cells, the public tests and last the hidden tests,
+1. starts ``python child.py`` in a new session with a small environment (one
+   thread, no GPU, CI mode), sets it up with :mod:`.sandbox` (limits; as root,
+   namespaces and an unprivileged user of its own) and hands it the notebook
+   file's bytes (:func:`read_notebook`: at most ``MAX_NOTEBOOK_BYTES`` are read)
+   on a file descriptor. The child parses the notebook and turns each cell into
+   Python under its own limits, so no notebook costs the grader more than
+   reading its bytes;
+2. sends it the cells (by number), the public tests and last the hidden tests,
    one request at a time over a pipe, each with a fresh random id. It keeps the
    wall-clock limit of the whole submission, kills everything the submission
-   started when it ends, and keeps only the tail of its output.
-3. It decodes each probe's output with :func:`coursekit.grading.child.decode`:
-   numbers and arrays of checked dtype and shape, never a pickle, never a verdict.
+   started when it ends, and keeps only the tail of its output;
+3. reads each reply within a bound (:data:`MAX_SMALL_REPLY_BYTES` for cells,
+   ``MAX_MESSAGE_BYTES`` for a probe's value, at most :data:`MAX_REPLY_ITEMS`
+   values and :data:`MAX_REPLY_CONTAINERS` lists and dicts) and decodes each
+   probe's output with :func:`coursekit.grading.child.decode`: numbers and
+   arrays of checked dtype and shape, never a pickle, never a verdict. Error
+   messages are cut to ``MAX_TEXT`` characters.
 
 Everything is deterministic: same notebook, same plan, same records.
 """
@@ -30,13 +34,21 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from coursekit.grading import child
-from coursekit.grading.child import MAX_MESSAGE_BYTES, WireError, decode, encode
+from coursekit.grading.child import (
+    MAX_CODE_CELLS,
+    MAX_ELEMENTS,
+    MAX_MESSAGE_BYTES,
+    MAX_NOTEBOOK_BYTES,
+    WireError,
+    clip,
+    decode,
+    encode,
+)
 from coursekit.grading.sandbox import Limits, SandboxError, configure, kill_user, sandbox_uid
 from coursekit.grading.spec import Plan
 
@@ -44,110 +56,26 @@ __all__ = [
     "CellProblem",
     "Outcome",
     "RunResult",
-    "Submission",
-    "parse_submission",
-    "python_source",
     "read_notebook",
-    "read_submission",
     "run_submission",
 ]
 
 CHILD_SCRIPT = Path(child.__file__).resolve()
 PACKAGE_DIR = CHILD_SCRIPT.parents[1]  # coursekit/, found without importing it
-MAX_NOTEBOOK_BYTES = 64 * 2**20
 LOG_TAIL_CHARS = 2000
 SETUP_TIMEOUT = 120.0
-
-
-def python_source(source: str) -> str:
-    """A cell's source as plain Python: IPython magics and ``!`` commands become calls
-    to the child's stand-in ``get_ipython()``. Source IPython cannot parse is kept as
-    is, so that running it reports the syntax error."""
-    # here, not at the top: only the grader transforms cells (IPython is slow to import)
-    from IPython.core.inputtransformer2 import TransformerManager
-
-    try:
-        return TransformerManager().transform_cell(source)
-    except Exception:
-        return source
-
-
-@dataclass(frozen=True)
-class Submission:
-    """A notebook read for grading: its code cells, or the reason it cannot run.
-
-    ``cells`` holds ``(number, source)`` for every non-blank code cell, numbered
-    from 1 among all the notebook's cells. ``problem`` is ``None`` or one of
-    ``"invalid"``, ``"empty"``, ``"wrong_assignment"``, explained by ``detail``.
-    """
-
-    cells: tuple[tuple[int, str], ...]
-    problem: str | None = None
-    detail: str = ""
-
-
-def read_submission(path: str | Path, assignment: str) -> Submission:
-    """Read the notebook at ``path`` as a submission for ``assignment``.
-
-    Never raises for a bad notebook: the returned ``problem`` says what is wrong.
-    A notebook whose metadata (written by ``coursekit release``) names another
-    assignment is ``"wrong_assignment"``; one without that metadata is accepted.
-    """
-    try:
-        data = read_notebook(path)
-    except OSError as exc:
-        return Submission((), "invalid", f"cannot be read: {exc}")
-    return parse_submission(data, assignment)
+MAX_SMALL_REPLY_BYTES = 64 * 2**10  # replies to setup, read and cell requests
+MAX_REPLY_ITEMS = 2 * MAX_ELEMENTS  # commas in one reply: a bound on the values it holds
+MAX_REPLY_CONTAINERS = 100_000  # "[" and "{" in one reply
 
 
 def read_notebook(path: str | Path) -> bytes:
     """The file's bytes, or only its first ``MAX_NOTEBOOK_BYTES + 1`` when it is larger
-    (enough for :func:`parse_submission` to call it too large)."""
+    (enough for the grader to call it too large)."""
     with open(path, "rb") as f:
         if os.fstat(f.fileno()).st_size > MAX_NOTEBOOK_BYTES:
             return f.read(MAX_NOTEBOOK_BYTES + 1)
         return f.read()
-
-
-def parse_submission(data: bytes, assignment: str) -> Submission:
-    """:func:`read_submission` for a notebook's bytes."""
-    if len(data) > MAX_NOTEBOOK_BYTES:
-        return Submission((), "invalid", f"larger than {MAX_NOTEBOOK_BYTES // 2**20} MiB")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return Submission((), "invalid", f"cannot be read as UTF-8 text: {exc}")
-    import nbformat  # here, not at the top: slow to import, and only the grader needs it
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            notebook = nbformat.reads(text, as_version=4)
-        cells = notebook["cells"]
-        metadata = notebook.get("metadata", {})
-        if not isinstance(cells, list) or not isinstance(metadata, dict):
-            raise TypeError("'cells' must be a list and 'metadata' an object")
-    except Exception as exc:
-        first_line = (str(exc).splitlines() or [""])[0][:200]
-        return Submission((), "invalid", f"not a valid notebook ({type(exc).__name__}: "
-                                         f"{first_line})")
-    stamp = metadata.get("coursekit", {})
-    other = stamp.get("assignment") if isinstance(stamp, dict) else None
-    if other is not None and other != assignment:
-        return Submission((), "wrong_assignment",
-                          f"this notebook is for assignment {other!r}, not {assignment!r}")
-    code = []
-    for number, cell in enumerate(cells, start=1):
-        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
-            continue
-        source = cell.get("source", "")
-        if isinstance(source, list):
-            source = "".join(s for s in source if isinstance(s, str))
-        if isinstance(source, str) and source.strip():
-            code.append((number, python_source(source)))
-    if not code:
-        return Submission((), "empty", "the notebook has no code to run")
-    return Submission(tuple(code))
 
 
 @dataclass(frozen=True)
@@ -205,6 +133,10 @@ class RunResult:
         How much the child wrote to stdout and stderr (only the tail is kept).
     isolation : dict
         What :func:`coursekit.grading.sandbox.enter` reported.
+    problem : (str, str) or None
+        ``(status, detail)`` when the notebook could not run at all: ``"invalid"``,
+        ``"empty"`` or ``"wrong_assignment"``, found by the child while reading
+        it, before any of its code ran.
     """
 
     finished: bool
@@ -219,6 +151,7 @@ class RunResult:
     hidden_started: bool = False
     output_bytes: int = 0
     isolation: dict = field(default_factory=dict)
+    problem: tuple[str, str] | None = None
 
 
 def _child_env() -> dict[str, str]:
@@ -243,10 +176,13 @@ def _child_env() -> dict[str, str]:
 class _Child:
     """The grader's end of a running child: requests out, replies and output in.
 
-    Only the reply line that starts with the ``id`` of the request in flight is
-    read as JSON; everything else that arrives on the reply pipe is dropped
-    unparsed, so nothing a submission writes there before a request exists can
-    pass for its reply. Output is drained as it comes and only its tail kept.
+    Only the first reply line that starts with the ``id`` of the request in
+    flight is kept and read as JSON, if it is within the request's size limit
+    and holds few enough values; everything else that arrives on the reply pipe
+    is dropped unparsed as it comes (never more than the ``id``'s length of a
+    line is held to decide), so nothing a submission writes there before a
+    request exists can pass for its reply, or fill the grader's memory. Output is
+    drained as it comes and only its tail kept.
     """
 
     def __init__(self, process: subprocess.Popen, requests: int, replies: int, output: int):
@@ -263,29 +199,27 @@ class _Child:
             self._pidfd = None
         self._tail = bytearray()
         self._line = bytearray()
-        self._lines: list[bytes] = []
         self._skipping = False
+        self._prefix = b""  # how the reply to the request in flight starts
+        self._limit = MAX_SMALL_REPLY_BYTES
+        self._reply: bytes | None = None
         self._pending = b""
 
-    def ask(self, message: dict, deadline: float) -> dict | None:
-        """Send ``message`` and return the reply, or None if the child stopped first
-        or ``deadline`` (``time.monotonic()``) passed."""
+    def ask(self, message: dict, deadline: float,
+            limit: int = MAX_SMALL_REPLY_BYTES) -> dict | None:
+        """Send ``message`` and return the reply (at most ``limit`` bytes), or None if
+        the child stopped first or ``deadline`` (``time.monotonic()``) passed."""
         nonce = secrets.token_hex(16)
         self._pending = (json.dumps({"id": nonce, **message}) + "\n").encode()
-        prefix = f'{{"id": "{nonce}"'.encode()
-        while True:
-            for line in self._lines:
-                if line.startswith(prefix):
-                    self._lines.clear()
-                    try:
-                        reply = json.loads(line)
-                    except (ValueError, RecursionError):
-                        return {"error": "the reply could not be read"}
-                    return reply if isinstance(reply, dict) else {}
-            self._lines.clear()
-            if self.exited or time.monotonic() >= deadline:
-                return None
-            self._pump(deadline - time.monotonic())
+        self._prefix, self._limit, self._reply = f'{{"id": "{nonce}"'.encode(), limit, None
+        try:
+            while self._reply is None:
+                if self.exited or time.monotonic() >= deadline:
+                    return None
+                self._pump(deadline - time.monotonic())
+            return _parse_reply(self._reply)
+        finally:
+            self._prefix, self._reply = b"", None
 
     def tell(self, message: dict) -> None:
         """Send ``message`` without waiting for a reply (``done``)."""
@@ -348,16 +282,22 @@ class _Child:
                 self._feed(data)
 
     def _feed(self, data: bytes) -> None:
-        """Split reply data into lines; a line longer than any reply is dropped."""
+        """Split reply data into lines and keep the first that can be the reply in
+        flight; a line is dropped as soon as it cannot (another start, too long)."""
         *complete, rest = data.split(b"\n")
         for piece in complete:
             if not self._skipping:
-                self._lines.append(bytes(self._line + piece))
+                line = bytes(self._line + piece)
+                if self._reply is None and self._prefix and line.startswith(self._prefix) \
+                        and len(line) <= self._limit:
+                    self._reply = line
             self._line.clear()
             self._skipping = False
-        if not self._skipping:
+        if rest and not self._skipping:
             self._line += rest
-            if len(self._line) > MAX_MESSAGE_BYTES:
+            start = bytes(self._line[:len(self._prefix)])
+            if len(self._line) > self._limit or not self._prefix \
+                    or start != self._prefix[:len(start)]:
                 self._line.clear()
                 self._skipping = True
 
@@ -387,14 +327,27 @@ class _Child:
         return status, cpu
 
 
+def _parse_reply(line: bytes) -> dict:
+    """A reply line as a dict, read only if it holds few enough values to be cheap."""
+    if line.count(b",") > MAX_REPLY_ITEMS \
+            or line.count(b"[") + line.count(b"{") > MAX_REPLY_CONTAINERS:
+        return {"error": f"the reply holds too many values to read (at most {MAX_REPLY_ITEMS} "
+                         f"values and {MAX_REPLY_CONTAINERS} lists and dicts)"}
+    try:
+        reply = json.loads(line)
+    except (ValueError, RecursionError):
+        return {"error": "the reply could not be read"}
+    return reply if isinstance(reply, dict) else {}
+
+
 def _outcome(record: dict) -> Outcome:
     if record.get("ok") is True and "value" in record:
         try:
             return Outcome(value=decode(record["value"]))
         except WireError as exc:
-            return Outcome(error=f"the grader could not read the returned value: {exc}")
+            return Outcome(error=clip(f"the grader could not read the returned value: {exc}"))
     error = record.get("error")
-    return Outcome(error=error if isinstance(error, str) else "the probe failed",
+    return Outcome(error=clip(error) if isinstance(error, str) else "the probe failed",
                    timed_out=record.get("timeout") is True)
 
 
@@ -403,20 +356,35 @@ def _cell_problem(number: int, reply: dict) -> CellProblem | None:
     if status == "ok":
         return None
     if status in ("error", "timeout") and isinstance(reply.get("error"), str):
-        return CellProblem(number, status, reply["error"])
+        return CellProblem(number, status, clip(reply["error"]))
     return CellProblem(number, "error", "the cell's result could not be read")
 
 
-def run_submission(submission: Submission, plan: Plan, *, timeout: float,
+def _read_problem(reply: dict | None) -> tuple[str, str] | None:
+    """Why the notebook cannot run, from the child's reply to ``read``; None if it can."""
+    if reply is None:
+        return "invalid", "it could not be read within the submission's limits"
+    problem, detail, cells = reply.get("problem"), reply.get("detail"), reply.get("cells")
+    if problem in ("invalid", "empty", "wrong_assignment") and isinstance(detail, str):
+        return problem, clip(detail)
+    if isinstance(cells, list) and len(cells) <= MAX_CODE_CELLS \
+            and all(type(n) is int for n in cells):
+        return None
+    return "invalid", "it could not be read"
+
+
+def run_submission(notebook: bytes, plan: Plan, *, timeout: float,
                    cell_timeout: float, cwd: str | Path | None = None,
                    limits: Limits | None = None, isolate: bool = True,
                    hide: tuple[str | Path, ...] = ()) -> RunResult:
-    """Run ``submission``'s cells, then ``plan``'s probes, in a fresh Python process.
+    """Run a notebook's cells, then ``plan``'s probes, in a fresh Python process.
 
     Parameters
     ----------
-    submission : Submission
-        From :func:`read_submission`, without a ``problem``.
+    notebook : bytes
+        The notebook file's bytes (:func:`read_notebook`). The child reads them:
+        one that is not a notebook, has no code, or belongs to another assignment
+        than ``plan``'s comes back with a ``problem`` and nothing of it runs.
     plan : Plan
         The tests whose probes to call (their expected outputs stay here).
     timeout : float
@@ -440,8 +408,6 @@ def run_submission(submission: Submission, plan: Plan, *, timeout: float,
     SandboxError
         If the child could not be set up (nothing of the submission had run).
     """
-    if submission.problem is not None:
-        raise ValueError(f"submission cannot run: {submission.problem} ({submission.detail})")
     for name, value in (("timeout", timeout), ("cell_timeout", cell_timeout)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
             raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
@@ -454,10 +420,13 @@ def run_submission(submission: Submission, plan: Plan, *, timeout: float,
                            "works everywhere)")
     cpu_seconds = limits.cpu_seconds or float(timeout)
     as_root = isolate and os.name == "posix" and os.geteuid() == 0
-    with tempfile.TemporaryDirectory(prefix="coursekit-run-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="coursekit-run-") as tmp, \
+            tempfile.TemporaryFile(dir=tmp) as notebook_file:
+        notebook_file.write(notebook)
+        notebook_file.seek(0)
         scratch = Path(tmp) / "work"
         scratch.mkdir()
-        child, uid = _start(scratch), None
+        child, uid = _start(scratch, notebook_file.fileno()), None
         try:
             if as_root:
                 uid = sandbox_uid(child.process.pid)
@@ -470,7 +439,7 @@ def run_submission(submission: Submission, plan: Plan, *, timeout: float,
                                "cell_timeout": float(cell_timeout)},
                               time.monotonic() + SETUP_TIMEOUT)
             if setup is not None and "isolation" in setup:
-                run = _drive(child, submission, plan, time.monotonic() + timeout)
+                run = _drive(child, plan, time.monotonic() + timeout)
         finally:
             returncode, cpu = child.close(uid)
     if setup is None or "isolation" not in setup:
@@ -485,19 +454,22 @@ def run_submission(submission: Submission, plan: Plan, *, timeout: float,
                      cell_problems=tuple(run["problems"]), last_cell=run["last_cell"],
                      outputs=run["outputs"], log_tail=child.log_tail, cpu_limited=cpu_limited,
                      last_test=run["last_test"], hidden_started=run["hidden_started"],
-                     output_bytes=child.output_bytes, isolation=setup["isolation"])
+                     output_bytes=child.output_bytes, isolation=setup["isolation"],
+                     problem=run["problem"])
 
 
-def _start(cwd: Path) -> _Child:
-    """Start ``child.py`` in a new session, its three pipes connected to a :class:`_Child`."""
+def _start(cwd: Path, notebook_fd: int) -> _Child:
+    """Start ``child.py`` in a new session, its three pipes connected to a :class:`_Child`
+    and ``notebook_fd`` (the notebook's bytes) passed on."""
     requests_r, requests_w = os.pipe()
     replies_r, replies_w = os.pipe()
     output_r, output_w = os.pipe()
     try:
         process = subprocess.Popen(
-            [sys.executable, str(CHILD_SCRIPT), str(requests_r), str(replies_w)],
+            [sys.executable, str(CHILD_SCRIPT), str(requests_r), str(replies_w),
+             str(notebook_fd)],
             stdin=subprocess.DEVNULL, stdout=output_w, stderr=output_w,
-            pass_fds=(requests_r, replies_w), cwd=str(cwd), env=_child_env(),
+            pass_fds=(requests_r, replies_w, notebook_fd), cwd=str(cwd), env=_child_env(),
             start_new_session=True)
     except BaseException:
         for fd in (requests_w, replies_r, output_r):
@@ -509,12 +481,19 @@ def _start(cwd: Path) -> _Child:
     return _Child(process, requests_w, replies_r, output_r)
 
 
-def _drive(child: _Child, submission: Submission, plan: Plan, deadline: float) -> dict:
-    """Send the cells, then the public tests, then the hidden tests, then ``done``."""
+def _drive(child: _Child, plan: Plan, deadline: float) -> dict:
+    """Have the notebook read, then send its cells, the public tests, the hidden tests
+    and ``done``."""
     run = {"problems": [], "outputs": {}, "last_cell": None, "last_test": None,
-           "hidden_started": False, "done": False}
-    for number, source in submission.cells:
-        reply = child.ask({"type": "cell", "cell": number, "source": source}, deadline)
+           "hidden_started": False, "done": False, "problem": None}
+    reply = child.ask({"type": "read", "assignment": plan.assignment}, deadline)
+    run["problem"] = _read_problem(reply)
+    if run["problem"] is not None:
+        child.tell({"type": "done"})
+        run["done"] = child.wait(deadline)
+        return run
+    for number in reply["cells"]:
+        reply = child.ask({"type": "cell", "cell": number}, deadline)
         if reply is None:
             run["last_cell"] = number
             return run
@@ -525,7 +504,7 @@ def _drive(child: _Child, submission: Submission, plan: Plan, deadline: float) -
         run["hidden_started"] |= test.hidden
         reply = child.ask({"type": "call", "key": test.key, "probe": test.probe,
                            "source": plan.probes[test.probe], "inputs": encode(test.inputs)},
-                          deadline)
+                          deadline, MAX_MESSAGE_BYTES)
         if reply is None:
             run["last_test"] = test.key
             return run
