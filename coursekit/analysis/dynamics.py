@@ -467,7 +467,3 @@ def escape_step(trajectory: Trajectory, level: float) -> int | None:
     below = np.flatnonzero(trajectory.values < checks.real("level", level))
     return int(below[0]) if below.size else None
 
-
-# ----------------------------------------------------------------------------- figures
-
-
