@@ -348,14 +348,14 @@ def legend(ax: Axes, where: str | None = "below", **kwargs: Any) -> Legend | Non
 _legend = legend  # the helpers' parameter ``legend`` shadows the function
 
 
-def _set_log(ax: Axes, log: bool | str, values: Sequence[np.ndarray], axis: str = "y") -> None:
-    """Logarithmic ``axis`` when ``log`` is True, or "auto" and the values span decades."""
+def _set_log(ax: Axes, log: bool | str, values: Sequence[np.ndarray]) -> None:
+    """Logarithmic y axis when ``log`` is True, or "auto" and the values span decades."""
     checks.choice("log", log, (True, False, "auto"))
     if log == "auto":
         finite = np.concatenate([np.ravel(v)[np.isfinite(np.ravel(v))] for v in values] or [[]])
         log = bool(finite.size and finite.min() > 0 and finite.max() > 100 * finite.min())
     if log:
-        (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
+        ax.set_yscale("log")
 
 
 def _divergence(y: np.ndarray, top: float | None = None) -> int | None:
