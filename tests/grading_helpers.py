@@ -6,7 +6,9 @@ than committed one by one: each helper names the edit a real submission makes.
 
 from __future__ import annotations
 
+import ast
 import copy
+import re
 from pathlib import Path
 
 import nbformat
@@ -141,3 +143,18 @@ def grade_batch(grading: Path, notebooks: dict[str, nbformat.NotebookNode | str]
     results = grade(grading, root / "submissions", root / "out", workers=2, timeout=timeout,
                     cell_timeout=cell_timeout, progress=False)
     return {result.name: result for result in results}
+
+
+def points_split(plan: Plan, grading: Path) -> tuple[tuple[float, ...] | None, tuple[float, ...]]:
+    """(what the grading file's docstring says, what the plan has): total, public, hidden points.
+
+    The docstring states it as "Points: N in all, P on public tests and H on hidden ones";
+    the first item is None when it does not.
+    """
+    public = sum(t.points for t in plan.tests if not t.hidden)
+    hidden = sum(t.points for t in plan.tests if t.hidden)
+    docstring = ast.get_docstring(ast.parse(grading.read_text(encoding="utf-8"))) or ""
+    said = re.search(r"Points: (\d+) in all, (\d+) on public tests and (\d+) on hidden ones",
+                     " ".join(docstring.split()))
+    stated = tuple(float(n) for n in said.groups()) if said else None
+    return stated, (plan.max_points(), public, hidden)

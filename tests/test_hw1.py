@@ -16,14 +16,12 @@ computes, so it keeps the results points and loses only the tests of its mistake
 
 from __future__ import annotations
 
-import ast
-import re
 import shutil
 from pathlib import Path
 
 import nbformat
 import pytest
-from grading_helpers import grade_batch, with_cell
+from grading_helpers import grade_batch, points_split, with_cell
 
 from coursekit.grading import build_plan, check_sync, load_assignment
 
@@ -184,14 +182,9 @@ def test_the_results_tests_re_run_every_curve_and_whole_runs():
 
 def test_hidden_tests_carry_most_points_as_the_grading_file_says():
     plan = build_plan(load_assignment(GRADING))
-    public = sum(t.points for t in plan.tests if not t.hidden)
-    hidden = sum(t.points for t in plan.tests if t.hidden)
-    docstring = ast.get_docstring(ast.parse(GRADING.read_text(encoding="utf-8")))
-    said = re.search(r"Points: (\d+) in all, (\d+) on public tests and (\d+) on hidden ones",
-                     " ".join(docstring.split()))
-    assert said is not None
-    assert tuple(float(n) for n in said.groups()) == (plan.max_points(), public, hidden)
-    assert hidden > public
+    stated, actual = points_split(plan, GRADING)
+    assert stated == actual
+    assert actual[2] > actual[1]
 
 
 def test_homework_is_the_release_of_the_solution(tmp_path):

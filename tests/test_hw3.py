@@ -13,13 +13,11 @@ experiments and compare, so it loses exactly the ``results`` question.
 
 from __future__ import annotations
 
-import ast
-import re
 from pathlib import Path
 
 import nbformat
 import pytest
-from grading_helpers import edit, grade_batch, with_cell, without
+from grading_helpers import edit, grade_batch, points_split, with_cell, without
 
 from coursekit.grading import build_plan, check_sync, load_assignment
 
@@ -150,14 +148,9 @@ def test_results_edited_after_the_runs_fail_exactly_the_results_tests(graded):
 
 def test_hidden_tests_carry_most_points_as_the_grading_file_says():
     plan = build_plan(ASSIGNMENT)
-    public = sum(t.points for t in plan.tests if not t.hidden)
-    hidden = sum(t.points for t in plan.tests if t.hidden)
-    docstring = ast.get_docstring(ast.parse(GRADING.read_text(encoding="utf-8")))
-    said = re.search(r"Points: (\d+) in all, (\d+) on public tests and (\d+) on hidden ones",
-                     " ".join(docstring.split()))
-    assert said is not None
-    assert tuple(float(n) for n in said.groups()) == (TOTAL, public, hidden)
-    assert hidden > public
+    stated, actual = points_split(plan, GRADING)
+    assert stated == actual
+    assert actual[2] > actual[1]
     assert all(t.hidden for t in plan.tests if t.question == "results")
 
 
