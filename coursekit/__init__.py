@@ -10,7 +10,7 @@ The layers (``docs/architecture.md``), each importing only from those below it:
 
 - ``grading``, ``cli``: assignments and the autograder; stand alone;
 - ``analysis``, ``experiments``: the lectures' tools, built on ``train`` and ``optim``;
-- ``viz``: figures, tables and widgets (the only place that draws);
+- ``viz``: figures and widgets (the only place that draws);
 - ``train``: the training loop;
 - ``optim``, ``schedules``, ``primer``: the algorithms;
 - ``runtime``, ``data``, ``models``, ``landscapes``, ``stats``: the core.

@@ -60,7 +60,7 @@ def environment() -> list[dict[str, str]]:
 
     Versions of Python and the libraries, the device :func:`device` picks, torch's
     thread count, whether CI mode is on, where datasets are looked for and which of
-    them are present. ``coursekit.viz.tables.format_table(environment())`` prints it.
+    them are present. ``pandas.DataFrame(environment())`` shows it as a table.
     """
     import platform
 

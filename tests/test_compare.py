@@ -11,6 +11,7 @@ import functools
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -55,12 +56,12 @@ def test_a_switching_run_equals_two_fits_by_hand(digits):
 
 
 def test_tuning_never_picks_a_learning_rate_that_cannot_learn(digits):
-    chosen, records = compare.tune({"SGD": _sgd}, {"SGD": [0.0, 0.1]}, _model_fn(digits), digits,
-                                   epochs=2, batch_size=64)
+    chosen, tuning = compare.tune({"SGD": _sgd}, {"SGD": [0.0, 0.1]}, _model_fn(digits), digits,
+                                  epochs=2, batch_size=64)
     assert chosen == {"SGD": 0.1}
-    assert len(records) == 2
-    frozen = next(r for r in records if r["lr"] == 0.0)
-    assert frozen["valid accuracy"] < 0.5
+    assert len(tuning) == 2
+    (frozen,) = tuning.loc[tuning["lr"] == 0.0, "valid accuracy"]
+    assert frozen < 0.5
 
 
 def test_compare_runs_every_optimizer_on_every_seed_with_its_chosen_lr(digits):
@@ -68,34 +69,37 @@ def test_compare_runs_every_optimizer_on_every_seed_with_its_chosen_lr(digits):
                              _model_fn(digits), digits, epochs=1, seeds=[0, 1], batch_size=128)
     assert result.names == ["SGD", "Adam"]
     assert result.lrs == {"SGD": 0.1, "Adam": 1e-2}
-    assert [(r["optimizer"], r["seed"], r["lr"]) for r in result.records] == [
+    runs = result.runs
+    assert list(zip(runs["optimizer"], runs["seed"], runs["lr"], strict=True)) == [
         ("SGD", 0, 0.1), ("SGD", 1, 0.1), ("Adam", 0, 1e-2), ("Adam", 1, 1e-2)]
     # Same seed, same start: the two seeds of one optimizer differ, reruns do not.
     rerun, _ = compare.run(_model_fn(digits), [(_sgd, 0.1, 1)], digits, seed=1, batch_size=128)
-    assert rerun["test loss"] == result.records[1]["test loss"]
-    assert result.records[0]["test loss"] != result.records[1]["test loss"]
-    rows = result.summary()
-    assert [row["optimizer"] for row in rows] == ["SGD", "Adam"]
-    accuracies = [100 * r["test accuracy"] for r in result.records[:2]]
-    spread = np.std(accuracies, ddof=1)
-    assert rows[0]["test accuracy %"] == f"{np.mean(accuracies):.2f} +- {spread:.2f}"
+    assert rerun["test loss"] == runs.at[1, "test loss"]
+    assert runs.at[0, "test loss"] != runs.at[1, "test loss"]
+    table = result.summary()
+    assert list(table.index) == ["SGD", "Adam"]
+    assert list(table["seeds"]) == [2, 2] and list(table["lr"]) == [0.1, 1e-2]
+    accuracies = 100 * runs["test accuracy"].to_numpy()[:2]
+    assert table.loc["SGD", ("test accuracy %", "mean")] == pytest.approx(accuracies.mean())
+    assert table.loc["SGD", ("test accuracy %", "sem")] == pytest.approx(
+        accuracies.std(ddof=1) / math.sqrt(2))
+    assert table.loc["SGD", ("test loss", "mean")] == pytest.approx(
+        runs["test loss"][:2].mean())
 
 
 def test_difference_is_welch_standard_error():
     records = [{"optimizer": name, "test accuracy": value, "lr": 0.1}
                for name, values in (("a", [0.9, 0.92, 0.94]), ("b", [0.8, 0.85]))
                for value in values]
-    result = compare.Comparison(records, {})
+    result = compare.Comparison(pd.DataFrame(records), {})
     a, b = np.array([0.9, 0.92, 0.94]), np.array([0.8, 0.85])
     expected = math.sqrt(a.var(ddof=1) / 3 + b.var(ddof=1) / 2)
     out = result.difference("a", "b")
     assert out["difference"] == pytest.approx(a.mean() - b.mean(), rel=1e-12)
     assert out["standard error"] == pytest.approx(expected, rel=1e-12)
-    with pytest.raises(ValueError, match=r"^name must be one of 'a', 'b', got 'c'"):
-        result.values("c")
-    with pytest.raises(ValueError, match=r"^a must be one of"):
+    with pytest.raises(ValueError, match=r"^a must be one of 'a', 'b', got 'c'"):
         result.difference("c", "a")
-    one_seed = compare.Comparison(records[:4], {})
+    one_seed = compare.Comparison(pd.DataFrame(records[:4]), {})
     with pytest.raises(ValueError, match=r"^b must be an optimizer run with at least two seeds"):
         one_seed.difference("a", "b")
 
@@ -144,7 +148,7 @@ def test_any_factory_of_the_form_make_params_lr_works(digits):
     assert records[0]["test loss"] == records[1]["test loss"] == records[2]["test loss"]
     result = compare.repeat({"Adam": [(torch.optim.Adam, 1e-2, 1)]}, _model_fn(digits), digits,
                             seeds=[0])
-    assert result.records[0]["optimizer"] == "Adam" and result.records[0]["lr"] == 1e-2
+    assert (result.runs.at[0, "optimizer"], result.runs.at[0, "lr"]) == ("Adam", 1e-2)
 
 
 def test_a_failing_run_in_the_sweep_is_raised_with_its_point(digits):

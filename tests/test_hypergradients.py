@@ -195,8 +195,9 @@ def test_sweep_records_match_single_runs_and_place_the_clipper(digits):
                                                                                clip=top_clip),
                                                      clip=bottom_clip))
 
-    records = hypergradients.sweep_top_level(make, [0.01, 1.0], digits, _model(digits), 1,
-                                             seeds=[0, 1], batch_size=128)
+    table = hypergradients.sweep_top_level(make, [0.01, 1.0], digits, _model(digits), 1,
+                                           seeds=[0, 1], batch_size=128)
+    records = table.to_dict("records")
     assert [(r["kappa"], r["clipping"]) for r in records] == [
         (k, w) for k in (0.01, 1.0) for w in hypergradients.CLIPPING]
     assert placed == [w for _ in range(2) for w in hypergradients.CLIPPING for _ in range(2)]
@@ -205,7 +206,8 @@ def test_sweep_records_match_single_runs_and_place_the_clipper(digits):
         1, batch_size=128, seed=s) for s in (0, 1)]
     errors = [100 * run.test_error for run in single]
     assert records[-1]["test error %"] == pytest.approx(sum(errors) / 2)
-    assert records[-1]["spread"] == pytest.approx(np.std(errors, ddof=1))
+    assert records[-1]["sem"] == pytest.approx(np.std(errors, ddof=1) / np.sqrt(2))
+    assert records[-1]["seeds"] == 2
     assert records[-1]["diverged"] == sum(run.diverged for run in single)
     assert records[-1]["final alpha"] == pytest.approx(
         (single[0].final["alpha"] + single[1].final["alpha"]) / 2)

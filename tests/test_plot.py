@@ -7,6 +7,7 @@ import math
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from matplotlib.contour import ContourSet
@@ -15,7 +16,7 @@ from matplotlib.patches import Rectangle
 
 from coursekit.landscapes import Himmelblau, Quadratic, Rosenbrock, Saddle, run
 from coursekit.stats import running_mean
-from coursekit.viz import plot, tables
+from coursekit.viz import plot
 
 matplotlib.use("Agg")
 
@@ -252,116 +253,24 @@ def test_heatmap_callable_format_and_bad_shapes():
         plot.heatmap([[1.0]], [1], [1], highlight="best")
 
 
-def test_pivot_turns_records_into_the_grid():
+def test_heatmap_of_a_pivot_table_takes_its_rows_columns_and_names():
     records = [{"beta1": b1, "beta2": b2, "final": v}
                for (b1, b2), v in reversed(REPORT_FINAL_LOSS.items())]
-    rows, cols, values = tables.pivot(records, "beta1", "beta2", "final")
-    expected_rows, expected_cols, expected = _report_grid()
-    assert rows == expected_rows and cols == expected_cols
-    np.testing.assert_array_equal(values, expected)
-    _, _, gaps = tables.pivot(records[:-1], "beta1", "beta2", "final")
-    assert np.isnan(gaps).sum() == 1 and np.isnan(gaps[0, 0])
-    with pytest.raises(ValueError, match="two records"):
-        tables.pivot([*records, records[0]], "beta1", "beta2", "final")
-    with pytest.raises(ValueError, match="'loss'"):
-        tables.pivot(records, "beta1", "beta2", "loss")
+    table = pd.DataFrame(records).pivot_table(index="beta1", columns="beta2", values="final")
+    rows, cols, values = _report_grid()
+    from_frame = plot.heatmap(table, fmt=".3f", value_label="final loss")
+    from_array = plot.heatmap(values, rows, cols, fmt=".3f", row_label="beta1",
+                              col_label="beta2", value_label="final loss")
+    for read in (lambda ax: [t.get_text() for t in ax.texts],
+                 lambda ax: [t.get_text() for t in ax.get_xticklabels()],
+                 lambda ax: [t.get_text() for t in ax.get_yticklabels()],
+                 lambda ax: (ax.get_xlabel(), ax.get_ylabel(), ax.get_title())):
+        assert read(from_frame) == read(from_array)
+    with pytest.raises(ValueError, match="rows and cols"):
+        plot.heatmap(table, rows, cols)
+    with pytest.raises(ValueError, match="rows and cols"):
+        plot.heatmap(values)
 
-
-@pytest.mark.parametrize("reduce", ["mean", "median", "min", "max"])
-def test_pivot_reduces_repeats_like_numpy_over_each_cell(reduce):
-    rng = np.random.default_rng(0)
-    lrs, optimizers = np.array([0.3, 0.01, 0.1]), np.array(["sgd", "adam"])
-    n = 40
-    lr_of, opt_of = rng.choice(lrs, n), rng.choice(optimizers, n)
-    loss = rng.lognormal(size=n)
-    records = [{"lr": float(a), "optimizer": str(b), "loss": float(c)}
-               for a, b, c in zip(lr_of, opt_of, loss, strict=True)]
-    rows, cols, values = tables.pivot(records, "optimizer", "lr", "loss", reduce=reduce)
-    assert rows == sorted(set(optimizers)) and cols == sorted(lrs)
-    for i, optimizer in enumerate(rows):
-        for j, lr in enumerate(cols):
-            in_cell = loss[(opt_of == optimizer) & (lr_of == lr)]
-            assert in_cell.size > 1
-            assert values[i, j] == getattr(np, reduce)(in_cell)
-    with pytest.raises(ValueError, match="two records"):
-        tables.pivot(records, "optimizer", "lr", "loss")
-    with pytest.raises(ValueError, match="reduce"):
-        tables.pivot(records, "optimizer", "lr", "loss", reduce="sum")
-
-
-def test_pivot_takes_given_axes_in_their_order_and_matches_values_by_equality():
-    records = [{"hidden": [64], "lr": 1, "loss": 2.0}, {"hidden": [8, 8], "lr": 0.5, "loss": 3.0},
-               {"hidden": [64], "lr": 1.0, "loss": 4.0}]
-    grid = tables.pivot(records, "hidden", "lr", "loss", reduce="mean",
-                        rows=[[8, 8], [64], [1]], cols=[1, 0.5])
-    assert grid.rows == [[8, 8], [64], [1]] and grid.cols == [1, 0.5]
-    np.testing.assert_array_equal(grid.values, [[np.nan, 3.0], [3.0, np.nan],
-                                                [np.nan, np.nan]])
-    found = tables.pivot(records, "hidden", "lr", "loss", reduce="max")
-    assert found.rows == [[8, 8], [64]] and found.cols == [0.5, 1]
-    mixed = [{"k": k, "x": 0, "v": 1.0} for k in ("b", None, "a")]
-    assert tables.pivot(mixed, "k", "x", "v").rows == ["b", None, "a"]  # unsortable: first seen
-    with pytest.raises(ValueError,
-                       match=r"records\[1\]\['lr'\] must be on the axis \[1\], got 0\.5"):
-        tables.pivot(records, "hidden", "lr", "loss", reduce="mean", cols=[1])
-    with pytest.raises(ValueError, match=r"records\[0\]\['loss'\] must be a number, got 'low'"):
-        tables.pivot([{"a": 1, "b": 2, "loss": "low"}], "a", "b", "loss")
-
-
-RECORDS = [
-    {"optimizer": "SGD", "lr": 0.1, "steps": 500, "final loss": 0.031234},
-    {"optimizer": "Adam", "lr": 0.001, "steps": 500, "final loss": 0.0051},
-    {"optimizer": "AdaBelief", "lr": 0.001, "final loss": 0.004499, "diverged": False},
-]
-
-
-def test_format_table_aligns_formatted_cells_under_their_headers():
-    text = tables.format_table(RECORDS, fmt={"final loss": ".3e"})
-    lines = text.split("\n")
-    columns = ["optimizer", "lr", "steps", "final loss", "diverged"]
-    expected = [
-        ["SGD", format(0.1, ".4g"), "500", format(0.031234, ".3e"), ""],
-        ["Adam", format(0.001, ".4g"), "500", format(0.0051, ".3e"), ""],
-        ["AdaBelief", format(0.001, ".4g"), "", format(0.004499, ".3e"), "False"],
-    ]
-    assert len(lines) == 2 + len(RECORDS)
-    widths = [len(dashes) for dashes in lines[1].split()]
-    assert widths == [max(len(c), *(len(row[k]) for row in expected))
-                      for k, c in enumerate(columns)]
-    starts = np.cumsum([0] + [w + 2 for w in widths[:-1]])
-
-    def cells(line):
-        return [line[s: s + w].strip() for s, w in zip(starts, widths, strict=True)]
-
-    assert cells(lines[0]) == columns
-    assert [cells(line) for line in lines[2:]] == expected
-    # Numbers are right-aligned, text left-aligned.
-    assert lines[2][starts[0]:].startswith("SGD")
-    lr_cell = lines[2][starts[1]: starts[1] + widths[1]]
-    assert lr_cell == format(0.1, ".4g").rjust(widths[1]) != format(0.1, ".4g").ljust(widths[1])
-
-
-def test_format_table_column_selection_and_single_format():
-    text = tables.format_table(RECORDS, columns=["final loss", "optimizer"], fmt=".2f")
-    assert text.split("\n")[2].split() == ["0.03", "SGD"]
-    with pytest.raises(TypeError, match="records"):
-        tables.format_table({"a": 1})
-
-
-def test_summary_table_shows_the_same_cells_as_the_text_table():
-    ax = plot.summary_table(RECORDS, columns=["optimizer", "lr", "final loss"],
-                            fmt={"final loss": ".4f"}, title="Results")
-    table = ax.tables[0]
-    cells = table.get_celld()
-    assert [cells[0, c].get_text().get_text() for c in range(3)] == ["optimizer", "lr",
-                                                                      "final loss"]
-    body = [[cells[r, c].get_text().get_text() for c in range(3)] for r in range(1, 4)]
-    assert body == [[rec["optimizer"], format(rec["lr"], ".4g"), format(rec["final loss"], ".4f")]
-                    for rec in RECORDS]
-    assert ax.get_title() == "Results" and not ax.axison
-
-
-# ----------------------------------------------------------------------------- one figure style
 
 
 def _lines_of(ax, label):

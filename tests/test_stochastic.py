@@ -126,7 +126,7 @@ def test_time_epochs_takes_ceil_n_over_b_steps_and_trains_only_copies():
     np.testing.assert_array_equal(timing.steps, [10, 4, 1])
     assert np.all(np.isfinite(timing.seconds)) and np.all(timing.seconds > 0)
     np.testing.assert_allclose(timing.examples_per_second, 10 / timing.seconds)
-    assert [r["steps"] for r in timing.records()] == [10, 4, 1]
+    assert [r["steps"] for r in timing.table().to_dict("records")] == [10, 4, 1]
     assert all(torch.equal(a, b.detach()) for a, b in zip(before, model.parameters(),
                                                           strict=True))
 

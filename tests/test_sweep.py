@@ -1,7 +1,7 @@
-"""coursekit.experiments.sweep: grid order, records, failures, seeds, tables, and the executors.
+"""coursekit.experiments.sweep: grid order, the table of runs, failures, seeds, executors.
 
 The functions swept are defined at module level so that process pools and Dask
-can pickle them. Every executor must give the serial run's records exactly
+can pickle them. Every executor must give the serial run's table exactly
 (apart from the measured ``time``).
 """
 
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import concurrent.futures
 import itertools
-import math
 import os
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from coursekit.experiments.sweep import grid_points, sweep
@@ -46,8 +46,9 @@ def returns_time(x):
     return {"time": 1.0}
 
 
-def _without_time(result):
-    return [{k: v for k, v in record.items() if k != "time"} for record in result]
+def assert_same_runs(result, expected):
+    """The same table apart from the measured ``time`` (NaN equal to NaN)."""
+    pd.testing.assert_frame_equal(result.drop(columns="time"), expected.drop(columns="time"))
 
 
 @pytest.fixture(scope="module")
@@ -63,12 +64,14 @@ def test_grid_expands_like_nested_loops_in_key_order():
     assert grid_points(explicit) == explicit
 
 
-def test_records_hold_params_seed_fields_time_and_error(serial):
-    assert len(serial) == 6 * 2
-    assert serial.params == ("optimizer", "lr")
-    assert serial.fields == ("final_loss", "min_loss")
+def test_rows_hold_params_seed_fields_time_and_error(serial):
+    assert isinstance(serial, pd.DataFrame) and len(serial) == 6 * 2
+    assert list(serial.columns) == ["point", "repeat", "optimizer", "lr", "seed", "final_loss",
+                                    "min_loss", "time", "error"]
+    assert serial.attrs["params"] == ("optimizer", "lr")
+    assert serial.attrs["fields"] == ("final_loss", "min_loss")
     points = list(itertools.product(GRID["optimizer"], GRID["lr"]))
-    for k, record in enumerate(serial):
+    for k, record in enumerate(serial.to_dict("records")):
         optimizer, lr = points[k // 2]
         assert (record["point"], record["repeat"]) == (k // 2, k % 2)
         assert (record["optimizer"], record["lr"]) == (optimizer, lr)
@@ -80,103 +83,53 @@ def test_records_hold_params_seed_fields_time_and_error(serial):
 
 
 def test_a_failing_point_is_recorded_and_the_sweep_goes_on(serial):
-    failed = serial.errors()
-    assert [(r["optimizer"], r["lr"]) for r in failed] == [("sgd", -1.0)] * 2 + [
+    failed = serial[serial["error"].notna()]
+    assert list(zip(failed["optimizer"], failed["lr"], strict=True)) == [("sgd", -1.0)] * 2 + [
         ("adam", -1.0)] * 2
-    assert all(r["error"] == "ValueError: lr must be positive, got -1.0" for r in failed)
-    assert "final_loss" not in failed[0]
-    assert "raise ValueError" in serial.tracebacks[2]
-    assert serial.tracebacks[0] is None
+    assert set(failed["error"]) == {"ValueError: lr must be positive, got -1.0"}
+    assert failed["final_loss"].isna().all()
+    assert sorted(serial.attrs["tracebacks"]) == list(failed.index)
+    assert "raise ValueError" in serial.attrs["tracebacks"][2]
+    succeeded = serial[serial["error"].isna()]
+    assert succeeded["final_loss"].notna().all() and len(succeeded) == 8
 
 
 def test_seeds_are_shared_across_points_and_differ_across_repeats(serial):
-    seeds = {(r["point"], r["repeat"]): r["seed"] for r in serial}
+    seeds = {(r["point"], r["repeat"]): r["seed"] for r in serial.to_dict("records")}
     for repeat in range(2):
         expected = int(np.random.SeedSequence([0, repeat]).generate_state(1)[0])
         assert {seeds[point, repeat] for point in range(6)} == {expected}
     assert seeds[0, 0] != seeds[0, 1]
     again = sweep(noisy_quadratic, GRID, executor="serial", repeats=2)
-    assert _without_time(again) == _without_time(serial)
+    assert_same_runs(again, serial)
 
 
 def test_seed_per_point_gives_every_run_its_own_seed():
     result = sweep(noisy_quadratic, GRID, executor="serial", repeats=2, seed_per_point=True)
-    seeds = result.column("seed")
+    seeds = list(result["seed"])
     assert len(set(seeds)) == len(seeds)
     assert seeds[3] == int(np.random.SeedSequence([0, 1, 1]).generate_state(1)[0])
 
 
 def test_a_number_is_stored_as_value_and_no_seed_is_passed_unasked():
     result = sweep(square, {"x": [1, 2, 3]}, executor="serial")
-    assert result.column("value") == [1, 4, 9]
-    assert "seed" not in result[0]
+    assert list(result["value"]) == [1, 4, 9]
+    assert "seed" not in result.columns
 
 
-@pytest.mark.parametrize("reduce", ["mean", "median", "min", "max"])
-def test_pivot_reduces_repeats_in_grid_order_and_leaves_failures_nan(serial, reduce):
-    pivot = serial.pivot("optimizer", "lr", "final_loss", reduce=reduce)
-    assert pivot.rows == ["sgd", "adam"] and pivot.cols == [0.1, -1.0, 0.01]
-    for i, optimizer in enumerate(pivot.rows):
-        for j, lr in enumerate(pivot.cols):
-            runs = [r["final_loss"] for r in serial
-                    if r["optimizer"] == optimizer and r["lr"] == lr and r["error"] is None]
-            if runs:
-                assert len(runs) == 2
-                assert pivot.values[i, j] == getattr(np, reduce)(np.array(runs))
-            else:
-                assert math.isnan(pivot.values[i, j])
-    with pytest.raises(ValueError, match="two records"):
-        serial.pivot("optimizer", "lr", "final_loss", reduce=None)
-
-
-def test_pivot_refuses_to_mix_a_third_varying_parameter():
-    grid = [{"optimizer": "sgd", "lr": 0.1, "width": w} for w in (8, 16)]
-    result = sweep(_with_width, grid, executor="serial")
-    with pytest.raises(ValueError, match=r"^the parameters other than row and col must be "
-                                         r"fixed first .*got \['width'\] varying"):
-        result.pivot("optimizer", "lr", "final_loss")
-    narrowed = result.where(width=8).pivot("optimizer", "lr", "final_loss")
-    assert narrowed.values.shape == (1, 1)
-
-
-def _with_width(optimizer, lr, width, seed):
-    return noisy_quadratic(optimizer, lr, seed)
-
-
-def test_heatmap_draws_the_pivot_with_labels(serial):
-    plt = pytest.importorskip("matplotlib.pyplot")
-    ax = serial.heatmap("optimizer", "lr", "final_loss", fmt=".3f")
-    pivot = serial.pivot("optimizer", "lr", "final_loss")
-    assert (ax.get_ylabel(), ax.get_xlabel()) == ("optimizer", "lr")
-    annotations = [text.get_text() for text in ax.texts]
-    assert f"{pivot.values[1, 2]:.3f}" in annotations
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["sgd", "adam"]
-    plt.close(ax.figure)
-
-
-def test_best_picks_the_smallest_successful_value(serial):
-    best = serial.best("final_loss")
-    successful = [r["final_loss"] for r in serial if r["error"] is None]
-    assert best["final_loss"] == min(successful)
-    assert serial.best("final_loss", mode="max")["final_loss"] == max(successful)
-    with pytest.raises(ValueError, match=r"^mode must be one of 'min', 'max', got 'mean'"):
-        serial.best("final_loss", mode="mean")
-    nan = sweep(lambda x: {"loss": math.nan}, {"x": [1, 2]}, executor="serial")
-    with pytest.raises(ValueError, match=r"^field must be a field that is finite in a successful"):
-        nan.best("loss")
-
-
-def test_text_table_has_a_header_a_rule_and_a_row_per_run(serial):
-    lines = serial.to_text().splitlines()
-    header = lines[0].split()
-    assert header == ["optimizer", "lr", "repeat", "seed", "final_loss", "min_loss", "time",
-                      "error"]
-    assert set(lines[1]) == {"-", " "} and len(lines) == 2 + len(serial)
-    first = serial[0]
-    assert lines[2].split()[:2] == ["sgd", "0.1"]
-    assert f"{first['final_loss']:.4g}" in lines[2]
-    assert "ValueError: lr must be positive" in lines[4]
-    assert str(serial) == serial.to_text()
+def test_the_table_pivots_and_groups_like_any_dataframe(serial):
+    """What the course relies on: pandas idioms give the per-cell means of the runs."""
+    grid = serial.pivot_table(index="optimizer", columns="lr", values="final_loss",
+                              sort=False)
+    assert list(grid.index) == ["sgd", "adam"] and list(grid.columns) == [0.1, 0.01]
+    for optimizer in grid.index:
+        for lr in grid.columns:
+            runs = [r["final_loss"] for r in serial.to_dict("records")
+                    if r["optimizer"] == optimizer and r["lr"] == lr]
+            assert len(runs) == 2 and grid.loc[optimizer, lr] == pytest.approx(np.mean(runs))
+    spread = serial.groupby(["optimizer", "lr"], sort=False)["final_loss"].agg(["mean", "sem"])
+    runs = serial.query("optimizer == 'adam' and lr == 0.1")["final_loss"].to_numpy()
+    assert spread.loc[("adam", 0.1), "sem"] == pytest.approx(runs.std(ddof=1) / np.sqrt(2))
 
 
 def curve(lr):
@@ -185,30 +138,24 @@ def curve(lr):
     return {"curve": [1.0 - lr * k for k in range(6)], "final": 1.0 - 5 * lr, "note": None}
 
 
-def test_text_table_shortens_lists_and_long_errors_and_right_aligns_numbers():
+def test_list_fields_are_kept_whole_and_a_failed_run_has_none():
     result = sweep(curve, {"lr": [0.125, -1.0, 0.05]}, executor="serial")
-    lines = result.to_text(precision=2).splitlines()
-    assert lines[0].split() == ["lr", "curve", "final", "note", "time", "error"]
-    widths = [len(dashes) for dashes in lines[1].split()]
-    assert widths[0] == len("0.12")
-    assert lines[2].startswith("0.12  [6 values]")  # the lr column right-aligned, .2g
-    error = result.errors()[0]["error"]
-    assert len(error) > 60 and lines[3].startswith("  -1")
-    assert lines[3].endswith(f"  {error[:57]}...")
-    assert lines[4].startswith("0.05  [6 values]") and "None" not in lines[4]
+    assert result.at[0, "curve"] == curve(0.125)["curve"]
+    assert result.at[1, "error"].startswith("ValueError: lr must be positive; this message")
+    assert result["final"].isna().tolist() == [False, True, False]
 
 
 def test_default_process_pool_matches_serial(serial):
     pooled = sweep(noisy_quadratic, GRID, repeats=2)
-    assert _without_time(pooled) == _without_time(serial)
-    pids = sweep(process_id, {"x": [1, 2, 3, 4]}).column("pid")
+    assert_same_runs(pooled, serial)
+    pids = list(sweep(process_id, {"x": [1, 2, 3, 4]})["pid"])
     assert os.getpid() not in pids
 
 
 def test_thread_pool_executor_matches_serial(serial):
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
         threaded = sweep(noisy_quadratic, GRID, executor=pool, repeats=2)
-    assert _without_time(threaded) == _without_time(serial)
+    assert_same_runs(threaded, serial)
 
 
 def test_dask_local_cluster_matches_serial(serial):
@@ -221,12 +168,12 @@ def test_dask_local_cluster_matches_serial(serial):
                         repeats=2)
         workers = len(client.scheduler_info()["workers"])
     assert workers == 2
-    assert _without_time(on_dask) == _without_time(serial)
+    assert_same_runs(on_dask, serial)
 
 
 def test_a_lost_worker_process_is_recorded_not_raised():
     result = sweep(exit_worker, {"x": [1, 2]})
-    assert all(r["error"].startswith("BrokenProcessPool") for r in result)
+    assert all(error.startswith("BrokenProcessPool") for error in result["error"])
 
 
 def test_unpicklable_function_for_a_process_pool_is_explained():
@@ -236,14 +183,14 @@ def test_unpicklable_function_for_a_process_pool_is_explained():
 
 def test_returned_fields_that_clash_with_columns_are_an_error():
     result = sweep(returns_time, {"x": [1]}, executor="serial")
-    assert "clash with the table's columns" in result[0]["error"]
+    assert "clash with the table's columns" in result.at[0, "error"]
 
 
 def test_a_result_that_is_not_fields_is_a_recorded_error():
     result = sweep(lambda x: "text", {"x": [1]}, executor="serial")
-    assert result[0]["error"].startswith("TypeError: fn's result must be a dict with str keys")
+    assert result.at[0, "error"].startswith("TypeError: fn's result must be a dict with str keys")
     result = sweep(lambda x: {1: x}, {"x": [1]}, executor="serial")
-    assert result[0]["error"].startswith("TypeError: fn's result must be")
+    assert result.at[0, "error"].startswith("TypeError: fn's result must be")
 
 
 @pytest.mark.parametrize(("grid", "match"), [

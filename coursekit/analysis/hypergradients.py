@@ -45,6 +45,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -169,7 +170,7 @@ class StackRun:
         return np.asarray(self.hyperparameters[0]["alpha"])
 
     def record(self) -> dict[str, Any]:
-        """A row for :func:`coursekit.viz.tables.format_table`."""
+        """One row of a results table (``pandas.DataFrame([r.record() for r in results])``)."""
         return {"stack": self.label, "test error %": 100 * self.test_error,
                 "final alpha": self.final.get("alpha", math.nan), "diverged": self.diverged,
                 "seconds": self.seconds}
@@ -242,7 +243,7 @@ def sweep_top_level(make: Callable[..., hyper.ModuleWrapper], kappas: Sequence[f
                     data: Dataset, model_fn: Callable[[], nn.Module], epochs: int, *,
                     clipping: Sequence[str] = CLIPPING, seeds: Sequence[int] = (0,),
                     batch_size: int = 256,
-                    device: torch.device | str | None = None) -> list[dict[str, Any]]:
+                    device: torch.device | str | None = None) -> pd.DataFrame:
     """Test error of a stack over its top-level step size, for each clipping placement.
 
     A :func:`coursekit.experiments.sweep.sweep` (serial) of :func:`train_stack` over
@@ -269,11 +270,11 @@ def sweep_top_level(make: Callable[..., hyper.ModuleWrapper], kappas: Sequence[f
 
     Returns
     -------
-    list of dict
-        Per (kappa, placement), in that order: ``kappa``, ``clipping``,
-        ``test error %`` (mean over seeds), ``spread`` (standard deviation over
-        seeds, NaN for one seed), ``diverged`` (how many runs blew up) and
-        ``final alpha`` (mean).
+    pandas.DataFrame
+        One row per (kappa, placement), in that order: ``kappa``, ``clipping``,
+        ``test error %`` (mean over seeds), ``sem`` (its standard error over
+        seeds, NaN for one seed), ``seeds``, ``diverged`` (how many runs blew up)
+        and ``final alpha`` (mean).
     """
     checks.vector("kappas", kappas, at_least=0)
     for where in clipping:
@@ -286,23 +287,15 @@ def sweep_top_level(make: Callable[..., hyper.ModuleWrapper], kappas: Sequence[f
         return {"test error %": 100 * result.test_error, "diverged": result.diverged,
                 "final alpha": result.final.get("alpha", math.nan)}
 
-    result = sweep(run, {"kappa": list(kappas), "clipping": list(clipping), "seed": list(seeds)},
-                   executor="serial", progress=False)
-    for record, trace in zip(result.records, result.tracebacks, strict=True):
-        if record["error"] is not None:
-            raise RuntimeError(f"the run at kappa={record['kappa']!r}, clipping="
-                               f"{record['clipping']!r}, seed={record['seed']} failed: "
-                               f"{record['error']}\n{trace}")
-    records = []
-    for start in range(0, len(result), len(seeds)):  # grid order: the seeds vary fastest
-        runs = result.records[start:start + len(seeds)]
-        errors = np.array([run["test error %"] for run in runs])
-        records.append({
-            "kappa": runs[0]["kappa"],
-            "clipping": runs[0]["clipping"],
-            "test error %": float(errors.mean()),
-            "spread": float(errors.std(ddof=1)) if len(errors) > 1 else math.nan,
-            "diverged": sum(run["diverged"] for run in runs),
-            "final alpha": float(np.mean([run["final alpha"] for run in runs])),
-        })
-    return records
+    table = sweep(run, {"kappa": list(kappas), "clipping": list(clipping), "seed": list(seeds)},
+                  executor="serial", progress=False)
+    for row, trace in table.attrs["tracebacks"].items():
+        failed = table.loc[row]
+        raise RuntimeError(f"the run at kappa={failed['kappa']!r}, clipping="
+                           f"{failed['clipping']!r}, seed={failed['seed']} failed: "
+                           f"{failed['error']}\n{trace}")
+    return (table.groupby(["kappa", "clipping"], sort=False)
+            .agg(**{"test error %": ("test error %", "mean"), "sem": ("test error %", "sem"),
+                    "seeds": ("seed", "size"), "diverged": ("diverged", "sum"),
+                    "final alpha": ("final alpha", "mean")})
+            .reset_index())

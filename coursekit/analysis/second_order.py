@@ -382,7 +382,7 @@ class Curve:
         return float(self.loss[-1])
 
     def record(self) -> dict[str, Any]:
-        """A row for :func:`coursekit.viz.tables.format_table`."""
+        """One row of a results table (``pandas.DataFrame([r.record() for r in results])``)."""
         return {"optimizer": self.label, "steps": self.steps,
                 "passes": round(float(self.passes[-1]), 1), "final train loss": self.final_loss,
                 "test accuracy": self.test_accuracy, "diverged": self.diverged}

@@ -58,6 +58,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -230,12 +231,15 @@ class GradientVariance:
             return law
         return law * (self.n - B) / (self.n - 1)
 
-    def records(self) -> list[dict[str, float]]:
-        """One row per batch size (for ``coursekit.viz.tables.format_table``)."""
-        return [{"batch size": int(b), "measured": float(v), "stderr": float(s),
-                 "predicted": float(p), "measured / predicted": float(v / p) if p else math.nan}
-                for b, v, s, p in zip(self.batch_sizes, self.variance, self.stderr,
-                                      self.predicted(), strict=True)]
+    def table(self) -> pd.DataFrame:
+        """One row per batch size: measured variance, its standard error, the law, their ratio."""
+        predicted = self.predicted()
+        return pd.DataFrame({
+            "batch size": self.batch_sizes.astype(int), "measured": self.variance,
+            "stderr": self.stderr, "predicted": predicted,
+            "measured / predicted": np.divide(self.variance, predicted,
+                                              out=np.full(len(predicted), np.nan),
+                                              where=predicted != 0)})
 
 
 def gradient_variance(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
@@ -360,11 +364,12 @@ class EpochTimes:
         """Throughput: ``n / seconds``."""
         return self.n / self.seconds
 
-    def records(self) -> list[dict[str, float]]:
-        """One row per batch size (for ``coursekit.viz.tables.format_table``)."""
-        return [{"batch size": int(b), "steps": int(k), "s / epoch": float(s),
-                 "ms / step": 1e3 * float(s) / int(k), "examples / s": self.n / float(s)}
-                for b, k, s in zip(self.batch_sizes, self.steps, self.seconds, strict=True)]
+    def table(self) -> pd.DataFrame:
+        """One row per batch size: steps per epoch, time per epoch and per step, throughput."""
+        return pd.DataFrame({
+            "batch size": np.asarray(self.batch_sizes, dtype=int),
+            "steps": np.asarray(self.steps, dtype=int), "s / epoch": self.seconds,
+            "ms / step": 1e3 * self.seconds / self.steps, "examples / s": self.n / self.seconds})
 
 
 def _synchronize(device: torch.device) -> None:

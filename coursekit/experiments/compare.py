@@ -8,7 +8,8 @@ is only as good as the comparison behind it. This module runs the comparison the
         lrs={"SGD + momentum": [0.01, 0.03, 0.1], "Adam": [3e-4, 1e-3, 3e-3]},
         model_fn=lambda: models.MLP(data.input_shape, data.num_classes),
         data=data, epochs=20, seeds=[0, 1, 2])
-    print(tables.format_table(result.summary()))
+    result.summary()                     # per optimizer: lr, seeds, mean and sem of each metric
+    result.runs                          # a pandas DataFrame, one row per (optimizer, seed)
     result.difference("Adam", "SGD + momentum")     # mean difference and its standard error
 
 Every optimizer is given by a factory of the course's one signature,
@@ -22,9 +23,9 @@ The protocol:
 2. *Repeats.* The winner trains once per seed; the seed fixes the initial weights
    and the order of the mini-batches, and every optimizer sees the same seeds.
 3. *Report.* After training, accuracy and loss on the whole training split and
-   on the test split (both in ``eval()`` mode); per optimizer the mean and the
-   standard deviation over seeds, and for two optimizers the difference of the
-   means with its standard error, so that a gap can be told from seed noise.
+   on the test split (both in ``eval()`` mode); per optimizer the mean over seeds
+   and its standard error, and for two optimizers the difference of the means
+   with its standard error, so that a gap can be told from seed noise.
 
 A run may have several *phases*, each a fresh optimizer on the same weights for
 some epochs: ``[(adam, 1e-3, 5), (sgd, 0.05, 15)]`` switches from Adam to SGD after
@@ -57,18 +58,19 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from coursekit import _checks as checks
 from coursekit.data import Dataset
-from coursekit.experiments.sweep import SweepResult, sweep
+from coursekit.experiments.sweep import sweep
 from coursekit.runtime import seed as seed_everything
 from coursekit.train import History, StepInfo, evaluate, fit
 
@@ -145,50 +147,46 @@ class Comparison:
 
     Attributes
     ----------
-    records : list of dict
-        One record per (optimizer, seed), as returned by :func:`run`.
+    runs : pandas.DataFrame
+        One row per (optimizer, seed), with the columns of :func:`run`'s record.
     histories : dict
         ``histories[(optimizer, seed)]`` is that run's :class:`~coursekit.train.History`.
     lrs : dict
         The learning rate each optimizer ran with (chosen by :func:`tune`).
-    tuning : list of dict
-        The tuning runs (one per optimizer and candidate learning rate).
+    tuning : pandas.DataFrame
+        The tuning runs (one row per optimizer and candidate learning rate).
     """
 
-    records: list[dict[str, Any]]
+    runs: pd.DataFrame
     histories: dict[tuple[str, int], History]
     lrs: dict[str, float] = dataclasses.field(default_factory=dict)
-    tuning: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    tuning: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
     @property
     def names(self) -> list[str]:
         """The optimizers (recipes), in the order they ran."""
-        return list(dict.fromkeys(r["optimizer"] for r in self.records))
-
-    def values(self, name: str, metric: str = "test accuracy") -> list[float]:
-        """``metric`` of every seed's run of ``name``."""
-        checks.choice("name", name, self.names)
-        return [r[metric] for r in self.records if r["optimizer"] == name]
+        return list(dict.fromkeys(self.runs["optimizer"]))
 
     def summary(self, metrics: Sequence[str] = ("train accuracy", "test accuracy", "test loss")
-                ) -> list[dict[str, Any]]:
-        """Per optimizer: its lr, then ``mean +- std`` over seeds of each metric.
+                ) -> pd.DataFrame:
+        """Per optimizer: its lr, the number of seeds, and the mean and sem of each metric.
 
-        Accuracies are shown in percent. Returns records for
-        :func:`coursekit.viz.tables.format_table`.
+        ``runs.groupby("optimizer").agg(["mean", "sem"])`` over ``metrics``, with
+        accuracies in percent (columns ``"<metric> %"``); ``sem`` is the standard
+        error of the mean over seeds, ``std(ddof=1) / sqrt(seeds)``. Rows in the order
+        the optimizers ran.
         """
-        rows = []
-        for name in self.names:
-            row: dict[str, Any] = {"optimizer": name, "lr": self.values(name, "lr")[0]}
-            for metric in metrics:
-                scale = 100.0 if "accuracy" in metric else 1.0
-                values = [scale * v for v in self.values(name, metric)]
-                spread = statistics.stdev(values) if len(values) > 1 else math.nan
-                unit = " %" if scale == 100.0 else ""
-                row[metric + unit] = f"{statistics.mean(values):.2f} +- {spread:.2f}"
-            row["seeds"] = len(self.values(name))
-            rows.append(row)
-        return rows
+        for metric in metrics:
+            checks.choice("metrics", metric, list(self.runs.columns))
+        shown = self.runs[["optimizer", "lr", *metrics]].copy()
+        percent = {m: f"{m} %" for m in metrics if "accuracy" in m}
+        for metric, name in percent.items():
+            shown[name] = 100.0 * shown.pop(metric)
+        groups = shown.groupby("optimizer", sort=False)
+        table = groups[[percent.get(m, m) for m in metrics]].agg(["mean", "sem"])
+        table.insert(0, ("seeds", ""), groups.size())
+        table.insert(0, ("lr", ""), groups["lr"].first())
+        return table
 
     def difference(self, a: str, b: str, metric: str = "test accuracy") -> dict[str, float]:
         """Mean of ``a`` minus mean of ``b`` for ``metric``, with the standard error of that gap.
@@ -196,20 +194,22 @@ class Comparison:
         The standard error is ``sqrt(s_a^2 / n_a + s_b^2 / n_b)`` (Welch): a gap
         smaller than about two of them is within what the seeds alone produce.
         """
+        checks.choice("metric", metric, list(self.runs.columns))
+        values = {}
         for argument, name in (("a", a), ("b", b)):
             checks.choice(argument, name, self.names)
-            if len(self.values(name)) < 2:
+            values[name] = self.runs.loc[self.runs["optimizer"] == name, metric]
+            if len(values[name]) < 2:
                 raise checks.invalid(argument, "an optimizer run with at least two seeds", name)
-        xa, xb = self.values(a, metric), self.values(b, metric)
-        gap = statistics.mean(xa) - statistics.mean(xb)
-        error = math.sqrt(statistics.variance(xa) / len(xa) + statistics.variance(xb) / len(xb))
-        return {"difference": gap, "standard error": error}
+        xa, xb = values[a], values[b]
+        return {"difference": float(xa.mean() - xb.mean()),
+                "standard error": math.sqrt(xa.var() / len(xa) + xb.var() / len(xb))}
 
 
 def tune(builders: Mapping[str, Builder], lrs: Mapping[str, Sequence[float]],
          model_fn: Callable[[], nn.Module], data: Dataset, epochs: int, *, seed: int = 0,
          batch_size: int = 128, device: torch.device | str | None = None
-         ) -> tuple[dict[str, float], list[dict[str, Any]]]:
+         ) -> tuple[dict[str, float], pd.DataFrame]:
     """Choose each optimizer's learning rate by final validation accuracy (one seed each).
 
     A sweep over the points (optimizer, lr) of ``lrs``, each one :func:`run` with
@@ -219,8 +219,8 @@ def tune(builders: Mapping[str, Builder], lrs: Mapping[str, Sequence[float]],
 
     Returns
     -------
-    (dict, list of dict)
-        The chosen lr per optimizer, and the record of every tuning run.
+    (dict, pandas.DataFrame)
+        The chosen lr per optimizer, and the tuning runs (one row each).
     """
     for name in builders:
         if name not in lrs:
@@ -236,20 +236,19 @@ def tune(builders: Mapping[str, Builder], lrs: Mapping[str, Sequence[float]],
                         batch_size=batch_size, device=device, name=optimizer)
         return _fields(record, "optimizer", "lr")
 
-    records = _records(_serial_sweep(one, [{"optimizer": name, "lr": lr, "seed": seed}
-                                           for name in builders for lr in lrs[name]]))
+    runs = _runs(_serial_sweep(one, [{"optimizer": name, "lr": lr, "seed": seed}
+                                     for name in builders for lr in lrs[name]]))
+    usable = runs[~runs["diverged"].astype(bool) & np.isfinite(runs["valid accuracy"])
+                  & np.isfinite(runs["valid loss"])]
+    ranked = usable.sort_values(["valid accuracy", "valid loss"], ascending=[False, True],
+                                kind="stable")
     chosen = {}
     for name in builders:
-        best = None
-        for record in records:
-            score = (record["valid accuracy"], -record["valid loss"])
-            if record["optimizer"] == name and not record["diverged"] \
-                    and all(math.isfinite(s) for s in score) and (best is None or score > best[0]):
-                best = (score, record["lr"])
-        if best is None:
+        candidates = ranked[ranked["optimizer"] == name]
+        if candidates.empty:
             raise RuntimeError(f"Every learning rate diverged for {name!r}: {list(lrs[name])}")
-        chosen[name] = best[1]
-    return chosen, records
+        chosen[name] = float(candidates["lr"].iloc[0])
+    return chosen, runs
 
 
 def repeat(recipes: Mapping[str, Sequence[Phase]], model_fn: Callable[[], nn.Module],
@@ -268,7 +267,7 @@ def repeat(recipes: Mapping[str, Sequence[Phase]], model_fn: Callable[[], nn.Mod
         return _fields(record, "optimizer")
 
     result = _serial_sweep(one, {"optimizer": list(recipes), "seed": list(seeds)})
-    return Comparison(_records(result), histories)
+    return Comparison(_runs(result), histories)
 
 
 def _fields(record: dict[str, Any], *grid: str) -> dict[str, Any]:
@@ -278,20 +277,19 @@ def _fields(record: dict[str, Any], *grid: str) -> dict[str, Any]:
 
 def _serial_sweep(one: Callable[..., dict[str, Any]],
                   grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]]
-                  ) -> SweepResult:
+                  ) -> pd.DataFrame:
     """``sweep(one, grid)`` in this process; the first failed run's error is raised."""
-    result = sweep(one, grid, executor="serial", progress=False)
-    for record, trace in zip(result.records, result.tracebacks, strict=True):
-        if record["error"] is not None:
-            point = {name: record[name] for name in result.params}
-            raise RuntimeError(f"The run {point} failed: {record['error']}\n{trace}")
-    return result
+    table = sweep(one, grid, executor="serial", progress=False)
+    for row, trace in table.attrs["tracebacks"].items():
+        point = {name: table.at[row, name] for name in table.attrs["params"]}
+        raise RuntimeError(f"The run {point} failed: {table.at[row, 'error']}\n{trace}")
+    return table
 
 
-def _records(result: SweepResult) -> list[dict[str, Any]]:
-    """The records of :func:`run` back from a sweep's table (optimizer, seed, lr first)."""
-    return [{"optimizer": row["optimizer"], "seed": row["seed"], "lr": row["lr"],
-             **{field: row[field] for field in result.fields}} for row in result.records]
+def _runs(table: pd.DataFrame) -> pd.DataFrame:
+    """The records of :func:`run` from a sweep's table: optimizer, seed, lr, then the fields."""
+    columns = dict.fromkeys(["optimizer", "seed", "lr", *table.attrs["fields"]])
+    return table[list(columns)].reset_index(drop=True)
 
 
 def compare(builders: Mapping[str, Builder], lrs: Mapping[str, Sequence[float]],

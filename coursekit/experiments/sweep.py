@@ -9,22 +9,26 @@ size alpha. Each is one call::
         ...train...
         return {"final_loss": losses[-1], "min_loss": min(losses)}
 
-    result = sweep(run, {"optimizer": ["sgd", "sgd_plus", "adam"], "lr": [1e-3, 1e-2, 1e-1]})
-    print(result)                            # a plain-text table
-    result.heatmap("optimizer", "lr", "final_loss", highlight="min")   # coursekit.viz.plot
-    grid = result.pivot("optimizer", "lr", "final_loss")    # grid.values[i, j], a 2-D array
+    table = sweep(run, {"optimizer": ["sgd", "sgd_plus", "adam"], "lr": [1e-3, 1e-2, 1e-1]})
+    table                                    # a pandas DataFrame, one row per run
+    table.pivot_table(index="optimizer", columns="lr", values="final_loss")
+    table.groupby("optimizer")["final_loss"].agg(["mean", "sem"])
+    plot.heatmap(table.pivot_table(index="optimizer", columns="lr", values="final_loss"),
+                 highlight="min")            # coursekit.viz.plot
 
-The table and the grid are ``coursekit.viz.tables``' ``format_table`` and ``pivot``
-(rows and columns in grid order).
+The result is an ordinary :class:`pandas.DataFrame`, so everything a table needs
+(selecting, grouping, pivoting, exporting to CSV or LaTeX) is pandas'; what this
+module adds is running the grid, seeding it and capturing failures.
 
 The grid. A dict of lists is expanded into its cartesian product in a fixed
 order (the first key varies slowest, as in nested for-loops written in the
 dict's order); a list of dicts is taken as given, so points drawn at random make a
 random search, which covers the few hyperparameters that matter better than a grid
 of the same size (Bergstra and Bengio, 2012). Each point runs ``repeats`` times.
-Every run becomes one record of the table: its point index, repeat, parameters,
-seed, the fields ``fn`` returned (a dict, or a number stored as ``value``), the
-seconds it took, and its error, if any.
+Every run becomes one row of the table, in grid order (point-major, repeat-minor):
+the columns ``point`` (index of the grid point), ``repeat``, the parameters,
+``seed`` (when ``fn`` takes one), the fields ``fn`` returned (a dict, or a number
+stored as ``value``), ``time`` (seconds) and ``error``.
 
 Seeds. When ``fn`` has a parameter named ``seed`` (and the grid does not set
 it), each run receives one derived with ``numpy.random.SeedSequence`` from
@@ -35,8 +39,9 @@ numbers), and the repeats differ. ``seed_per_point=True`` derives it from
 seeds are the same in every process and on every machine.
 
 Failures. An exception inside ``fn`` (or a worker lost by the executor) is
-recorded in that run's ``error`` as ``"TypeName: message"``, with the traceback
-in ``SweepResult.tracebacks``, and the sweep carries on.
+recorded in that run's ``error`` as ``"TypeName: message"`` (None for a run that
+succeeded), with the traceback in ``table.attrs["tracebacks"][row]``, and the sweep
+carries on: ``table[table.error.isna()]`` keeps the runs that succeeded.
 
 Where it runs (``executor``):
 
@@ -76,7 +81,6 @@ References
 from __future__ import annotations
 
 import concurrent.futures
-import dataclasses
 import inspect
 import itertools
 import math
@@ -89,13 +93,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from coursekit import _checks as checks
 from coursekit.train import _show_progress
-from coursekit.viz.tables import Pivot, _distinct, format_table, pivot
 
-__all__ = ["SweepResult", "grid_points", "sweep"]
+__all__ = ["grid_points", "sweep"]
 
 RESERVED = ("point", "repeat", "seed", "time", "error")
 
@@ -136,135 +140,11 @@ def _check_param_name(key: Any) -> None:
                              f"table's columns {columns}", key)
 
 
-@dataclasses.dataclass
-class SweepResult:
-    """The table of a sweep: one record (a dict) per run, in grid order.
-
-    Attributes
-    ----------
-    records : list of dict
-        ``point``, ``repeat``, the parameters, ``seed`` (when ``fn`` takes one),
-        the fields ``fn`` returned, ``time`` (seconds) and ``error`` (None or
-        ``"TypeName: message"``).
-    params : tuple of str
-        Parameter names, in grid order.
-    fields : tuple of str
-        Names of the returned fields, in order of first appearance.
-    tracebacks : list of str or None
-        The traceback of each failed run, aligned with ``records``.
-    """
-
-    records: list[dict[str, Any]]
-    params: tuple[str, ...]
-    fields: tuple[str, ...]
-    tracebacks: list[str | None]
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def __iter__(self):
-        return iter(self.records)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        return self.records[index]
-
-    def __str__(self) -> str:
-        return self.to_text()
-
-    def column(self, name: str) -> list[Any]:
-        """The values of one column, in record order (None where a run lacks it)."""
-        self._check_column(name)
-        return [record.get(name) for record in self.records]
-
-    def errors(self) -> list[dict[str, Any]]:
-        """The records of the runs that failed."""
-        return [record for record in self.records if record["error"] is not None]
-
-    def where(self, **fixed: Any) -> SweepResult:
-        """The records whose parameters equal ``fixed`` (e.g. ``where(optimizer="adam")``)."""
-        for name in fixed:
-            self._check_column(name)
-        keep = [i for i, record in enumerate(self.records)
-                if all(record.get(name) == value for name, value in fixed.items())]
-        return dataclasses.replace(self, records=[self.records[i] for i in keep],
-                                   tracebacks=[self.tracebacks[i] for i in keep])
-
-    def best(self, field: str, mode: str = "min") -> dict[str, Any]:
-        """The successful record with the smallest (``mode="min"``) or largest ``field``."""
-        checks.choice("mode", mode, ("min", "max"))
-        self._check_column(field)
-        scored = [r for r in self.records if r["error"] is None and _is_finite(r.get(field))]
-        if not scored:
-            raise checks.invalid("field", "a field that is finite in a successful run", field)
-        pick = min if mode == "min" else max
-        return pick(scored, key=lambda record: record[field])
-
-    def pivot(self, row: str, col: str, value: str, reduce: str | None = "mean") -> Pivot:
-        """Lay ``value`` out over parameters ``row`` x ``col``, reducing the repeats.
-
-        :func:`coursekit.viz.tables.pivot` over the successful runs (``reduce`` as
-        there), with rows and columns in grid order, those of failed runs included:
-        a cell with no successful run is NaN. Any other parameter that varies must be fixed first
-        with :meth:`where`, so that no cell silently mixes different settings.
-        """
-        for name in (row, col, value):
-            self._check_column(name)
-        others = [p for p in self.params if p not in (row, col)
-                  and len(_distinct(self.column(p))) > 1]
-        if others:
-            raise ValueError(f"the parameters other than row and col must be fixed first "
-                             f"(e.g. result.where({others[0]}=...).pivot(...)), got {others} "
-                             f"varying")
-        return pivot([record for record in self.records if record["error"] is None],
-                     row, col, value, reduce, rows=_distinct(self.column(row)),
-                     cols=_distinct(self.column(col)))
-
-    def heatmap(self, row: str, col: str, value: str, reduce: str | None = "mean",
-                **options: Any) -> Any:
-        """Draw :meth:`pivot`'s array with ``coursekit.viz.plot.heatmap``; return its Axes.
-
-        ``options`` go to ``coursekit.viz.plot.heatmap`` (``ax``, ``fmt``, ``highlight``...).
-        """
-        from coursekit.viz.plot import heatmap
-
-        grid = self.pivot(row, col, value, reduce)
-        labels = {"row_label": row, "col_label": col, "value_label": value}
-        return heatmap(grid.values, grid.rows, grid.cols, **{**labels, **options})
-
-    def to_text(self, columns: Sequence[str] | None = None, precision: int = 4) -> str:
-        """The table as :func:`coursekit.viz.tables.format_table` prints it.
-
-        Numbers to ``precision`` significant digits; lists of more than four values
-        as ``[n values]``, text cut at 60 characters; None left blank. The default
-        columns are the parameters, ``repeat`` and ``seed`` where they vary, the
-        fields, ``time``, and ``error`` when a run failed.
-        """
-        if columns is None:
-            columns = [*self.params]
-            if any(record["repeat"] for record in self.records):
-                columns.append("repeat")
-            if any("seed" in record for record in self.records) and "seed" not in columns:
-                columns.append("seed")
-            columns += [*self.fields, "time"]
-            if self.errors():
-                columns.append("error")
-        for name in columns:
-            self._check_column(name)
-        shown = [{name: _shorten(record[name]) for name in columns
-                  if record.get(name) is not None} for record in self.records]
-        return format_table(shown, columns, fmt=f".{precision}g")
-
-    def _check_column(self, name: str) -> None:
-        known = {*RESERVED, *self.params, *self.fields}
-        if name not in known:
-            raise KeyError(f"no column {name!r}; columns: {', '.join(sorted(known))}")
-
-
 def sweep(fn: Callable[..., Any],
           grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]],
           executor: concurrent.futures.Executor | str | None = None, repeats: int = 1,
           seed: int = 0, seed_per_point: bool = False, progress: bool | None = None,
-          ) -> SweepResult:
+          ) -> pd.DataFrame:
     """Run ``fn(**point)`` for every point of ``grid``, ``repeats`` times; tabulate.
 
     Parameters
@@ -287,9 +167,11 @@ def sweep(fn: Callable[..., Any],
 
     Returns
     -------
-    SweepResult
-        The records in grid order (point-major, repeat-minor), whatever order the
-        runs finished in.
+    pandas.DataFrame
+        One row per run in grid order (point-major, repeat-minor), whatever order
+        the runs finished in; the columns as in the module notes. ``attrs`` holds
+        ``params`` and ``fields`` (the column names of each kind, in order) and
+        ``tracebacks`` (row -> traceback of each failed run).
     """
     checks.function("fn", fn)
     if not (executor in (None, "serial") or isinstance(executor, concurrent.futures.Executor)):
@@ -323,7 +205,13 @@ def sweep(fn: Callable[..., Any],
         records.append({"point": index, "repeat": repeat, **kwargs, **outcome["fields"],
                         "time": outcome["time"], "error": outcome["error"]})
         tracebacks.append(outcome["traceback"])
-    return SweepResult(records, params, tuple(fields), tracebacks)
+    columns = ["point", "repeat", *params, *(["seed"] if passes_seed else []), *fields,
+               "time", "error"]
+    table = pd.DataFrame.from_records(records, columns=columns)
+    table["error"] = table["error"].astype(object).where(table["error"].notna(), None)
+    table.attrs = {"params": params, "fields": tuple(fields),
+                   "tracebacks": {row: trace for row, trace in enumerate(tracebacks) if trace}}
+    return table
 
 
 def _execute(fn: Callable[..., Any], calls: list[dict[str, Any]],
@@ -441,17 +329,3 @@ def _limit_threads() -> None:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _is_finite(value: Any) -> bool:
-    return _is_number(value) and math.isfinite(value)
-
-
-def _shorten(value: Any) -> Any:
-    """Numbers as they are (format_table formats them); anything else as short text."""
-    if _is_number(value):
-        return value
-    if isinstance(value, (list, tuple)) and len(value) > 4:
-        return f"[{len(value)} values]"
-    text = str(value)
-    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,9 +1,8 @@
-"""What the course shows: figures, tables and interactive explorers.
+"""What the course shows: figures and interactive explorers (tables are pandas DataFrames).
 
 ``plot``     every course figure, in one style: a fixed colour per optimizer and schedule
              (``plot.color``), legends outside the data, divergence marked, mean-and-band
              curves over seeds (``plot.band``) and small multiples
-``tables``   records as aligned text tables, and records to a grid
 ``widgets``  sliders that redraw a figure, which also leave an ordinary image in the
              executed notebook (and only that image when no front end is attached)
 
@@ -12,4 +11,4 @@ The only layer that draws; nothing below it imports matplotlib.
 
 from coursekit._lazy import attach
 
-__getattr__, __dir__, __all__ = attach(__name__, submodules=("plot", "tables", "widgets"))
+__getattr__, __dir__, __all__ = attach(__name__, submodules=("plot", "widgets"))

@@ -17,9 +17,8 @@ The functions::
     band({"Adam": seeds_x_steps, ...})     mean over seeds with a standard-error band
     small_multiples(runs)                  one small panel per run, the others faint behind
     distances(trajs)                       distance to the minimum against step, log scale
-    heatmap(values, rows, cols)            a metric over a hyperparameter grid
+    heatmap(table)                         a metric over a hyperparameter grid (pivot_table)
     rate_map(rates, lrs, momenta)          convergence rate over (learning rate, momentum)
-    summary_table(records)                 a list of records as a table figure
 
 One figure style (issue 27):
 
@@ -38,8 +37,8 @@ One figure style (issue 27):
 * **Log scales** with ``log=True``, or ``log="auto"``: logarithmic when the
   values are positive and span more than two decades.
 
-Plain-text tables and records-to-grid live in :mod:`coursekit.viz.tables`, the
-smoothing of a loss curve in :func:`coursekit.stats.running_mean`.
+Tables are pandas DataFrames (``sweep`` and ``compare`` return them); the
+smoothing of a loss curve is :func:`coursekit.stats.running_mean`.
 ``with style():`` applies the course style (:data:`STYLE`) to your own figures.
 """
 
@@ -66,7 +65,6 @@ from matplotlib.patches import Rectangle
 from coursekit import _checks as checks
 from coursekit.landscapes import Landscape, Trajectory, grid
 from coursekit.stats import running_mean
-from coursekit.viz.tables import _cells, _columns, _format_value
 
 __all__ = [
     "COLORS",
@@ -85,7 +83,6 @@ __all__ = [
     "small_multiples",
     "style",
     "styles",
-    "summary_table",
     "training_curves",
     "trajectories",
 ]
@@ -878,30 +875,39 @@ def _tick_label(value: Any) -> str:
     return str(value)
 
 
-def heatmap(values: Any, rows: Sequence[Any], cols: Sequence[Any], *, ax: Axes | None = None,
-            fmt: str | Callable[[float], str] = ".4f", row_label: str = "row",
-            col_label: str = "column", value_label: str = "value", title: str | None = None,
-            cmap: str = "viridis", colorbar: bool = True, highlight: str | None = None) -> Axes:
+def heatmap(values: Any, rows: Sequence[Any] | None = None, cols: Sequence[Any] | None = None,
+            *, ax: Axes | None = None, fmt: str | Callable[[float], str] = ".4f",
+            row_label: str | None = None, col_label: str | None = None,
+            value_label: str = "value", title: str | None = None, cmap: str = "viridis",
+            colorbar: bool = True, highlight: str | None = None) -> Axes:
     """A metric over a two-hyperparameter grid, each cell annotated with its value.
 
     For the beta1 x beta2 table of the ECE 60146 homework report (ECE 60146, 2024),
-    ``heatmap(final_loss, rows=[0.7, 0.9, 0.99], cols=[0.7, 0.9, 0.99],
-    row_label="beta1", col_label="beta2", value_label="final loss",
-    highlight="min")``; :func:`pivot` builds ``rows, cols, values`` from a list of
-    records.
+    from a sweep's DataFrame::
+
+        heatmap(table.pivot_table(index="beta1", columns="beta2", values="final_loss"),
+                value_label="final loss", highlight="min")
+
+    (``pivot_table`` averages the repeats), or from an array,
+    ``heatmap(final_loss, rows=[0.7, 0.9, 0.99], cols=[0.7, 0.9, 0.99], row_label="beta1",
+    col_label="beta2")``.
 
     Parameters
     ----------
-    values : array-like, shape (len(rows), len(cols))
+    values : pandas.DataFrame or array-like, shape (len(rows), len(cols))
         ``values[i][j]`` is the metric at ``rows[i]``, ``cols[j]`` (NaN for a gap).
-    rows, cols : sequence
-        Hyperparameter values labelling the rows (y axis) and columns (x axis).
+        A DataFrame gives the rows (its index), the columns and their labels (the
+        index's and the columns' names) itself.
+    rows, cols : sequence, optional
+        Hyperparameter values labelling the rows (y axis) and columns (x axis);
+        required with an array, not allowed with a DataFrame.
     ax : matplotlib Axes, optional
         Where to draw; a new figure when omitted.
     fmt : str or callable
         Format spec for the annotations (``format(v, fmt)``), or a function.
-    row_label, col_label, value_label : str
-        Axis and colour-bar labels.
+    row_label, col_label, value_label : str, optional
+        Axis and colour-bar labels (default: the DataFrame's index and columns
+        names, else "row" and "column").
     title : str, optional
         Default: ``"<value_label> by <row_label> and <col_label>"``.
     cmap : str
@@ -921,6 +927,18 @@ def heatmap(values: Any, rows: Sequence[Any], cols: Sequence[Any], *, ax: Axes |
        Avi Kak's ComputationalGraphPrimer. Student homework report, ECE 60146 Deep
        Learning, Purdue University, Spring 2024. [ece60146hw2]
     """
+    if _is_dataframe(values):
+        if rows is not None or cols is not None:
+            raise checks.invalid("rows and cols", "omitted with a DataFrame (its index and "
+                                 "columns are the rows and columns)", (rows, cols))
+        rows, cols = list(values.index), list(values.columns)
+        row_label = row_label or values.index.name
+        col_label = col_label or values.columns.name
+        values = values.to_numpy(dtype=np.float64)
+    elif rows is None or cols is None:
+        raise checks.invalid("rows and cols", "given with an array of values (or pass a "
+                             "DataFrame)", (rows, cols))
+    row_label, col_label = str(row_label or "row"), str(col_label or "column")
     rows, cols = list(rows), list(cols)
     grid_values = checks.shape("values", np.asarray(values, dtype=np.float64),
                                (len(rows), len(cols)))
@@ -933,7 +951,8 @@ def heatmap(values: Any, rows: Sequence[Any], cols: Sequence[Any], *, ax: Axes |
             for j in range(len(cols)):
                 red, green, blue, _ = colours[i, j]
                 light = 0.299 * red + 0.587 * green + 0.114 * blue > 0.5
-                ax.text(j, i, _format_value(grid_values[i, j], fmt), ha="center", va="center",
+                text = fmt(grid_values[i, j]) if callable(fmt) else format(grid_values[i, j], fmt)
+                ax.text(j, i, text, ha="center", va="center",
                         color="black" if light else "white", fontsize=9)
         if highlight is not None and not np.all(np.isnan(grid_values)):
             best = np.nanargmin(grid_values) if highlight == "min" else np.nanargmax(grid_values)
@@ -949,50 +968,6 @@ def heatmap(values: Any, rows: Sequence[Any], cols: Sequence[Any], *, ax: Axes |
                      else title)
         if colorbar:
             ax.figure.colorbar(image, ax=ax, label=value_label)
-    return ax
-
-
-def summary_table(records: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None,
-                  *, fmt: str | Mapping[str, str] = ".4g", ax: Axes | None = None,
-                  title: str = "Summary") -> Axes:
-    """A list of records drawn as a matplotlib table (cells as in :func:`format_table`).
-
-    Parameters
-    ----------
-    records : sequence of dict
-        One dict per row, column name -> value.
-    columns : sequence of str, optional
-        Which columns, in order (default: every key, in first-seen order).
-    fmt : str or mapping of column to str
-        Format spec for non-integer numbers, for all columns or per column.
-    ax : matplotlib Axes, optional
-        Where to draw; a new figure sized to the table when omitted.
-    title : str
-        Title above the table.
-
-    Returns
-    -------
-    matplotlib Axes
-        With the axis frame hidden; the table is ``ax.tables[0]``.
-    """
-    columns = _columns(records, columns)
-    if not columns:
-        raise checks.invalid("columns", "non-empty (records with keys, or columns=)", columns)
-    cells = _cells(records, columns, fmt)
-    with style():
-        ax = _axes(ax, figsize=(max(4.0, 1.3 * len(columns)),
-                                0.6 + 0.35 * (len(records) + 1)))
-        table = ax.table(cellText=cells or None, colLabels=columns, loc="center",
-                         cellLoc="center")
-        table.auto_set_font_size(False)
-        table.set_fontsize(9)
-        table.scale(1.0, 1.3)
-        for (r, _), cell in table.get_celld().items():
-            if r == 0:
-                cell.set_text_props(weight="bold")
-                cell.set_facecolor("#e8e8e8")
-        ax.axis("off")
-        ax.set_title(title)
     return ax
 
 
