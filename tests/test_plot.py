@@ -316,6 +316,7 @@ def test_a_name_has_the_same_colour_in_every_figure_the_helpers_draw(name):
     ("Adam", "Adam"), ("adam", "Adam"), ("Adam (ours)", "Adam"), ("adam_torch", "Adam"),
     ("Adam, lr 0.01", "Adam"), ("  ADAM  ", "Adam"), ("AdamW", "AdamW"), ("NAdam", "NAdam"),
     ("Lookahead(Adam)", "Lookahead"), ("SGD+momentum", "SGD + momentum"),
+    ("SGD+", "SGD + momentum"), ("SGD+ (mu 0.9)", "SGD + momentum"), ("SGD", "SGD"),
     ("sgd + momentum, lr 0.1", "SGD + momentum"), ("heavy ball", "SGD + momentum"),
     ("gradient descent, best lr", "SGD"), ("L-BFGS, batch 128", "L-BFGS"),
     ("Adam / SGD(0.01)", "Adam/SGD"), ("SGDR (T_0 = 20)", "cosine restarts"),

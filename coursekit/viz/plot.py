@@ -144,6 +144,7 @@ _ALIASES: dict[str, str] = {
     "GD": "SGD",
     "gradient descent": "SGD",
     "heavy ball": "SGD + momentum",
+    "SGD+": "SGD + momentum",           # the ECE 60146 homework's name (HW1)
     "SGD with momentum": "SGD + momentum",
     "gradient descent + momentum": "SGD + momentum",
     "GD + momentum": "SGD + momentum",
