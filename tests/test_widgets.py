@@ -77,6 +77,21 @@ def test_several_axes_are_passed_as_a_list():
     assert seen == [3]
 
 
+def test_a_grid_of_axes_is_passed_row_by_row():
+    seen = []
+    explore(lambda axes, k: seen.extend(
+        (ax.get_subplotspec().rowspan.start, ax.get_subplotspec().colspan.start) for ax in axes),
+        nrows=2, ncols=3, k=(1, 5, 1, 2))
+    assert seen == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]
+
+
+@pytest.mark.parametrize("layout", [{"ncols": 0}, {"nrows": 0}, {"nrows": 1.5}])
+def test_a_bad_grid_of_axes_is_named(layout):
+    (name, value), = layout.items()
+    with pytest.raises(ValueError, match=f"^{name} must be an integer >= 1, got {value}$"):
+        explore(lambda ax, k: None, k=(1, 5, 1, 2), **layout)
+
+
 @pytest.mark.parametrize(("spec", "message"), [
     ((1.0, 0.0, 0.1, 0.5), "low <= default <= high"),
     ((0.0, 1.0, 0.0, 0.5), "step > 0"),

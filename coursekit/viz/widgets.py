@@ -138,13 +138,15 @@ class Explorer:
     """
 
     def __init__(self, draw: Callable[..., Any], controls: dict[str, Any], *,
-                 ncols: int = 1, figsize: tuple[float, float] | None = None):
+                 ncols: int = 1, nrows: int = 1, figsize: tuple[float, float] | None = None):
+        ncols = checks.integer("ncols", ncols, minimum=1)
+        nrows = checks.integer("nrows", nrows, minimum=1)
         self._draw = draw
         self.values = {name: _default(name, spec) for name, spec in controls.items()}
         width, height = STYLE["figure.figsize"]
-        self.figure = Figure(figsize=figsize or (width * ncols, height))
+        self.figure = Figure(figsize=figsize or (width * ncols, height * nrows))
         with style():
-            self.axes = self.figure.subplots(1, ncols, squeeze=False)[0]
+            self.axes = list(self.figure.subplots(nrows, ncols, squeeze=False).flat)
         self.controls: dict[str, Any] = {}
         self.widget = None
         self.image = None
@@ -226,7 +228,7 @@ def _box_class() -> type:
     return ExplorerBox
 
 
-def explore(draw: Callable[..., Any], *, ncols: int = 1,
+def explore(draw: Callable[..., Any], *, ncols: int = 1, nrows: int = 1,
             figsize: tuple[float, float] | None = None, interactive: bool | None = None,
             **controls: Any):
     """Show ``draw(ax, **values)`` with a control per keyword; redraw on every change.
@@ -234,9 +236,12 @@ def explore(draw: Callable[..., Any], *, ncols: int = 1,
     Parameters
     ----------
     draw : callable
-        ``draw(ax, **values)`` draws on ``ax`` (a list of Axes when ``ncols > 1``).
+        ``draw(ax, **values)`` draws on ``ax`` (a list of Axes, row by row, when
+        there are several).
     ncols : int
         Number of side-by-side axes.
+    nrows : int
+        Number of rows of axes (e.g. small multiples: one panel per run).
     figsize : tuple, optional
         Figure size in inches.
     interactive : bool, optional
@@ -256,7 +261,7 @@ def explore(draw: Callable[..., Any], *, ncols: int = 1,
     if not controls:
         raise ValueError("controls must be at least one keyword argument, e.g. "
                          "lr=(0.01, 1.0, 0.01, 0.1), got none")
-    explorer = Explorer(draw, controls, ncols=ncols, figsize=figsize)
+    explorer = Explorer(draw, controls, ncols=ncols, nrows=nrows, figsize=figsize)
     if interactive is None:
         interactive = _in_kernel()
         if interactive:
