@@ -18,7 +18,7 @@ in order with ``ast`` (no execution):
 3. **The rule.** A drawing cell that reads a seeded name compares over seeds, and
    must draw their spread: a call of ``plot.band``, ``fill_between``, ``errorbar``,
    ``boxplot`` or ``violinplot``, a ``yerr=``/``xerr=`` argument, or every seed drawn
-   (a drawing call inside a loop over a seeded name).
+   (a drawing call inside a loop over the seeds themselves: ``for seed in SEEDS``).
 4. **Exceptions, stated.** A drawing cell that reads seeded values but compares
    nothing over seeds (one seed's run shown for its shape, say) carries a comment
    ``# spread: <why no band is needed>``; the reason is required, and it is what a
@@ -96,7 +96,7 @@ class _Seeds(ast.NodeVisitor):
         self.reads_seeded = False
         self.draws = False
         self.spread = False
-        self.loop_depth = 0     # inside loops over seeded values
+        self.loop_depth = 0     # inside loops over the seeds (``for seed in SEEDS``)
 
     def _mentions(self, node: ast.AST | None) -> bool:
         if node is None:
@@ -132,7 +132,10 @@ class _Seeds(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_For(self, node: ast.For) -> None:
-        over_seeds = self._mentions(node.iter)
+        over_seeds = any(
+            (isinstance(sub, ast.Name) and SEED_NAME.search(sub.id))
+            or (isinstance(sub, ast.Attribute) and sub.attr in SEED_ATTRIBUTES)
+            for sub in ast.walk(node.iter))
         self.visit(node.iter)
         self.loop_depth += over_seeds
         for statement in [*node.body, *node.orelse]:
