@@ -44,6 +44,98 @@ def _spectral_radius(matrices: list[np.ndarray]) -> float:
     return max(np.abs(np.linalg.eigvals(m)).max() for m in matrices)
 
 
+# ----------------------------------------------------------------------------- GD guarantees
+
+
+def _gradient_descent_gaps(f, grad, x0: np.ndarray, lr: float, steps: int,
+                           f_star: float) -> np.ndarray:
+    """f(x_k) - f* of x_{k+1} = x_k - lr grad(x_k), k = 0..steps, in float64 numpy."""
+    x, gaps = np.array(x0, dtype=np.float64), []
+    for _ in range(steps + 1):
+        gaps.append(f(x) - f_star)
+        x = x - lr * grad(x)
+    return np.array(gaps)
+
+
+def _logistic(n: int, d: int, ridge: float, seed: int):
+    """Mean logistic loss of labels y = +-1 (overlapping classes) plus ridge/2 |w|^2: convex,
+    L-smooth with L = lambda_max(X^T X) / (4n) + ridge, ridge-strongly convex.
+    Returns f, grad, L and f* (found by Newton's method)."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    y = np.where(rng.random(n) < 1 / (1 + np.exp(-X @ rng.normal(size=d))), 1.0, -1.0)
+
+    def f(w):
+        return float(np.mean(np.logaddexp(0.0, -y * (X @ w))) + ridge / 2 * w @ w)
+
+    def grad(w):
+        s = 1 / (1 + np.exp(y * (X @ w)))
+        return -(X.T @ (y * s)) / n + ridge * w
+
+    w = np.zeros(d)
+    for _ in range(50):
+        p = 1 / (1 + np.exp(-(X @ w)))
+        hessian = (X.T * (p * (1 - p))) @ X / n + ridge * np.eye(d)
+        w = w - np.linalg.solve(hessian, grad(w))
+    L = np.linalg.eigvalsh(X.T @ X / (4 * n)).max() + ridge
+    return f, grad, L, f(w), w
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_strongly_convex_bound_holds_for_gradient_descent_on_regularised_logistic_regression(
+        seed):
+    ridge = 0.05
+    f, grad, L, f_star, _ = _logistic(200, 5, ridge, seed)
+    x0 = np.random.default_rng(seed + 10).normal(size=5) * 3
+    gaps = _gradient_descent_gaps(f, grad, x0, 1 / L, 300, f_star)
+    bound = dynamics.strongly_convex_bound(L, ridge, gaps[0], 300)
+    assert np.all(gaps <= bound * (1 + 1e-9) + 1e-13)
+    assert gaps[-1] < 1e-3 * gaps[0]  # and the run itself did converge
+
+
+def test_strongly_convex_bound_on_a_1d_quadratic_is_the_square_root_of_the_exact_gap():
+    # f = mu x^2 / 2 with step 1/L: x_k = (1 - mu/L)^k x_0, so the gap falls like
+    # (1 - mu/L)^(2k): the bound holds and its square, over gap0, is the measured gap.
+    L, mu, x0 = 10.0, 1.0, 3.0
+    gaps = _gradient_descent_gaps(lambda x: mu * x @ x / 2, lambda x: mu * x, np.array([x0]),
+                                  1 / L, 40, 0.0)
+    bound = dynamics.strongly_convex_bound(L, mu, gaps[0], 40)
+    np.testing.assert_allclose(gaps, bound**2 / gaps[0], rtol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_convex_bound_holds_on_convex_quadratics_with_flat_directions_and_on_logistic(seed):
+    rng = np.random.default_rng(seed)
+    Q, _ = np.linalg.qr(rng.normal(size=(6, 6)))
+    curvatures = np.concatenate([[0.0, 0.0], rng.uniform(1e-4, 1.0, size=3), [1.0]])
+    A = Q @ np.diag(curvatures) @ Q.T
+    x0 = rng.normal(size=6)
+    x_star = Q[:, :2] @ (Q[:, :2].T @ x0)  # the nearest minimiser: GD never moves along the kernel
+    gaps = _gradient_descent_gaps(lambda x: x @ A @ x / 2, lambda x: A @ x, x0, 1.0, 2000, 0.0)
+    bound = dynamics.convex_bound(1.0, np.linalg.norm(x0 - x_star), 2000)
+    assert np.all(gaps[1:] <= bound[1:] * (1 + 1e-9))
+    assert bound[0] == math.inf
+
+    f, grad, L, f_star, w_star = _logistic(100, 3, 0.0, seed)  # overlapping classes: a minimiser
+    x0 = rng.normal(size=3) * 2
+    gaps = _gradient_descent_gaps(f, grad, x0, 1 / L, 500, f_star)
+    bound = dynamics.convex_bound(L, np.linalg.norm(x0 - w_star), 500)
+    assert np.all(gaps[1:] <= bound[1:] * (1 + 1e-9) + 1e-13)
+
+
+def test_convex_bound_is_attained_up_to_a_constant_by_a_flat_enough_quadratic():
+    # On f = h x^2 / 2 (h <= L), gap_k / bound_k = (k h / L) (1 - h / L)^(2k), which is
+    # largest near h = L / (2k + 1), where it tends to 1 / (2e) = 0.18: the 1/k order is real.
+    L, k = 1.0, 100
+    ratios = []
+    for h in np.geomspace(1e-5, 1.0, 200):
+        gaps = _gradient_descent_gaps(lambda x, h=h: h * x @ x / 2, lambda x, h=h: h * x,
+                                      np.array([1.0]), 1 / L, k, 0.0)
+        ratios.append(gaps[k] / dynamics.convex_bound(L, 1.0, k)[k])
+    assert max(ratios) <= 1
+    assert max(ratios) == pytest.approx(1 / (2 * math.e), rel=0.02)
+
+
 # ----------------------------------------------------------------------------- measured rates
 
 
@@ -279,6 +371,10 @@ def test_plot_distances_draws_one_line_per_run_and_the_reference_rates():
     (lambda: dynamics.rate_map(Quadratic(), [0.1], [0.5], start=(0.0, math.inf)),
      r"^start\[1\] must be finite, got inf"),
     (lambda: dynamics.escape_step([0.0], -1.0), r"^trajectory must be a Trajectory, got \[0\.0\]"),
+    (lambda: dynamics.strongly_convex_bound(1.0, 2.0, 1.0, 5), "^L must be >= mu = 2"),
+    (lambda: dynamics.strongly_convex_bound(1.0, 0.5, -1.0, 5), "^gap0 must be >= 0, got -1"),
+    (lambda: dynamics.convex_bound(0.0, 1.0, 5), "^L must be > 0, got 0"),
+    (lambda: dynamics.convex_bound(1.0, 1.0, -1), "^steps must be an integer >= 0, got -1"),
 ])
 def test_bad_arguments_are_named(call, match):
     with pytest.raises((ValueError, TypeError), match=match):

@@ -219,6 +219,78 @@ def test_run_sgd_and_noise_floor_reject_bad_arguments():
         stochastic.noise_floor(fn, 0.1, 0)
 
 
+def _exact_mean_squared_distance(fn, lrs, batch_size, start) -> np.ndarray:
+    """E|theta_k - theta*|^2 of SGD on NoisyGradient(Quadratic): along each eigenvector with
+    curvature h, the mean error is multiplied by 1 - lr h and the variance v obeys
+    v <- (1 - lr h)^2 v + lr^2 sigma^2 / B (Gaussian noise, independent per step)."""
+    quadratic = fn.landscape
+    eigenvalues, eigenvectors = np.linalg.eigh(quadratic.hessian.numpy())
+    mean = eigenvectors.T @ np.asarray(start, dtype=np.float64)
+    var = np.zeros(2)
+    out = [np.sum(mean**2)]
+    for lr in lrs:
+        mean = (1 - lr * eigenvalues) * mean
+        var = (1 - lr * eigenvalues) ** 2 * var + lr**2 * fn.sigma**2 / batch_size
+        out.append(np.sum(mean**2 + var))
+    return np.array(out)
+
+
+@pytest.mark.parametrize(("kappa", "mu", "sigma", "lr", "batch_size"), [
+    (4.0, 0.5, 1.0, 0.4, 1), (4.0, 0.5, 1.0, 0.8, 1), (10.0, 0.1, 0.3, 0.05, 8),
+    (1.0, 2.0, 2.0, 0.5, 2), (25.0, 0.04, 0.5, 0.05, 1)])
+def test_constant_step_bound_holds_for_the_exact_mean_squared_distance(kappa, mu, sigma, lr,
+                                                                       batch_size):
+    fn = landscapes.NoisyGradient(landscapes.Quadratic(kappa, angle=0.7, mu=mu), sigma=sigma)
+    bound = stochastic.constant_step_bound(fn, lr, 3000, batch_size=batch_size)
+    exact = _exact_mean_squared_distance(fn, np.full(3000, lr), batch_size, fn.start)
+    assert np.all(exact <= bound * (1 + 1e-12))
+    assert exact[-1] == pytest.approx(stochastic.noise_floor(fn, lr, batch_size), rel=1e-4)
+
+
+def test_constant_step_bound_floor_is_twice_the_exact_floor_for_small_steps():
+    # bound floor lr s^2 / m = (lr sigma^2 / B)(1/mu + 1/L); exact (lr sigma^2 / 2B)(1/mu + 1/L)
+    fn = landscapes.NoisyGradient(landscapes.Quadratic(5.0, mu=0.2), sigma=0.7)
+    for lr, batch_size in ((1e-4, 1), (1e-5, 16)):
+        # from the minimum the bound is its floor at every step
+        floor = stochastic.constant_step_bound(fn, lr, 0, batch_size=batch_size,
+                                               start=(0.0, 0.0))[0]
+        assert floor / stochastic.noise_floor(fn, lr, batch_size) == pytest.approx(2, rel=1e-3)
+
+
+def test_constant_step_bound_holds_for_simulated_runs():
+    fn = landscapes.NoisyGradient(landscapes.Quadratic(4.0, angle=0.3, mu=0.5), sigma=1.0, seed=3)
+    runs = stochastic.run_sgd(fn, 0.4, 400, runs=2000)
+    squared = runs.distances**2
+    stderr = squared.std(axis=1, ddof=1) / math.sqrt(runs.runs)
+    bound = stochastic.constant_step_bound(fn, 0.4, 400)
+    assert np.all(squared.mean(axis=1) - 3 * stderr <= bound)
+
+
+@pytest.mark.parametrize(("beta", "gamma", "start"), [
+    (2.0, 5.0, None), (2.0, 2.5, (0.0, 0.0)), (1.3, 5.0, (2.0, -2.0)), (20.0, 40.0, None)])
+def test_decreasing_step_bound_holds_for_the_exact_mean_squared_distance(beta, gamma, start):
+    fn = landscapes.NoisyGradient(landscapes.Quadratic(4.0, angle=0.2, mu=0.5), sigma=1.0)
+    steps = 5000
+    bound = stochastic.decreasing_step_bound(fn, beta, gamma, steps, start=start)
+    lrs = beta / (gamma + np.arange(steps))
+    exact = _exact_mean_squared_distance(fn, lrs, 1, fn.start if start is None else start)
+    assert np.all(exact <= bound * (1 + 1e-12))
+    k = np.arange(steps + 1)
+    np.testing.assert_allclose(bound * (gamma + k), bound[0] * gamma, rtol=1e-12)  # nu/(gamma+k)
+
+
+def test_sgd_bounds_reject_steps_outside_the_theorem():
+    fn = landscapes.NoisyGradient(landscapes.Quadratic(4.0, mu=0.5), sigma=1.0)  # mu + L = 2.5
+    with pytest.raises(ValueError, match=r"^lr must be in \[0, 0\.8\], got 0\.9"):
+        stochastic.constant_step_bound(fn, 0.9, 10)
+    with pytest.raises(ValueError, match=r"^beta must be > 1\.25, got 1\.25"):  # m = 0.8
+        stochastic.decreasing_step_bound(fn, 1.25, 10.0, 10)
+    with pytest.raises(ValueError, match=r"^gamma must be >= 2\.5, got 2"):  # beta / gamma <= 0.8
+        stochastic.decreasing_step_bound(fn, 2.0, 2.0, 10)
+    with pytest.raises(TypeError, match=r"^fn must be NoisyGradient\(Quadratic"):
+        stochastic.constant_step_bound(landscapes.Quadratic(), 0.1, 10)
+
+
 def test_phase_schedule_spends_each_phase_examples_in_its_batch_size():
     lrs, sizes = stochastic.phase_schedule([8, 12, 16], [0.5, 0.5, 0.1], [2, 4, 16])
     np.testing.assert_array_equal(lrs, [0.5] * 4 + [0.5] * 3 + [0.1])

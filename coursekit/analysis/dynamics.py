@@ -20,6 +20,8 @@ Theory, on a quadratic with curvatures (Hessian eigenvalues) :math:`h` between
 
     momentum_rate(lr, momentum, curvatures=(mu_min, L))   # spectral radius of the iteration
     gradient_descent_optimum(L, mu_min)                   # best lr and rate without momentum
+    strongly_convex_bound(L, mu, gap0, steps)             # (1 - mu/L)^k gap0, step 1/L
+    convex_bound(L, distance0, steps)                     # L d0^2 / (2k), step 1/L
     heavy_ball_optimum(L, mu_min)                         # best (lr, momentum) and rate
     nesterov_optimum(L, mu_min)                           # the same for Nesterov's momentum
     averaging_window(momentum)                            # 1 / (1 - mu)
@@ -64,6 +66,7 @@ __all__ = [
     "Optimum",
     "averaging_window",
     "convergence_rate",
+    "convex_bound",
     "escape_step",
     "gradient_descent_optimum",
     "heavy_ball_optimum",
@@ -71,6 +74,7 @@ __all__ = [
     "momentum_weights",
     "nesterov_optimum",
     "rate_map",
+    "strongly_convex_bound",
 ]
 
 
@@ -214,6 +218,88 @@ def gradient_descent_optimum(L: float, mu: float) -> Optimum:
     """
     L, mu = _curvatures(L, mu)
     return Optimum(lr=2.0 / (L + mu), momentum=0.0, rate=(L - mu) / (L + mu))
+
+
+def strongly_convex_bound(L: float, mu: float, gap0: float, steps: int) -> np.ndarray:
+    r"""The guaranteed gap of gradient descent with step 1/L on an L-smooth, mu-strongly convex f.
+
+    For every :math:`L`-smooth (:math:`\nabla f` is :math:`L`-Lipschitz) and
+    :math:`\mu`-strongly convex :math:`f`, the iterates
+    :math:`x_{k+1} = x_k - \nabla f(x_k)/L` satisfy
+
+    .. math:: f(x_k) - f^\star \le \Big(1 - \frac{\mu}{L}\Big)^k \big(f(x_0) - f^\star\big).
+
+    Proof: the descent lemma gives
+    :math:`f(x_{k+1}) \le f(x_k) - \lVert\nabla f(x_k)\rVert^2 / (2L)`, and strong
+    convexity gives :math:`\lVert\nabla f(x)\rVert^2 \ge 2\mu\,(f(x) - f^\star)`;
+    together, each step multiplies the gap by at most :math:`1 - \mu/L`.
+
+    Parameters
+    ----------
+    L, mu : float
+        The smoothness and strong-convexity constants, ``L >= mu > 0``.
+    gap0 : float
+        :math:`f(x_0) - f^\star \ge 0`.
+    steps : int
+        The bound is returned for ``k = 0, ..., steps``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (steps + 1,)
+
+    References
+    ----------
+    .. [1] Nesterov, Y. (2018). Lectures on Convex Optimization, 2nd ed. Springer
+       Optimization and Its Applications 137. Springer. doi:10.1007/978-3-319-91578-4.
+       [nesterov2018lectures]
+    """
+    L, mu = _curvatures(L, mu)
+    gap0 = checks.nonnegative("gap0", gap0)
+    steps = checks.integer("steps", steps, minimum=0)
+    return gap0 * (1.0 - mu / L) ** np.arange(steps + 1, dtype=np.float64)
+
+
+def convex_bound(L: float, distance0: float, steps: int) -> np.ndarray:
+    r"""The guaranteed gap of gradient descent with step 1/L on an L-smooth convex f: O(1/k).
+
+    For every convex, :math:`L`-smooth :math:`f` with a minimiser :math:`x^\star`,
+    the iterates :math:`x_{k+1} = x_k - \nabla f(x_k)/L` satisfy, for :math:`k \ge 1`,
+
+    .. math:: f(x_k) - f^\star \le \frac{L\, \lVert x_0 - x^\star\rVert^2}{2k}.
+
+    Proof: the descent lemma and convexity give
+    :math:`f(x_{i+1}) - f^\star \le \frac L2 \big(\lVert x_i - x^\star\rVert^2 -
+    \lVert x_{i+1} - x^\star\rVert^2\big)`; summing over :math:`i < k` telescopes to
+    :math:`\frac L2 \lVert x_0 - x^\star\rVert^2`, and since the gaps never increase,
+    :math:`k` times the last one is at most that sum. No rate in :math:`\mu` appears:
+    the bound holds for every condition number, and is what is left when
+    :math:`\mu \to 0`.
+
+    Parameters
+    ----------
+    L : float
+        The smoothness constant, > 0.
+    distance0 : float
+        :math:`\lVert x_0 - x^\star\rVert \ge 0`.
+    steps : int
+        The bound is returned for ``k = 0, ..., steps`` (``inf`` at ``k = 0``).
+
+    Returns
+    -------
+    numpy.ndarray, shape (steps + 1,)
+
+    References
+    ----------
+    .. [1] Nesterov, Y. (2018). Lectures on Convex Optimization, 2nd ed. Springer
+       Optimization and Its Applications 137. Springer. doi:10.1007/978-3-319-91578-4.
+       [nesterov2018lectures]
+    """
+    L = checks.positive("L", L)
+    distance0 = checks.nonnegative("distance0", distance0)
+    steps = checks.integer("steps", steps, minimum=0)
+    k = np.arange(steps + 1, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        return np.where(k > 0, L * distance0**2 / (2.0 * np.maximum(k, 1.0)), np.inf)
 
 
 def heavy_ball_optimum(L: float, mu: float) -> Optimum:

@@ -43,6 +43,10 @@ and runs SGD on a two-dimensional landscape whose gradient noise is known exactl
 ``noise_floor``
     Where constant-step SGD settles on a quadratic: the stationary
     :math:`E\lVert\theta - \theta^*\rVert^2`, proportional to :math:`\eta / B` for small steps.
+``constant_step_bound``, ``decreasing_step_bound``
+    What the convergence theory of SGD on a strongly convex function guarantees:
+    linear convergence to a floor proportional to :math:`\eta` for a constant step,
+    :math:`O(1/k)` for steps :math:`\beta/(\gamma + k)` (Bottou et al., 2018).
 ``phase_schedule``
     Per-step learning rates and batch sizes for phases measured in examples, to
     compare "decay the learning rate" with "increase the batch size" at equal data.
@@ -71,6 +75,8 @@ __all__ = [
     "EpochTimes",
     "GradientVariance",
     "SGDRuns",
+    "constant_step_bound",
+    "decreasing_step_bound",
     "gradient_variance",
     "noise_floor",
     "per_sample_gradients",
@@ -617,6 +623,145 @@ def noise_floor(fn: NoisyGradient, lr: float, batch_size: float = 1) -> float:
             return math.inf
         total += lr * fn.sigma**2 / (batch_size * curvature * (2 - lr * curvature))
     return total
+
+
+def _bound_setting(fn: NoisyGradient, batch_size: float, start: Any
+                   ) -> tuple[float, float, float, float]:
+    """``(m, eta_max, s2, a0)`` of the SGD bounds on ``fn``: the contraction constant
+    2 mu L / (mu + L), the largest step 2 / (mu + L), the total noise variance
+    2 sigma^2 / B of the two coordinates, and the squared distance of the start."""
+    checks.instance("fn", fn, NoisyGradient, what="NoisyGradient(Quadratic(...), sigma)")
+    checks.instance("fn.landscape", fn.landscape, Quadratic)
+    batch_size = checks.real("batch_size", batch_size, at_least=1)
+    start = checks.vector("start", fn.start if start is None else start, length=2)
+    mu, L = fn.landscape.mu, fn.landscape.L
+    a0 = float(np.sum((np.asarray(start) - np.asarray(fn.minima[0])) ** 2))
+    return 2 * mu * L / (mu + L), 2 / (mu + L), 2 * fn.sigma**2 / batch_size, a0
+
+
+def constant_step_bound(fn: NoisyGradient, lr: float, steps: int, *, batch_size: float = 1,
+                        start: Any = None) -> np.ndarray:
+    r"""The guaranteed :math:`E\lVert\theta_k - \theta^*\rVert^2` of SGD with a constant step.
+
+    Let :math:`f` be :math:`\mu`-strongly convex and :math:`L`-smooth, and let SGD
+    take steps :math:`\theta_{k+1} = \theta_k - \eta\,(\nabla f(\theta_k) + \xi_k)`
+    with noise of mean zero and :math:`E\lVert\xi_k\rVert^2 \le s^2`, independent
+    of the past. Then for :math:`\eta \le 2/(\mu + L)`
+
+    .. math::
+        E\lVert\theta_{k+1} - \theta^*\rVert^2 \le (1 - m\eta)\,
+        E\lVert\theta_k - \theta^*\rVert^2 + \eta^2 s^2,
+        \qquad m = \frac{2\mu L}{\mu + L} \in [\mu, 2\mu),
+
+    and unrolling it,
+
+    .. math::
+        E\lVert\theta_k - \theta^*\rVert^2 \le (1 - m\eta)^k\,
+        \lVert\theta_0 - \theta^*\rVert^2 + \frac{\eta\, s^2}{m}:
+
+    linear convergence to a noise floor :math:`\eta s^2 / m \le \eta s^2/\mu`.
+    Proof of the first line: the cross term of :math:`\lVert(\theta_k - \eta\nabla
+    f(\theta_k) - \theta^*) - \eta\xi_k\rVert^2` has mean zero, and the gradient
+    step itself contracts the squared distance by :math:`1 - m\eta`, because
+    :math:`\langle\nabla f(\theta), \theta - \theta^*\rangle \ge \frac{\mu
+    L}{\mu + L}\lVert\theta - \theta^*\rVert^2 + \frac{1}{\mu + L}\lVert\nabla
+    f(\theta)\rVert^2` for such :math:`f` (Nesterov, 2018, Section 2.1).
+
+    Here :math:`f` is the :class:`~coursekit.landscapes.Quadratic` inside ``fn`` and
+    the noise of a batch of :math:`B` examples has :math:`s^2 = 2\sigma^2 / B` (two
+    coordinates of variance :math:`\sigma^2/B`). The exact floor of this problem is
+    :func:`noise_floor`; for small steps the bound is twice it.
+
+    Parameters
+    ----------
+    fn : NoisyGradient
+        Noise of standard deviation ``sigma`` per coordinate around a ``Quadratic``.
+    lr : float
+        The constant step :math:`\eta`, in [0, 2 / (mu + L)].
+    steps : int
+        The bound is returned for ``k = 0, ..., steps``.
+    batch_size : float
+        :math:`B \ge 1`.
+    start : pair of float, optional
+        :math:`\theta_0` (default ``fn.start``).
+
+    Returns
+    -------
+    numpy.ndarray, shape (steps + 1,)
+
+    References
+    ----------
+    .. [1] Bottou, L., Curtis, F. E. and Nocedal, J. (2018). Optimization methods for
+       large-scale machine learning. SIAM Review, 60(2), 223–311. doi:10.1137/16M1080173.
+       [bottou2018optimization]
+    .. [2] Nesterov, Y. (2018). Lectures on Convex Optimization, 2nd ed. Springer
+       Optimization and Its Applications 137. Springer. doi:10.1007/978-3-319-91578-4.
+       [nesterov2018lectures]
+    """
+    m, eta_max, s2, a0 = _bound_setting(fn, batch_size, start)
+    lr = checks.real("lr", lr, at_least=0, at_most=eta_max)
+    steps = checks.integer("steps", steps, minimum=0)
+    k = np.arange(steps + 1, dtype=np.float64)
+    return (1 - m * lr) ** k * a0 + (lr * s2 / m if lr > 0 else 0.0)
+
+
+def decreasing_step_bound(fn: NoisyGradient, beta: float, gamma: float, steps: int, *,
+                          batch_size: float = 1, start: Any = None) -> np.ndarray:
+    r"""The guaranteed :math:`E\lVert\theta_k - \theta^*\rVert^2` of SGD with steps
+    :math:`\eta_k = \beta / (\gamma + k)`: :math:`O(1/k)`.
+
+    Under the assumptions of :func:`constant_step_bound`, the one-step inequality
+    :math:`a_{k+1} \le (1 - m\eta_k)\, a_k + \eta_k^2 s^2` holds for every
+    :math:`\eta_k \le 2/(\mu + L)`. With :math:`\eta_k = \beta/(\gamma + k)`,
+    :math:`\beta m > 1` and :math:`\beta/\gamma \le 2/(\mu + L)`,
+
+    .. math::
+        E\lVert\theta_k - \theta^*\rVert^2 \le \frac{\nu}{\gamma + k}, \qquad
+        \nu = \max\Big(\frac{\beta^2 s^2}{\beta m - 1},\;
+        \gamma\,\lVert\theta_0 - \theta^*\rVert^2\Big).
+
+    Proof by induction, writing :math:`t = \gamma + k`: if :math:`a_k \le \nu/t`, then
+    :math:`a_{k+1} \le \frac{(t - \beta m)\nu + \beta^2 s^2}{t^2} \le
+    \frac{(t - 1)\nu}{t^2} \le \frac{\nu}{t + 1}`, using
+    :math:`(\beta m - 1)\nu \ge \beta^2 s^2` and :math:`(t-1)(t+1) \le t^2`. The
+    condition :math:`\beta m > 1` is the "large enough constant" of the :math:`1/k`
+    schedule: with a smaller :math:`\beta` the error can fall more slowly than
+    :math:`1/k`.
+
+    Parameters
+    ----------
+    fn : NoisyGradient
+        Noise of standard deviation ``sigma`` per coordinate around a ``Quadratic``.
+    beta, gamma : float
+        The schedule :math:`\eta_k = \beta/(\gamma + k)`, ``k = 0, 1, ...``; e.g.
+        ``schedules.inverse_time_decay(k, lr0, k=c)`` is ``beta = lr0 / c``,
+        ``gamma = 1 / c``.
+    steps : int
+        The bound is returned for ``k = 0, ..., steps``.
+    batch_size : float
+        :math:`B \ge 1`.
+    start : pair of float, optional
+        :math:`\theta_0` (default ``fn.start``).
+
+    Returns
+    -------
+    numpy.ndarray, shape (steps + 1,)
+
+    References
+    ----------
+    .. [1] Bottou, L., Curtis, F. E. and Nocedal, J. (2018). Optimization methods for
+       large-scale machine learning. SIAM Review, 60(2), 223–311. doi:10.1137/16M1080173.
+       [bottou2018optimization]
+    .. [2] Nesterov, Y. (2018). Lectures on Convex Optimization, 2nd ed. Springer
+       Optimization and Its Applications 137. Springer. doi:10.1007/978-3-319-91578-4.
+       [nesterov2018lectures]
+    """
+    m, eta_max, s2, a0 = _bound_setting(fn, batch_size, start)
+    beta = checks.real("beta", beta, above=1 / m)
+    gamma = checks.real("gamma", gamma, at_least=beta / eta_max)
+    steps = checks.integer("steps", steps, minimum=0)
+    nu = max(beta**2 * s2 / (beta * m - 1), gamma * a0)
+    return nu / (gamma + np.arange(steps + 1, dtype=np.float64))
 
 
 def phase_schedule(examples: Sequence[int], lrs: Sequence[float],
