@@ -9,13 +9,20 @@ not compared, errors fail). This plugin
 * adds up the time of each notebook's cells (kernel start included) and prints a
   table at the end of the run;
 * fails the run when a notebook exceeds its budget: ``COURSEKIT_NOTEBOOK_BUDGET``
-  seconds (default 60, the course's promise for two CPU cores).
+  seconds (default 60, the course's promise for two CPU cores);
+* under pytest-xdist (``pytest -n 2``, as CI runs), puts every notebook in one
+  ``xdist_group`` so that with ``--dist loadgroup`` one worker executes the notebooks
+  one after the other while the others run the unit tests: a notebook then shares
+  the machine with one test process, not with another notebook, and its time stays
+  comparable to a run on its own.
 """
 
 from __future__ import annotations
 
 import os
 from collections import defaultdict
+
+import pytest
 
 DEFAULT_BUDGET_S = 60.0
 
@@ -30,6 +37,12 @@ def budget_seconds() -> float:
 
 def pytest_configure(config) -> None:
     os.environ.setdefault("COURSEKIT_FAST", "1")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        if str(item.fspath).endswith(".ipynb"):
+            item.add_marker(pytest.mark.xdist_group("notebooks"))
 
 
 def pytest_runtest_logreport(report) -> None:

@@ -27,7 +27,7 @@ def test_readme_gives_exactly_the_two_commands():
     readme = (ROOT / "README.md").read_text()
     assert ('`python -m pip install -e ".[dev]" && jupyter lab --config=jupyter_lab_config.py`'
             in readme)
-    assert '`python -m pip install -e ".[dev]" && pytest`' in readme
+    assert '`python -m pip install -e ".[dev]" && pytest -n auto`' in readme
 
 
 def test_ci_script_reads_its_commands_from_the_readme():
