@@ -376,39 +376,71 @@ def random_lr_grid_rerun(rng):
 
 @probe
 def beta_grid_rerun(student, batch_sizes, beta1s, beta2s, cells):
-    """The beta grid's axes and the signs of its times, and for each of ``cells`` (batch
-    size, row, column) the student's adam_run again minus the reported losses."""
+    """The beta grid's runs and the signs of their times, and for each of ``cells``
+    (batch size, row, column) the student's adam_run again minus the reported losses.
+
+    RESULTS["beta_grid"] is the DataFrame ``sweep`` returns: one row per run, with the
+    columns batch_size, beta1, beta2, time and adam_run's fields (read by duck typing, so
+    this probe needs no pandas). Anything else, a missing column, a run that failed or a
+    grid point without exactly one row fails the test with a message saying which.
+    """
+    name = "RESULTS['beta_grid']"
     grid = student["RESULTS"]["beta_grid"]
+    if not (hasattr(grid, "pivot_table") and hasattr(grid, "columns")):
+        raise TypeError(f"{name} must be the pandas DataFrame that sweep returns (one row per "
+                        f"run), got {type(grid).__name__}: keep RESULTS['beta_grid'] = grid in "
+                        f"the cell that runs the sweep")
+    columns = ["batch_size", "beta1", "beta2", "time", "final_loss", "min_loss"]
+    present = [str(column) for column in grid.columns]
+    missing = [column for column in columns if column not in present]
+    if missing:
+        raise ValueError(f"{name} has no column {', '.join(repr(c) for c in missing)}; it needs "
+                         f"{', '.join(columns)} (it has {', '.join(present[:12])})")
+    table = {}
+    for column in columns:
+        try:
+            table[column] = np.asarray(list(grid[column]), dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name}[{column!r}] must hold numbers") from None
 
-    def table(batch_size, field):
-        values = np.asarray(grid[batch_size][field], dtype=np.float64)
-        if values.shape != (len(beta1s), len(beta2s)):
-            raise ValueError(f"RESULTS['beta_grid'][{batch_size}][{field!r}] must be a "
-                             f"{len(beta1s)}x{len(beta2s)} table, got shape {values.shape}")
-        return values
+    def label(batch_size, beta1, beta2):
+        return f"batch_size={batch_size:g}, beta1={beta1:g}, beta2={beta2:g}"
 
-    report = {}
+    if "error" in present:
+        for i, error in enumerate(list(grid["error"])):
+            if isinstance(error, str):
+                where = label(table["batch_size"][i], table["beta1"][i], table["beta2"][i])
+                raise ValueError(f"{name}: the run {where} failed ({error}); fix adam_run and "
+                                 f"run the sweep again")
+
+    def row(batch_size, beta1, beta2):
+        hits = np.flatnonzero(np.isclose(table["batch_size"], batch_size)
+                              & np.isclose(table["beta1"], beta1)
+                              & np.isclose(table["beta2"], beta2))
+        if len(hits) != 1:
+            raise ValueError(f"{name} must have one row for {label(batch_size, beta1, beta2)}, "
+                             f"it has {len(hits)}")
+        return int(hits[0])
+
+    report = {"rows": len(table["time"])}
     for batch_size in batch_sizes:
-        entry = grid[batch_size]
-        report[f"batch_{batch_size}"] = {
-            "beta1": [float(b) for b in entry["beta1"]],
-            "beta2": [float(b) for b in entry["beta2"]],
-            "time_sign": np.sign(table(batch_size, "time")),
-        }
-    for batch_size, row, column in cells:
-        run = student["adam_run"](beta1s[row], beta2s[column], batch_size)
-        report[f"batch_{batch_size}/beta1={beta1s[row]:g}/beta2={beta2s[column]:g}"] = {
-            field: float(run[field]) - table(batch_size, field)[row, column]
-            for field in ("final_loss", "min_loss")}
+        report[f"batch_{batch_size}"] = {"time_sign": np.sign(
+            [[table["time"][row(batch_size, b1, b2)] for b2 in beta2s] for b1 in beta1s])}
+    for batch_size, i, j in cells:
+        run = student["adam_run"](beta1s[i], beta2s[j], batch_size)
+        at = row(batch_size, beta1s[i], beta2s[j])
+        report[f"batch_{batch_size}/beta1={beta1s[i]:g}/beta2={beta2s[j]:g}"] = {
+            field: float(run[field]) - table[field][at] for field in ("final_loss", "min_loss")}
     return report
 
 
 def beta_grid_expected(batch_sizes, beta1s, beta2s, cells):
-    report = {f"batch_{batch_size}": {"beta1": list(beta1s), "beta2": list(beta2s),
-                                      "time_sign": np.ones((len(beta1s), len(beta2s)))}
-              for batch_size in batch_sizes}
-    for batch_size, row, column in cells:
-        report[f"batch_{batch_size}/beta1={beta1s[row]:g}/beta2={beta2s[column]:g}"] = {
+    """One row per run of the grid, positive times, every re-run difference zero."""
+    report = {"rows": len(batch_sizes) * len(beta1s) * len(beta2s)}
+    for batch_size in batch_sizes:
+        report[f"batch_{batch_size}"] = {"time_sign": np.ones((len(beta1s), len(beta2s)))}
+    for batch_size, i, j in cells:
+        report[f"batch_{batch_size}/beta1={beta1s[i]:g}/beta2={beta2s[j]:g}"] = {
             "final_loss": 0.0, "min_loss": 0.0}
     return report
 
@@ -485,8 +517,9 @@ ASSIGNMENT = Assignment(seed=60146, questions=[
              inputs=random_lr_grid_rerun),
         Test("beta_grid", beta_grid_rerun, reference=beta_grid_expected, points=2, hidden=True,
              rtol=0.0, atol=RESULTS_ATOL,
-             description="the grid's axes, positive times, and final and minimum losses equal "
-                         "to your adam_run re-run on cells the grader picks",
+             description="the sweep's DataFrame: one run per batch size, beta1 and beta2, none "
+                         "failed, positive times, and final and minimum losses equal to your "
+                         "adam_run re-run on cells the grader picks",
              inputs=random_beta_grid_rerun),
     ]),
 ])

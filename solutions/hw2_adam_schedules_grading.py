@@ -332,8 +332,9 @@ NO_DECAY = {"params": [np.array([1.0, -0.5]), np.array([[0.3], [2.0]])],
 # it returns the re-run minus the reported numbers, which the grader compares with zero.
 # Numbers typed in, copied or edited after the run do not match a re-run. Every record's
 # first one or two epochs are re-run (the batch losses, training losses and validation
-# accuracies), and one record whole, on SEEDS[0] and one other seed (its test accuracies
-# and its entry of valid_acc_per_lr). Wall-clock seconds cannot be re-run: only their
+# accuracies), and one record whole, on SEEDS[0] and one other seed (its test accuracies,
+# those seeds' entries of train_loss_per_seed and valid_acc_per_seed, and its entry of
+# valid_acc_per_lr). Wall-clock seconds cannot be re-run: only their
 # signs are compared (+1: positive). The learning-rate search itself is not re-run (all
 # its candidates, 10 epochs each, would take seconds per optimizer).
 #
@@ -382,7 +383,15 @@ def experiment_reruns(student, dataset, seeds, epochs, batch_size, steps_per_epo
     explored = student["EXPLORATION"][dataset]
 
     def record(name):
-        return explored["runs"][name] if name in ("p2", "p3", "p4") else runs[name]
+        rec = explored["runs"][name] if name in ("p2", "p3", "p4") else runs[name]
+        missing = [key for key in ("batch_loss", "train_loss", "valid_acc", "test_acc",
+                                   "test_acc_per_seed", "train_loss_per_seed",
+                                   "valid_acc_per_seed", "seconds", "lr") if key not in rec]
+        if missing:
+            raise KeyError(f"the record of {name!r} has no {', '.join(missing)}: "
+                           f"tune_and_repeat (and repeat_at) return train_once's record "
+                           f"extended with the keys Part 3 lists")
+        return rec
 
     def factory(name):
         if name == "adam_ours":
@@ -408,7 +417,8 @@ def experiment_reruns(student, dataset, seeds, epochs, batch_size, steps_per_epo
         rec, again = record(name), rerun(name, seeds[0], prefix_epochs)
         report["runs"][name] = {
             "lengths": [len(rec["batch_loss"]), len(rec["train_loss"]), len(rec["valid_acc"]),
-                        len(rec["test_acc_per_seed"])],
+                        len(rec["test_acc_per_seed"]), len(rec["train_loss_per_seed"]),
+                        len(rec["valid_acc_per_seed"])],
             "batch_loss": gap(again["batch_loss"], rec["batch_loss"]),
             "train_loss": gap(again["train_loss"], rec["train_loss"]),
             "valid_acc": gap(again["valid_acc"], rec["valid_acc"]),
@@ -425,7 +435,12 @@ def experiment_reruns(student, dataset, seeds, epochs, batch_size, steps_per_epo
             "train_loss": gap(first["train_loss"], rec["train_loss"]),
             "valid_acc": gap(first["valid_acc"], rec["valid_acc"]),
             "test_acc_per_seed": [float(first["test_acc"]) - per_seed[0],
-                                  float(other["test_acc"]) - per_seed[other_seed]]}
+                                  float(other["test_acc"]) - per_seed[other_seed]],
+            "train_loss_per_seed": [gap(first["train_loss"], rec["train_loss_per_seed"][0]),
+                                    gap(other["train_loss"],
+                                        rec["train_loss_per_seed"][other_seed])],
+            "valid_acc_per_seed": [gap(first["valid_acc"], rec["valid_acc_per_seed"][0]),
+                                   gap(other["valid_acc"], rec["valid_acc_per_seed"][other_seed])]}
         if grids[full] is not None:
             searched = np.asarray(rec["valid_acc_per_lr"], dtype=np.float64)
             report["full"]["valid_acc_at_chosen_lr"] = (
@@ -458,7 +473,8 @@ def experiment_expected(dataset, seeds, epochs, batch_size, steps_per_epoch, nam
     def zeros(count):
         return np.zeros(count)
 
-    report = {"runs": {name: {"lengths": [epochs * steps_per_epoch, epochs, epochs, len(seeds)],
+    report = {"runs": {name: {"lengths": [epochs * steps_per_epoch, epochs, epochs, len(seeds),
+                                          len(seeds), len(seeds)],
                               "batch_loss": zeros(prefix_epochs * steps_per_epoch),
                               "train_loss": zeros(prefix_epochs),
                               "valid_acc": zeros(prefix_epochs),
@@ -467,7 +483,9 @@ def experiment_expected(dataset, seeds, epochs, batch_size, steps_per_epoch, nam
     if full is not None:
         report["full"] = {"batch_loss": zeros(epochs * steps_per_epoch),
                           "train_loss": zeros(epochs), "valid_acc": zeros(epochs),
-                          "test_acc_per_seed": [0.0, 0.0]}
+                          "test_acc_per_seed": [0.0, 0.0],
+                          "train_loss_per_seed": [zeros(epochs), zeros(epochs)],
+                          "valid_acc_per_seed": [zeros(epochs), zeros(epochs)]}
         if grids[full] is not None:
             report["full"]["valid_acc_at_chosen_lr"] = 0.0
     if skewness is not None:

@@ -12,25 +12,36 @@ Two more submissions run the experiments: the solution with its results edited b
 after the run (it must lose exactly the results points: the results tests re-run the
 experiments and compare), and an honest run of a wrong Adam (its results are what its code
 computes, so it keeps the results points and loses only the tests of its mistake).
+
+The beta-grid probe reads RESULTS["beta_grid"], the DataFrame ``sweep`` returns; it is also
+run here directly, in this process, on sweeps of a stand-in ``adam_run``: it must accept the
+DataFrame, find numbers changed after the run, and fail with a message naming the problem
+(never a traceback from inside) for anything else.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 from grading_helpers import grade_batch, points_split, with_cell
 
+from coursekit.experiments.sweep import sweep
 from coursekit.grading import build_plan, check_sync, load_assignment
+from coursekit.grading.child import call_probe, decode, describe, encode
+from coursekit.grading.verdict import compare
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "hw1_primer_optimizers"
 SOLUTION = ROOT / "solutions" / f"{NAME}.ipynb"
 GRADING = ROOT / "solutions" / f"{NAME}_grading.py"
 HOMEWORK = ROOT / "homework" / f"{NAME}.ipynb"
-PUBLIC = ROOT / "homework" / f"{NAME}_public.json"
 
 # test key ("question/name") -> points, in the grading file's order
 POINTS = {f"{question.id}/{test.name}": test.points
@@ -65,14 +76,13 @@ MISTAKES = {
 
 
 # The solution with RESULTS edited after the experiments ran: one loss curve replaced by
-# plausible numbers near it, and the beta-grid tables as typed from the printed table.
+# plausible numbers near it, and the beta grid's losses as typed from the printed table.
 FABRICATED = """
 rng = np.random.default_rng(7)
 curve = RESULTS["lr_curves"]["multi_neuron"]["Adam"][1e-3]
 RESULTS["lr_curves"]["multi_neuron"]["Adam"][1e-3] = curve + rng.normal(0, 0.01, curve.shape)
-for entry in RESULTS["beta_grid"].values():
-    for field in ("final_loss", "min_loss"):
-        entry[field] = np.round(entry[field], 4)
+losses = ["final_loss", "min_loss"]
+RESULTS["beta_grid"][losses] = RESULTS["beta_grid"][losses].round(4)
 """
 
 # An honest run of a wrong Adam (the original report's eps inside the square root), with
@@ -147,6 +157,10 @@ def test_a_typical_mistake_loses_exactly_the_points_of_its_tests(graded, name):
     assert sorted(t.test.key for t in result.tests if not t.passed) == sorted(
         [*failing, *(key for key in POINTS if key.startswith("results/"))])
     assert result.score() == pytest.approx(_points_without(*failing, "results/"))
+    # without the experiment cells RESULTS["beta_grid"] is still None: a message, not a crash
+    beta = next(t for t in result.tests if t.test.key == "results/beta_grid")
+    assert "must be the pandas DataFrame that sweep returns" in beta.message
+    assert "got NoneType" in beta.message
 
 
 def test_results_edited_after_the_run_lose_exactly_the_results_points(graded):
@@ -193,6 +207,138 @@ def test_homework_is_the_release_of_the_solution(tmp_path):
     homework.mkdir()
     for path in (SOLUTION, GRADING):
         shutil.copy(path, solutions / path.name)
-    for path in (HOMEWORK, PUBLIC):
-        shutil.copy(path, homework / path.name)
+    shutil.copy(HOMEWORK, homework / HOMEWORK.name)
     assert check_sync(solutions, homework) == []
+
+
+# The beta-grid probe in this process, on sweeps of a stand-in adam_run -------------------------
+
+def _grading_module():
+    spec = importlib.util.spec_from_file_location(f"{NAME}_grading", GRADING)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+GRADING_MODULE = _grading_module()
+BETA_INPUTS = next(t.inputs for t in build_plan(load_assignment(GRADING)).tests
+                   if t.key == "results/beta_grid")
+
+
+def _stand_in_adam_run(beta1, beta2, batch_size):
+    """Numbers that change with every argument, in place of a training run."""
+    return {"final_loss": 0.05 + beta1 * beta2 / batch_size, "min_loss": 0.05 - beta2 / batch_size,
+            "final_loss_se": 0.001 * beta1}
+
+
+def _beta_grid(adam_run=_stand_in_adam_run):
+    inputs = BETA_INPUTS
+    return sweep(adam_run, {"batch_size": inputs["batch_sizes"], "beta1": inputs["beta1s"],
+                            "beta2": inputs["beta2s"]}, executor="serial", progress=False)
+
+
+def _probe_beta_grid(grid, adam_run=_stand_in_adam_run):
+    """(the grader's verdict: None when it passes, else its message; the probe's error)."""
+    student = {"RESULTS": {"beta_grid": grid}, "adam_run": adam_run}
+    probe = GRADING_MODULE.beta_grid_rerun
+    try:
+        value = decode(encode(call_probe(probe.source, probe.name, student, BETA_INPUTS)))
+    except Exception as exc:  # what the grader reports as the test's message
+        return None, describe(exc)
+    expected = GRADING_MODULE.beta_grid_expected(**BETA_INPUTS)
+    return compare(value, expected, rtol=0.0, atol=GRADING_MODULE.RESULTS_ATOL), None
+
+
+def _cell_rows(grid, cell):
+    batch_size, i, j = cell
+    return ((grid["batch_size"] == batch_size) & (grid["beta1"] == BETA_INPUTS["beta1s"][i])
+            & (grid["beta2"] == BETA_INPUTS["beta2s"][j]))
+
+
+def test_the_beta_grid_probe_accepts_the_dataframe_sweep_returns():
+    grid = _beta_grid()
+    assert len(grid) == 18 and grid["error"].isna().all()
+    assert _probe_beta_grid(grid) == (None, None)
+    # the same rows in another order, or with extra columns, are the same results
+    shuffled = grid.sample(frac=1.0, random_state=0).assign(note="reordered")
+    assert _probe_beta_grid(shuffled) == (None, None)
+
+
+@pytest.mark.parametrize("field", ["final_loss", "min_loss"])
+def test_the_beta_grid_probe_finds_a_loss_changed_after_the_run(field):
+    grid = _beta_grid()
+    cell = BETA_INPUTS["cells"][0]
+    grid.loc[_cell_rows(grid, cell), field] += 1e-6
+    message, error = _probe_beta_grid(grid)
+    assert error is None
+    batch_size, i, j = cell
+    beta1, beta2 = BETA_INPUTS["beta1s"][i], BETA_INPUTS["beta2s"][j]
+    assert f"batch_{batch_size}/beta1={beta1:g}/beta2={beta2:g}" in message and field in message
+
+
+def test_the_beta_grid_probe_finds_a_time_that_is_not_positive():
+    grid = _beta_grid()
+    grid.loc[grid.index[-1], "time"] = 0.0
+    message, error = _probe_beta_grid(grid)
+    assert error is None and "time_sign" in message
+
+
+def _old_dict_form(grid):
+    """RESULTS["beta_grid"] as the homework used to have it: batch size -> 3x3 tables."""
+    return {batch_size: {"beta1": list(BETA_INPUTS["beta1s"]), "beta2": list(BETA_INPUTS["beta2s"]),
+                         **{field: runs.pivot(index="beta1", columns="beta2", values=field)
+                            .to_numpy() for field in ("time", "final_loss", "min_loss")}}
+            for batch_size, runs in grid.groupby("batch_size")}
+
+
+@pytest.mark.parametrize(("make", "kind"), [
+    (_old_dict_form, "dict"),
+    (lambda grid: grid.to_dict("records"), "list"),
+    (lambda grid: grid[["final_loss", "min_loss"]].to_numpy(), "ndarray"),
+    (lambda grid: None, "NoneType"),
+])
+def test_the_beta_grid_probe_names_what_it_got_instead_of_a_dataframe(make, kind):
+    message, error = _probe_beta_grid(make(_beta_grid()))
+    assert message is None
+    assert error.startswith("TypeError: RESULTS['beta_grid'] must be the pandas DataFrame that "
+                            f"sweep returns (one row per run), got {kind}")
+
+
+def test_the_beta_grid_probe_names_a_missing_column():
+    _, error = _probe_beta_grid(_beta_grid().drop(columns=["min_loss", "time"]))
+    assert error.startswith("ValueError: RESULTS['beta_grid'] has no column 'time', 'min_loss'")
+
+
+def test_the_beta_grid_probe_names_a_missing_or_repeated_grid_point():
+    grid = _beta_grid()
+    last = grid.iloc[-1]
+    point = (f"batch_size={last['batch_size']:g}, beta1={last['beta1']:g}, "
+             f"beta2={last['beta2']:g}")
+    _, error = _probe_beta_grid(grid.iloc[:-1])
+    assert error == f"ValueError: RESULTS['beta_grid'] must have one row for {point}, it has 0"
+    _, error = _probe_beta_grid(pd.concat([grid, grid.iloc[[-1]]]))
+    assert error == f"ValueError: RESULTS['beta_grid'] must have one row for {point}, it has 2"
+
+
+def test_the_beta_grid_probe_names_a_run_that_failed():
+    def adam_run(beta1, beta2, batch_size):
+        if (beta1, beta2, batch_size) == (0.9, 0.8, 32):
+            raise FloatingPointError("overflow in exp")
+        return _stand_in_adam_run(beta1, beta2, batch_size)
+
+    grid = _beta_grid(adam_run)
+    assert grid["error"].notna().sum() == 1  # sweep keeps the failed run, with its error
+    _, error = _probe_beta_grid(grid, adam_run)
+    assert error == ("ValueError: RESULTS['beta_grid']: the run batch_size=32, beta1=0.9, "
+                     "beta2=0.8 failed (FloatingPointError: overflow in exp); fix adam_run and "
+                     "run the sweep again")
+
+
+def test_the_grading_file_loads_without_pandas():
+    code = ("import importlib.util, sys\n"
+            f"spec = importlib.util.spec_from_file_location('grading', {str(GRADING)!r})\n"
+            "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
+            "print('pandas' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "False"
