@@ -3,7 +3,7 @@
 ::
 
     coursekit release solutions/ homework/
-    coursekit check homework/hw1.ipynb
+    coursekit check hw1.ipynb [--checks RELEASED.ipynb]
     coursekit grade hw1 submissions/ --out grades/ [--workers N | --dask ADDRESS]
                     [--timeout S] [--cell-timeout S] [--cpu-time S] [--memory MB]
                     [--hide PATH]... [--force] [--seed N] [--solutions DIR]
@@ -69,16 +69,21 @@ def _parser() -> argparse.ArgumentParser:
     rel = commands.add_parser(
         "release", help="write student notebooks from solution notebooks",
         description="Strip solution regions, drop hidden tests and outputs, and write each "
-                    "solutions/<hw>.ipynb to homework/ with its public checks.")
+                    "solutions/<hw>.ipynb to homework/ with its public checks inside it "
+                    "(in its metadata, with their hash).")
     rel.add_argument("solutions", type=Path, help="folder of solution notebooks")
     rel.add_argument("homework", type=Path, help="folder to write student notebooks to")
 
     chk = commands.add_parser(
         "check", help="run a notebook's public tests",
-        description="Run the saved notebook as the grader will, then its public tests.")
+        description="Run the saved notebook as the grader will, then the public tests "
+                    "the release put inside it. Works on the notebook alone, wherever it is "
+                    "and whatever its name.")
     chk.add_argument("notebook", type=Path, help="the notebook to check")
-    chk.add_argument("--checks", type=Path, help="public checks file (default: "
-                     "<hw>_public.json beside the notebook)")
+    chk.add_argument("--checks", type=Path, metavar="RELEASED.ipynb",
+                     help="take the public tests from this released notebook instead (for a "
+                          "notebook that lost its metadata, or whose embedded tests were "
+                          "edited)")
     _add_timeouts(chk)
 
     grd = commands.add_parser(

@@ -14,6 +14,7 @@ from nbformat.v4 import new_code_cell, new_output
 from coursekit.grading import (
     MarkerError,
     check_sync,
+    checks_fingerprint,
     release,
     render_release,
     strip_code,
@@ -112,7 +113,7 @@ def test_release_drops_outputs_and_metadata_and_stamps_the_assignment(tmp_path):
     assert released.cells[1].execution_count is None
     assert released.cells[1].metadata == {"tags": ["setup"]}
     assert sorted(released.metadata) == ["coursekit", "kernelspec", "language_info"]
-    assert released.metadata["coursekit"] == {"assignment": "example"}
+    assert released.metadata["coursekit"] == {"assignment": "example"}  # no grading file
     assert "secret output" not in (tmp_path / "homework" / "example.ipynb").read_text()
     nbformat.validate(released)
 
@@ -120,7 +121,7 @@ def test_release_drops_outputs_and_metadata_and_stamps_the_assignment(tmp_path):
 def test_release_is_deterministic_and_matches_the_committed_homework(tmp_path):
     first = release(SOLUTIONS, tmp_path / "a")
     second = release(SOLUTIONS, tmp_path / "b")
-    assert [p.name for p in first] == ["example.ipynb", "example_public.json"]
+    assert [p.name for p in first] == ["example.ipynb"]
     for a, b in zip(first, second, strict=True):
         assert a.read_bytes() == b.read_bytes()
     assert (tmp_path / "a" / "example.ipynb").read_bytes() == \
@@ -133,40 +134,66 @@ def test_example_homework_is_in_sync_with_its_solutions():
 
 def test_check_sync_reports_edited_missing_and_stale_files(tmp_path):
     homework = tmp_path / "homework"
-    shutil.copytree(HOMEWORK, homework)
-    notebook = nbformat.read(homework / "example.ipynb", as_version=4)
+    homework.mkdir()
+    notebook = nbformat.read(HOMEWORK / "example.ipynb", as_version=4)
     notebook.cells[3].source += "\n# edited by hand"
-    nbformat.write(notebook, homework / "example.ipynb")
-    (homework / "example_public.json").unlink()
-    shutil.copy(homework / "example.ipynb", homework / "old.ipynb")
+    nbformat.write(notebook, homework / "old.ipynb")
+    (homework / "example_public.json").write_text("{}")  # what older releases wrote
     problems = check_sync(SOLUTIONS, homework)
     assert len(problems) == 3
-    assert "example.ipynb is out of date (first difference in cell 4)" in problems[0]
-    assert "example_public.json is missing" in problems[1]
-    assert "old.ipynb has no source" in problems[2]
+    assert "example.ipynb is missing" in problems[0]
+    assert "old.ipynb has no source" in problems[1]
+    assert "example_public.json is left from an older release" in problems[2]
+    nbformat.write(notebook, homework / "example.ipynb")
+    assert "example.ipynb is out of date (first difference in cell 4)" in \
+        check_sync(SOLUTIONS, homework)[0]
+
+
+def _with_checks(path, change, rehash=True):
+    """Edit the public checks embedded in the notebook at ``path`` (and their hash)."""
+    notebook = nbformat.read(path, as_version=4)
+    stamp = notebook.metadata["coursekit"]
+    checks = json.loads(stamp["public_checks"])
+    change(checks)
+    stamp["public_checks"] = json.dumps(checks, sort_keys=True, separators=(",", ":"))
+    if rehash:
+        stamp["sha256"] = checks_fingerprint(stamp["assignment"], stamp["public_checks"])
+    nbformat.write(notebook, path)
+
+
+def _scale_first_expected(factor):
+    def change(checks):
+        values = checks["tests"][0]["expected"]["dict"]["theta"]["array"]["data"]
+        values[0] = values[0] * factor
+    return change
 
 
 def test_check_sync_tolerates_last_bit_float_differences_only(tmp_path):
     homework = tmp_path / "homework"
     shutil.copytree(HOMEWORK, homework)
-    path = homework / "example_public.json"
-    data = json.loads(path.read_text())
-    values = data["tests"][0]["expected"]["dict"]["theta"]["array"]["data"]
-    values[0] = values[0] * (1 + 1e-15)
-    path.write_text(json.dumps(data))
+    path = homework / "example.ipynb"
+    # another machine's release: the last bits of an expected value differ
+    _with_checks(path, _scale_first_expected(1 + 1e-15))
+    assert path.read_bytes() != (HOMEWORK / "example.ipynb").read_bytes()
     assert check_sync(SOLUTIONS, homework) == []
-    values[0] = values[0] * (1 + 1e-6)
-    path.write_text(json.dumps(data))
-    assert check_sync(SOLUTIONS, homework) == [
-        f"{path} is out of date (its public tests differ); "
-        f"run `coursekit release {SOLUTIONS} {homework}`"]
+    out_of_date = [f"{path} is out of date (its embedded public checks differ); "
+                   f"run `coursekit release {SOLUTIONS} {homework}`"]
+    _with_checks(path, _scale_first_expected(1 + 1e-6))
+    assert check_sync(SOLUTIONS, homework) == out_of_date
+    # the same tiny difference without a matching hash is an edit, not a release
+    shutil.copy(HOMEWORK / "example.ipynb", path)
+    _with_checks(path, _scale_first_expected(1 + 1e-15), rehash=False)
+    assert check_sync(SOLUTIONS, homework) == out_of_date
 
 
-def test_public_checks_hold_only_public_tests_and_not_the_seed():
-    public = json.loads(render_release(SOLUTIONS)["example_public.json"])
+def test_embedded_checks_hold_only_public_tests_and_not_the_seed():
+    stamp = json.loads(render_release(SOLUTIONS)["example.ipynb"])["metadata"]["coursekit"]
+    assert stamp["sha256"] == checks_fingerprint("example", stamp["public_checks"])
+    public = json.loads(stamp["public_checks"])
     plan = full_plan()
     assert [(t["question"], t["name"]) for t in public["tests"]] == \
         [(t.question, t.name) for t in plan.tests if not t.hidden]
+    assert not any(t["hidden"] for t in public["tests"])
     assert sorted(public["probes"]) == sorted({t.probe for t in plan.tests if not t.hidden})
     for path in HOMEWORK.iterdir():
         assert "20240917" not in path.read_text()

@@ -38,11 +38,16 @@ def _namespace(notebook):
 
 
 def test_check_notebook_passes_the_solution_and_explains_a_wrong_answer(tmp_path):
-    shutil.copy(HOMEWORK / "example_public.json", tmp_path)
-    write(solution(), tmp_path / "example.ipynb")
-    assert check_notebook(tmp_path / "example.ipynb").passed
-    write(edit(solution(), *NO_BIAS_CORRECTION), tmp_path / "example.ipynb")
-    report = check_notebook(tmp_path / "example.ipynb")
+    # a submission made from the released notebook: its metadata carries the public checks
+    stamp = homework().metadata["coursekit"]
+    answer = solution()
+    answer.metadata["coursekit"] = stamp
+    write(answer, tmp_path / "answer.ipynb")
+    assert check_notebook(tmp_path / "answer.ipynb").passed
+    wrong = edit(solution(), *NO_BIAS_CORRECTION)
+    wrong.metadata["coursekit"] = stamp
+    write(wrong, tmp_path / "answer.ipynb")
+    report = check_notebook(tmp_path / "answer.ipynb")
     verdicts = {r.test.key: r.passed for r in report.result.tests}
     # the trajectory calls adam_step, so it inherits the mistake
     assert verdicts == {t.key: t.question == "momentum" for t in PUBLIC}
@@ -61,18 +66,19 @@ def test_check_notebook_on_the_homework_says_what_is_not_implemented():
 def test_check_in_a_notebook_runs_the_public_tests_on_live_functions(capsys, monkeypatch):
     monkeypatch.delenv("COURSEKIT_GRADER_CHILD", raising=False)
     namespace = _namespace(edit(solution(), *SIGN_ERROR))
-    report = check(namespace, "example", folder=HOMEWORK)
+    report = check(namespace, "example", notebook=HOMEWORK / "example.ipynb")
     printed = capsys.readouterr().out
     assert {r.test.key: r.passed for r in report.result.tests} == \
         {t.key: not t.key.startswith("momentum/") for t in PUBLIC}
     assert "FAIL  momentum/first_step" in printed
-    only = check(namespace, "example", question="adam", folder=HOMEWORK)
+    only = check(namespace, question="adam", notebook=HOMEWORK / "example.ipynb")
     assert [r.test.key for r in only.result.tests] == ["adam/first_step"] and only.passed
 
 
 def test_check_in_a_notebook_reads_the_grading_file_in_solutions(capsys, monkeypatch):
     monkeypatch.delenv("COURSEKIT_GRADER_CHILD", raising=False)
-    report = check(_namespace(solution()), "example", folder=SOLUTIONS)
+    monkeypatch.chdir(SOLUTIONS)
+    report = check(_namespace(solution()), "example")
     assert report.passed and len(report.result.tests) == len(PUBLIC)
 
 
@@ -148,7 +154,6 @@ def test_check_notebook_accepts_a_path_relative_to_the_working_directory(monkeyp
 
 
 def test_check_notebook_leaves_nothing_in_the_homework_folder(tmp_path):
-    for name in ("example.ipynb", "example_public.json"):
-        shutil.copy(HOMEWORK / name, tmp_path)
+    shutil.copy(HOMEWORK / "example.ipynb", tmp_path)
     check_notebook(tmp_path / "example.ipynb")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["example.ipynb", "example_public.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["example.ipynb"]

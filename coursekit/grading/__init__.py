@@ -3,10 +3,12 @@
 Instructors write ``solutions/<hw>.ipynb`` with nbgrader-style markers and the
 grading tests beside it in ``solutions/<hw>_grading.py`` (:mod:`.spec`); then
 
-- ``coursekit release solutions/ homework/`` writes the student notebooks and
-  their public checks (:func:`release`; :func:`check_sync` tests the result);
-- ``coursekit check homework/<hw>.ipynb``, or ``check(globals(), "<hw>")`` in a
-  notebook, runs the public tests for a student (:func:`check_notebook`, :func:`check`);
+- ``coursekit release solutions/ homework/`` writes the student notebooks, each
+  carrying its public checks in its metadata (:func:`release`; :func:`check_sync`
+  tests the result);
+- ``coursekit check <hw>.ipynb``, or ``check(globals())`` in a notebook, runs the
+  public tests for a student, wherever the notebook is (:func:`check_notebook`,
+  :func:`check`);
 - ``coursekit grade <hw> SUBMISSIONS/ --out DIR`` grades a folder, each
   submission in its own limited (as root: isolated, unprivileged) process,
   comparisons in the grader (:func:`grade`; :mod:`.sandbox` for the isolation).
@@ -23,7 +25,8 @@ import importlib
 _SOURCES = {
     "authoring": ["MarkerError", "check_sync", "release", "release_notebook",
                   "render_release", "strip_code", "strip_markdown"],
-    "selfcheck": ["CheckReport", "check", "check_notebook", "load_public_plan"],
+    "selfcheck": ["CheckReport", "EditedChecksError", "check", "check_notebook",
+                  "checks_fingerprint", "embedded_metadata", "load_public_plan"],
     "grader": ["grade", "grade_notebook"],
     "report": ["feedback"],
     "sandbox": ["Limits", "SandboxError"],

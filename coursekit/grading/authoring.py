@@ -18,12 +18,13 @@ and in markdown, with markers that do not show when the cell is rendered::
 ``coursekit release solutions/ homework/`` (:func:`release`) replaces each code
 region by a stub that keeps the signature and raises ``NotImplementedError``
 naming the function, and each markdown region by ``YOUR ANSWER HERE``; it drops
-outputs, execution counts and cell metadata other than tags, stamps the notebook
-with its assignment's name, and writes the public tests of ``<hw>_grading.py``
-as ``<hw>_public.json``. Hidden tests stay behind. The output depends on the
-solutions alone (stable JSON, no timestamps), and nothing is written unless every
-notebook releases cleanly: unbalanced or misplaced markers stop the release with
-an error naming the notebook, the cell and the line.
+outputs, execution counts and cell metadata other than tags, and stamps the
+notebook's metadata with its assignment's name and the public tests of
+``<hw>_grading.py`` with their hash (see :mod:`coursekit.grading.selfcheck`), so
+the notebook checks itself wherever it is copied. Hidden tests stay behind. The
+output depends on the solutions alone (stable JSON, no timestamps), and nothing
+is written unless every notebook releases cleanly: unbalanced or misplaced
+markers stop the release with an error naming the notebook, the cell and the line.
 
 :func:`check_sync` tells whether a homework folder is what the release of its
 solutions would produce.
@@ -41,7 +42,8 @@ from typing import Any
 import nbformat
 
 from coursekit.grading.child import python_source
-from coursekit.grading.spec import build_plan, load_assignment, plan_to_json
+from coursekit.grading.selfcheck import checks_fingerprint, embedded_metadata
+from coursekit.grading.spec import Plan, build_plan, load_assignment
 
 __all__ = ["MarkerError", "check_sync", "release", "release_notebook", "render_release",
            "strip_code", "strip_markdown"]
@@ -176,11 +178,14 @@ def strip_markdown(source: str, where: str = "cell") -> str:
 
 
 def release_notebook(notebook: nbformat.NotebookNode, assignment: str,
-                     name: str = "notebook") -> nbformat.NotebookNode:
+                     name: str = "notebook", checks: Plan | None = None) -> nbformat.NotebookNode:
     """The student version of a solution notebook (see the module docstring).
 
     ``name`` (the file name) appears in error messages. Cells keep their ids
-    (``cell-<n>`` when a cell has none) and only their ``tags`` metadata.
+    (``cell-<n>`` when a cell has none) and only their ``tags`` metadata. The
+    public tests of ``checks`` (hidden ones are dropped) go into the notebook's
+    metadata with their hash, as :func:`~coursekit.grading.selfcheck.embedded_metadata`
+    writes them.
     """
     cells = []
     for number, cell in enumerate(notebook.cells, start=1):
@@ -206,7 +211,7 @@ def release_notebook(notebook: nbformat.NotebookNode, assignment: str,
     for key in ("kernelspec", "language_info"):
         if key in notebook.metadata:
             released.metadata[key] = notebook.metadata[key]
-    released.metadata["coursekit"] = {"assignment": assignment}
+    released.metadata["coursekit"] = embedded_metadata(assignment, checks)
     nbformat.validate(released)
     return released
 
@@ -220,7 +225,7 @@ def render_release(solutions: str | Path) -> dict[str, str]:
     """The files ``release(solutions, ...)`` writes, by file name, as text.
 
     For every ``<hw>.ipynb`` in ``solutions`` (not recursive): the released
-    ``<hw>.ipynb`` and, if ``<hw>_grading.py`` exists, ``<hw>_public.json``.
+    ``<hw>.ipynb``, carrying the public tests of ``<hw>_grading.py`` if it exists.
 
     Raises
     ------
@@ -242,11 +247,11 @@ def render_release(solutions: str | Path) -> dict[str, str]:
                 notebook = nbformat.read(path, as_version=4)
         except Exception as exc:
             raise ValueError(f"{path} is not a readable notebook: {exc}") from None
-        files[path.name] = _notebook_text(release_notebook(notebook, path.stem, path.name))
         grading = solutions / f"{path.stem}_grading.py"
-        if grading.is_file():
-            plan = build_plan(load_assignment(grading), include_hidden=False)
-            files[f"{path.stem}_public.json"] = plan_to_json(plan)
+        plan = (build_plan(load_assignment(grading), include_hidden=False)
+                if grading.is_file() else None)
+        files[path.name] = _notebook_text(release_notebook(notebook, path.stem, path.name,
+                                                           plan))
     stems = {p.stem for p in notebooks}
     orphans = sorted(p.name for p in solutions.glob("*_grading.py")
                      if p.name.removesuffix("_grading.py") not in stems)
@@ -287,26 +292,72 @@ def _same_json(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
-def _first_difference(actual: str, expected: str) -> str:
+def _same_checks(actual: Any, expected: Any) -> bool:
+    """Whether two notebooks' ``metadata["coursekit"]`` hold the same assignment and public
+    tests (expected values to 1e-9 relative), the actual one with a valid hash."""
+    if not isinstance(actual, dict) or not isinstance(expected, dict) \
+            or sorted(actual) != sorted(expected) \
+            or actual.get("assignment") != expected.get("assignment"):
+        return False
+    if "public_checks" not in expected:
+        return actual == expected
+    text = actual.get("public_checks")
+    if not isinstance(text, str) or actual.get("sha256") != checks_fingerprint(
+            actual["assignment"], text):
+        return False
     try:
-        old, new = json.loads(actual).get("cells", []), json.loads(expected)["cells"]
-    except (ValueError, AttributeError):
+        return _same_json(json.loads(text), json.loads(expected["public_checks"]))
+    except ValueError:
+        return False
+
+
+def _as_written(notebook: Any) -> str | None:
+    """The text nbformat writes for a notebook's JSON, None if it is not a notebook."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _notebook_text(nbformat.from_dict(notebook))
+    except Exception:  # anything nbformat refuses is out of date
+        return None
+
+
+def _compare_notebooks(actual: str, expected: str) -> str:
+    """Why the notebook text ``actual`` is not the release ``expected``; "" when it is.
+
+    Byte for byte, except that expected values in the embedded public checks may
+    differ in their last bits (1e-9 relative), as releases on different machines do.
+    """
+    if actual == expected:
+        return ""
+    try:
+        old, new = json.loads(actual), json.loads(expected)
+        old_cells, new_cells = old.get("cells", []), new["cells"]
+        old_stamp = old.get("metadata", {}).get("coursekit")
+        new_stamp = new["metadata"]["coursekit"]
+    except (ValueError, AttributeError, KeyError, TypeError):
         return "it is not a readable notebook"
-    for number, (a, b) in enumerate(zip(old, new, strict=False), start=1):
+    if _same_checks(old_stamp, new_stamp) and _as_written(old) == actual:
+        old["metadata"]["coursekit"] = new_stamp
+        if _as_written(old) == expected:
+            return ""
+    for number, (a, b) in enumerate(zip(old_cells, new_cells, strict=False), start=1):
         if a != b:
             return f"first difference in cell {number}"
-    if len(old) != len(new):
-        return f"it has {len(old)} cells, the release has {len(new)}"
+    if len(old_cells) != len(new_cells):
+        return f"it has {len(old_cells)} cells, the release has {len(new_cells)}"
+    if not _same_checks(old_stamp, new_stamp):
+        return "its embedded public checks differ"
     return "notebook metadata or formatting differ"
 
 
 def check_sync(solutions: str | Path, homework: str | Path) -> list[str]:
     """What differs between ``homework`` and the release of ``solutions``.
 
-    Notebooks must match the release byte for byte; public-checks files must
-    hold the same tests, with expected values equal to 1e-9 relative (the last
-    bits of a float can differ between machines). Generated-looking files in
-    ``homework`` with no source are reported too.
+    Notebooks must match the release byte for byte, except for expected values
+    in their embedded public checks, which must be equal to 1e-9 relative (the
+    last bits of a float can differ between machines) with a valid hash.
+    Notebooks in ``homework`` with no source, and ``<hw>_public.json`` files
+    (older releases wrote them; nothing reads them now), are reported too.
 
     Returns
     -------
@@ -323,20 +374,14 @@ def check_sync(solutions: str | Path, homework: str | Path) -> list[str]:
         if not path.is_file():
             problems.append(f"{path} is missing; {fix}")
             continue
-        actual = path.read_text(encoding="utf-8")
-        if name.endswith(".json"):
-            try:
-                same = _same_json(json.loads(actual), json.loads(text))
-            except ValueError:
-                same = False
-            why = "its public tests differ"
-        else:
-            same = actual == text
-            why = "" if same else _first_difference(actual, text)
-        if not same:
+        why = _compare_notebooks(path.read_text(encoding="utf-8"), text)
+        if why:
             problems.append(f"{path} is out of date ({why}); {fix}")
-    for path in sorted([*homework.glob("*.ipynb"), *homework.glob("*_public.json")]):
+    for path in sorted(homework.glob("*.ipynb")):
         if path.name not in expected:
             problems.append(f"{path} has no source in {solutions}; delete it or add its "
                             "solution")
+    for path in sorted(homework.glob("*_public.json")):
+        problems.append(f"{path} is left from an older release (the public checks are inside "
+                        "the notebook now, and nothing reads this file); delete it")
     return problems

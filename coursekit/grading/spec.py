@@ -30,7 +30,7 @@ the assignment's secret ``seed`` and never leave the grader.
 :func:`build_plan` turns an :class:`Assignment` into a :class:`Plan`: plain data
 (probe sources, inputs, expected outputs) that the runner, the grader and the
 self-check work from, and that ``coursekit release`` writes, public part only,
-as ``homework/<hw>_public.json``.
+into the metadata of ``homework/<hw>.ipynb``.
 """
 
 from __future__ import annotations
