@@ -665,7 +665,7 @@ def constant_step_bound(fn: NoisyGradient, lr: float, steps: int, *, batch_size:
     step itself contracts the squared distance by :math:`1 - m\eta`, because
     :math:`\langle\nabla f(\theta), \theta - \theta^*\rangle \ge \frac{\mu
     L}{\mu + L}\lVert\theta - \theta^*\rVert^2 + \frac{1}{\mu + L}\lVert\nabla
-    f(\theta)\rVert^2` for such :math:`f` (Nesterov, 2018, Section 2.1).
+    f(\theta)\rVert^2` for such :math:`f` (Nesterov, 2018, Chapter 2).
 
     Here :math:`f` is the :class:`~coursekit.landscapes.Quadratic` inside ``fn`` and
     the noise of a batch of :math:`B` examples has :math:`s^2 = 2\sigma^2 / B` (two
