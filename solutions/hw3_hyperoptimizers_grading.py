@@ -16,8 +16,11 @@ the grader and never use the solution's code:
 
 The experiment question checks where ``RESULTS`` came from: its probes train again,
 in the student's process, part of the experiments with the student's code and the
-prescribed seeds, and return the re-run minus the reported numbers, which must be zero
-(see Question 4); the test errors must be percentages and the by-hand check small.
+prescribed seeds, and return the re-run minus the reported numbers, run by run, which
+must be zero (see Question 4); the test errors must be percentages and the by-hand check
+small. The table and the sweep are pandas DataFrames with one row per run; the probes
+read them by duck typing (``columns``, ``to_dict``) and fail with a message saying what
+Part 5 asks for when ``RESULTS`` holds something else (pandas is not imported here).
 
 Points: 18 in all, 5 on public tests and 13 on hidden ones. Public tests ship with the
 homework, inputs and expected values included, so a notebook could recognise them;
@@ -287,9 +290,15 @@ def random_clip_inputs_with_zero(rng):
 # tests check where the numbers came from: each re-runs, in the student's process, part of
 # the experiments with the notebook's train_stack (given), the student's RunningMeanClipper
 # and step functions, and the settings and seeds the homework prescribes, and returns the
-# re-run minus the reported numbers, which the grader compares with zero; numbers typed
-# in, copied or edited after the run do not match a re-run. The reported test errors must
-# also be percentages, and the by-hand check at most 1e-6.
+# re-run minus the reported numbers, run by run, which the grader compares with zero;
+# numbers typed in, copied or edited after the run do not match a re-run. The reported test
+# errors must also be percentages, and the by-hand check at most 1e-6.
+#
+# RESULTS["table"] and RESULTS["sweep"] are DataFrames with one row per run (the columns
+# stack, seed, test error % and kappa, clipped, seed, test error %). The probes read them
+# without pandas: anything with ``columns`` and ``to_dict("records")``. Anything else, a
+# missing column, a missing run or a run reported twice raises, in the probe, an error that
+# says what Part 5 asks for, so the test fails with that message and the grading goes on.
 #
 # Both at once, with the grader's one comparison |got - expected| <= atol + rtol |expected|:
 # rtol = 1 turns an expected value m into the interval [0, 2 m] (a percentage is expected
@@ -300,9 +309,10 @@ def random_clip_inputs_with_zero(rng):
 # run that filled RESULTS. Measured on the solution run as the grader runs it (AMD EPYC,
 # Python 3.11, torch 2.14): all 7 table rows, all 16 points of the sweep and both by-hand
 # checks re-run, in two separate processes, and the tests' own hidden inputs for three
-# seeds: every difference was exactly 0. A test error moves in steps of 100 / 359 / 2 =
-# 0.14 points (359 test images, mean of 2 seeds), so ERROR_ATOL = 1e-6 only absorbs the
-# rounding of a mean, and any edited number is off by more. No tolerance could absorb a run
+# seeds: every difference was exactly 0 (measured again, run by run, when the results became
+# DataFrames). One run's test error moves in steps of 100 / 359 = 0.28 points (359 test
+# images), so ERROR_ATOL = 1e-6 only absorbs float rounding, and any edited number is off by
+# more. No tolerance could absorb a run
 # that does not repeat: where SGD / SGD(kappa) blows up (kappa >= 2 on the digits), a
 # one-ulp change of every initial weight moved a test error by 1.7 to 3.9 points
 # (measured; none for the table's rows and kappa <= 1). The re-run relies on the grader's
@@ -324,11 +334,39 @@ HAND_CHECK_BOUND = 5e-7  # with rtol = 1: a value in [0, 1e-6]
 
 @probe
 def table_rerun(student, rows, row, alpha, kappa, epochs, seeds):
-    """Every row of RESULTS["table"], and row ``row`` (with the stack it restarts from, for a
-    learned-alpha row) trained again on seeds 0 .. seeds-1: the re-run minus the table."""
+    """RESULTS["table"] (one row per run): the test error of every stack of ``rows`` and seed
+    0 .. seeds-1, and stack ``row`` (with the stack it restarts from, for a learned-alpha
+    row) trained again on those seeds: the re-run minus the table, run by run."""
     from coursekit.optim import hyper
 
-    table = student["RESULTS"]["table"]
+    def reported_runs(name, keys):
+        """{key values: test error %} of RESULTS[name], or an error saying what is wrong."""
+        table, columns = student["RESULTS"][name], [*keys, "test error %"]
+        if not (hasattr(table, "columns") and hasattr(table, "to_dict")):
+            raise TypeError(f"RESULTS[{name!r}] must be a pandas DataFrame with one row per "
+                            f"run and the columns {columns} (Part 5), got "
+                            f"{type(table).__name__}")
+        missing = [column for column in columns if column not in list(table.columns)]
+        if missing:
+            raise ValueError(f"RESULTS[{name!r}] has no column {missing[0]!r}: Part 5 asks "
+                             f"for one row per run with the columns {columns}")
+        runs = {}
+        for run in table.to_dict("records"):
+            key = tuple(run[column] for column in keys)
+            if key in runs:
+                raise ValueError(f"RESULTS[{name!r}] has two rows for "
+                                 f"{dict(zip(keys, key, strict=True))}: one row per run")
+            runs[key] = run["test error %"]
+        return runs
+
+    runs = reported_runs("table", ["stack", "seed"])
+
+    def reported(name, seed):
+        if (name, seed) not in runs:
+            raise ValueError(f"RESULTS['table'] has no run of stack {name!r} with seed {seed}: "
+                             f"Part 5a asks for every stack on seeds 0 .. {seeds - 1}")
+        return float(runs[name, seed])
+
     train_stack = student["train_stack"]
     builds = {
         "SGD": (lambda: hyper.SGD(alpha["SGD"]), "SGD"),
@@ -342,28 +380,31 @@ def table_rerun(student, rows, row, alpha, kappa, epochs, seeds):
     restarts = {"SGD, learned alpha": ("SGD / SGD", hyper.SGD),
                 "Adam, learned alpha": ("Adam^alpha / SGD", hyper.Adam)}
 
-    def mean_error(stacks, family):
-        return float(np.mean([train_stack(stack, epochs[family], seed)
-                              for seed, stack in enumerate(stacks)]))
+    def errors(stacks, family):
+        return [train_stack(stack, epochs[family], seed) for seed, stack in enumerate(stacks)]
 
+    percent = {f"{name}, seed {seed}": reported(name, seed)
+               for name in rows for seed in range(seeds)}
     again = {}
     if row in restarts:
         source, plain = restarts[row]
         build, family = builds[source]
         stacks = [build() for _ in range(seeds)]
-        again[source] = mean_error(stacks, family)
+        again[source] = errors(stacks, family)
         learned = float(np.mean([stack.hyperparameters()["alpha"] for stack in stacks]))
-        again[row] = mean_error([plain(learned) for _ in range(seeds)], family)
+        again[row] = errors([plain(learned) for _ in range(seeds)], family)
     else:
         build, family = builds[row]
-        again[row] = mean_error([build() for _ in range(seeds)], family)
-    return {"percent": {name: float(table[name]) for name in rows},
-            "gap": {name: error - float(table[name]) for name, error in again.items()}}
+        again[row] = errors([build() for _ in range(seeds)], family)
+    return {"percent": percent,
+            "gap": {f"{name}, seed {seed}": error - reported(name, seed)
+                    for name, rerun in again.items() for seed, error in enumerate(rerun)}}
 
 
 def table_expected(rows, row, alpha, kappa, epochs, seeds):
     rerun = [LEARNED_FROM[row], row] if row in LEARNED_FROM else [row]
-    return {"percent": dict.fromkeys(rows, PERCENT), "gap": dict.fromkeys(rerun, 0.0)}
+    return {"percent": {f"{name}, seed {seed}": PERCENT for name in rows for seed in range(seeds)},
+            "gap": {f"{name}, seed {seed}": 0.0 for name in rerun for seed in range(seeds)}}
 
 
 def random_table_rerun(rng):
@@ -373,26 +414,55 @@ def random_table_rerun(rng):
 
 @probe
 def sweep_rerun(student, kappas, alpha, epochs, seeds, index, clipped):
-    """RESULTS["sweep"]: its kappas and errors, and point ``index`` (with or without the
-    student's clipping) trained again on seeds 0 .. seeds-1: the re-run minus the sweep."""
+    """RESULTS["sweep"] (one row per run): the test error of every kappa of ``kappas``,
+    clipped or not, and seed 0 .. seeds-1, and point ``index`` (with or without the
+    student's clipping) trained again on those seeds: the re-run minus the sweep, run by
+    run. Rows for other kappas are allowed."""
     from coursekit.optim import hyper
 
-    sweep, table = student["RESULTS"]["sweep"], student["RESULTS"]["table"]
+    def reported_runs(name, keys):
+        """{key values: test error %} of RESULTS[name], or an error saying what is wrong."""
+        table, columns = student["RESULTS"][name], [*keys, "test error %"]
+        if not (hasattr(table, "columns") and hasattr(table, "to_dict")):
+            raise TypeError(f"RESULTS[{name!r}] must be a pandas DataFrame with one row per "
+                            f"run and the columns {columns} (Part 5), got "
+                            f"{type(table).__name__}")
+        missing = [column for column in columns if column not in list(table.columns)]
+        if missing:
+            raise ValueError(f"RESULTS[{name!r}] has no column {missing[0]!r}: Part 5 asks "
+                             f"for one row per run with the columns {columns}")
+        runs = {}
+        for run in table.to_dict("records"):
+            key = tuple(run[column] for column in keys)
+            if key in runs:
+                raise ValueError(f"RESULTS[{name!r}] has two rows for "
+                                 f"{dict(zip(keys, key, strict=True))}: one row per run")
+            runs[key] = run["test error %"]
+        return runs
+
+    runs = reported_runs("sweep", ["kappa", "clipped", "seed"])
+
+    def reported(kappa, clip, seed):
+        if (kappa, clip, seed) not in runs:
+            raise ValueError(f"RESULTS['sweep'] has no run with kappa={kappa}, clipped={clip}, "
+                             f"seed={seed}: Part 5b asks for every kappa of SWEEP_KAPPAS, "
+                             f"clipped False and True, on seeds 0 .. {seeds - 1}")
+        return float(runs[kappa, clip, seed])
+
+    percent = [reported(kappa, clip, seed)
+               for kappa in kappas for clip in (False, True) for seed in range(seeds)]
+    kappa = kappas[index]
     errors = [student["train_stack"](
-        hyper.SGD(alpha, optimizer=hyper.SGD(kappas[index]),
+        hyper.SGD(alpha, optimizer=hyper.SGD(kappa),
                   clip=student["RunningMeanClipper"]() if clipped else None), epochs, seed)
         for seed in range(seeds)]
-    reported = np.asarray(sweep["clip" if clipped else "no_clip"], dtype=np.float64)
-    return {"kappa_gap": np.asarray(sweep["kappa"], dtype=np.float64) - np.asarray(kappas),
-            "no_clip": np.asarray(sweep["no_clip"], dtype=np.float64),
-            "clip": np.asarray(sweep["clip"], dtype=np.float64),
-            "baseline_gap": float(sweep["baseline"]) - float(table["SGD"]),
-            "rerun_gap": float(np.mean(errors)) - reported[index]}
+    return {"percent": np.array(percent),
+            "rerun_gap": np.array([error - reported(kappa, clipped, seed)
+                                   for seed, error in enumerate(errors)])}
 
 
 def sweep_expected(kappas, alpha, epochs, seeds, index, clipped):
-    return {"kappa_gap": np.zeros(len(kappas)), "no_clip": np.full(len(kappas), PERCENT),
-            "clip": np.full(len(kappas), PERCENT), "baseline_gap": 0.0, "rerun_gap": 0.0}
+    return {"percent": np.full(2 * seeds * len(kappas), PERCENT), "rerun_gap": np.zeros(seeds)}
 
 
 def random_sweep_rerun(rng):
@@ -475,13 +545,14 @@ ASSIGNMENT = Assignment(seed=20250302, questions=[
     Question("results", "The experiments' results", [
         Test("table", table_rerun, reference=table_expected, points=1, hidden=True,
              rtol=1.0, atol=ERROR_ATOL,
-             description="RESULTS['table'] has every required row as a percentage, and a row "
-                         "the grader picks equals its re-run",
+             description="RESULTS['table'] (a DataFrame, one row per run) has every stack and "
+                         "seed as a percentage, and a stack the grader picks equals its re-run",
              inputs=random_table_rerun),
         Test("sweep", sweep_rerun, reference=sweep_expected, points=1, hidden=True,
              rtol=1.0, atol=ERROR_ATOL,
-             description="RESULTS['sweep']: the prescribed kappas, percentages with and without "
-                         "clipping, and a point the grader picks equal to its re-run",
+             description="RESULTS['sweep'] (a DataFrame, one row per run): the prescribed kappas "
+                         "and seeds with and without clipping as percentages, and a point the "
+                         "grader picks equal to its re-run",
              inputs=random_sweep_rerun),
         Test("hand_check", hand_check_rerun, reference=hand_check_expected, points=1,
              hidden=True, rtol=1.0, atol=HAND_CHECK_ATOL,

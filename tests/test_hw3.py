@@ -8,7 +8,10 @@ lose the experiment cells, so each of them also loses the ``results`` question;
 every expected score is the grading file's total minus the points of the tests
 the mistake should fail, read from the grading file. One more submission runs the
 experiments and then edits ``RESULTS`` by hand: the results tests re-run part of the
-experiments and compare, so it loses exactly the ``results`` question.
+experiments and compare, so it loses exactly the ``results`` question. Two quick ones report
+the table and the sweep in other layouts than Part 5's DataFrames (the dicts of an older
+release; a missing column and a missing run): they lose the ``results`` question, each test
+with a message that says what is expected, and the grading goes on.
 """
 
 from __future__ import annotations
@@ -44,12 +47,16 @@ def solution() -> nbformat.NotebookNode:
     return nbformat.read(SOLUTION, as_version=4)
 
 
-def mistake(cell_id: str, old: str, new: str) -> nbformat.NotebookNode:
-    """The solution with one edit and without its experiment cells."""
-    notebook = edit(solution(), cell_id, old, new)
+def without_experiments(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """``notebook`` without the experiment cells."""
     for experiment in EXPERIMENT_CELLS:
         without(notebook, experiment)
     return notebook
+
+
+def mistake(cell_id: str, old: str, new: str) -> nbformat.NotebookNode:
+    """The solution with one edit and without its experiment cells."""
+    return without_experiments(edit(solution(), cell_id, old, new))
 
 
 # name: (notebook, tests it should fail besides the experiments')
@@ -100,11 +107,30 @@ WRONG = {
 # The solution with RESULTS edited after the runs: the table and the sweep as typed from the
 # printed tables (2 decimals), and a by-hand check that merely looks like rounding error.
 FABRICATED = """
-RESULTS["table"] = {row: round(error, 2) for row, error in RESULTS["table"].items()}
-for key in ("no_clip", "clip"):
-    RESULTS["sweep"][key] = np.round(RESULTS["sweep"][key], 2)
+RESULTS["table"] = RESULTS["table"].round({"test error %": 2})
+RESULTS["sweep"] = RESULTS["sweep"].round({"test error %": 2})
 RESULTS["hand_check"] = {"sgd": 1e-10, "adam": 1e-10}
 """
+
+# RESULTS in other layouts than Part 5's, set after the solution's code without its
+# experiments. name: (the cell, {test: words its failure message must contain})
+LAYOUTS = {
+    "results_as_dicts": ("""
+RESULTS = {"data": "digits", "hand_check": {"sgd": 1e-16, "adam": 1e-16},
+           "table": {"SGD": 13.8, "SGD / SGD": 3.6},
+           "sweep": {"kappa": np.array([0.01, 0.1]), "no_clip": np.array([3.6, 2.9]),
+                     "clip": np.array([3.6, 2.9]), "baseline": 13.8}}
+""", {"results/table": ("must be a pandas DataFrame", "got dict"),
+      "results/sweep": ("must be a pandas DataFrame", "got dict")}),
+    "results_incomplete": ("""
+RESULTS = {"data": "digits", "hand_check": {"sgd": 1e-16, "adam": 1e-16},
+           "table": pd.DataFrame({"stack": ["SGD", "SGD"], "seed": [0, 1],
+                                  "error": [13.1, 14.5]}),
+           "sweep": pd.DataFrame({"kappa": [0.01, 0.01], "clipped": [False, False],
+                                  "seed": [0, 1], "test error %": [3.3, 3.9]})}
+""", {"results/table": ("no column 'test error %'",),
+      "results/sweep": ("no run with kappa=0.01, clipped=True, seed=0",)}),
+}
 
 # name: (notebook, expected score, expected status); the notebook's own comparison of
 # the clippers feeds a zero gradient, so dividing by zero raises there too
@@ -112,6 +138,8 @@ CASES = {
     "solution": (solution(), TOTAL, "ok"),
     "homework": (nbformat.read(HOMEWORK, as_version=4), 0.0, "errors"),
     "fabricated_results": (with_cell(solution(), FABRICATED), points_without("results/"), "ok"),
+    **{name: (with_cell(without_experiments(solution()), cell), points_without("results/"), "ok")
+       for name, (cell, _) in LAYOUTS.items()},
     **{name: (notebook, points_without("results/", *failing),
               "errors" if name == "clip_divides_by_zero" else "ok")
        for name, (notebook, failing) in WRONG.items()},
@@ -146,6 +174,14 @@ def test_results_edited_after_the_runs_fail_exactly_the_results_tests(graded):
     assert failed == sorted(key for key in POINTS if key.startswith("results/"))
 
 
+def test_results_in_another_layout_fail_with_a_message_that_says_what_is_expected(graded):
+    for name, (_, messages) in LAYOUTS.items():
+        failed = {t.test.key: t.message for t in graded[name].tests if not t.passed}
+        assert sorted(failed) == sorted(key for key in POINTS if key.startswith("results/"))
+        for key, words in messages.items():
+            assert all(word in failed[key] for word in words), (name, key, failed[key])
+
+
 def test_hidden_tests_carry_most_points_as_the_grading_file_says():
     plan = build_plan(ASSIGNMENT)
     stated, actual = points_split(plan, GRADING)
@@ -170,6 +206,6 @@ def test_homework_keeps_the_probed_names_and_strips_every_answer():
                  "eps=1e-8):",
                  "class RunningMeanClipper:"):
         assert name in code
-    for answer in ("np.dot", "self.theta", "def runs(", "def sweep_error("):
+    for answer in ("np.dot", "self.theta", "def runs(", "def sweep_run(", "rule.history"):
         assert answer not in code
     assert "YOUR ANSWER HERE" in markdown and "control rows explain" not in markdown
