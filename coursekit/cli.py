@@ -1,4 +1,4 @@
-"""The ``coursekit`` command: release homework, check a notebook, grade a folder.
+"""The ``coursekit`` command: release homework, check a notebook, grade a folder, make slides.
 
 ::
 
@@ -7,6 +7,7 @@
     coursekit grade hw1 submissions/ --out grades/ [--workers N | --dask ADDRESS]
                     [--timeout S] [--cell-timeout S] [--cpu-time S] [--memory MB]
                     [--hide PATH]... [--force] [--seed N] [--solutions DIR]
+    coursekit slides lectures/ --out _build/slides [--execute]
 
 Exit status: 0 on success (``check``: every public test passed), 1 when
 ``check`` finds failing tests, 2 on bad arguments or unusable input.
@@ -27,6 +28,7 @@ from coursekit.grading.sandbox import Limits, SandboxError
 from coursekit.grading.selfcheck import check_notebook
 from coursekit.grading.spec import GradingSpecError
 from coursekit.grading.verdict import STATUSES, SubmissionResult
+from coursekit.slides import build as build_slides
 
 __all__ = ["main"]
 
@@ -63,7 +65,8 @@ def _seed(text: str) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="coursekit", description="Release, check and grade coursekit assignments.")
+        prog="coursekit",
+        description="Release, check and grade coursekit assignments; export slides.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     rel = commands.add_parser(
@@ -116,6 +119,21 @@ def _parser() -> argparse.ArgumentParser:
                      help="folder of the grading files (default: solutions)")
     grd.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _add_timeouts(grd)
+
+    sld = commands.add_parser(
+        "slides", help="export notebooks as reveal.js slides",
+        description="Write <out>/<name>.slides.html for every notebook given (or every "
+                    ".ipynb in a folder given): one slide per # or ## heading, the cells "
+                    "after it as fragments and sub-slides. The notebooks are not changed.")
+    sld.add_argument("notebooks", type=Path, nargs="+", help="notebooks or folders of notebooks")
+    sld.add_argument("--out", type=Path, default=Path("_build/slides"),
+                     help="folder for the HTML (default: _build/slides)")
+    sld.add_argument("--execute", action="store_true", help="run a copy of each notebook "
+                     "first, so that the slides show its figures and tables")
+    sld.add_argument("--cell-timeout", type=_seconds, default=600.0,
+                     help="seconds per cell with --execute (default 600)")
+    sld.add_argument("--reveal-prefix", metavar="URL", help="where the slides load reveal.js "
+                     "from (default: a CDN; a local copy works offline)")
     return parser
 
 
@@ -147,6 +165,13 @@ def _check(args: argparse.Namespace) -> int:
                             cell_timeout=args.cell_timeout)
     print(report)
     return 0 if report.passed else 1
+
+
+def _slides(args: argparse.Namespace) -> int:
+    for path in build_slides(args.notebooks, args.out, execute=args.execute,
+                             timeout=args.cell_timeout, reveal_prefix=args.reveal_prefix):
+        print(f"wrote {path}")
+    return 0
 
 
 def _grade(args: argparse.Namespace) -> int:
@@ -204,7 +229,7 @@ def _isolation(results: list[SubmissionResult]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``coursekit`` command line; return the exit status."""
     args = _parser().parse_args(argv)
-    commands = {"release": _release, "check": _check, "grade": _grade}
+    commands = {"release": _release, "check": _check, "grade": _grade, "slides": _slides}
     try:
         return commands[args.command](args)
     except (MarkerError, GradingSpecError, SandboxError, ValueError, FileNotFoundError) as exc:
