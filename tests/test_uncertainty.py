@@ -16,9 +16,11 @@ in order with ``ast`` (no execution):
    (``plot``, ``semilogy``, ``loglog``, ``bar``, ``scatter``...) or a figure helper
    of ``coursekit.viz.plot``.
 3. **The rule.** A drawing cell that reads a seeded name compares over seeds, and
-   must draw their spread: a call of ``plot.band``, ``fill_between``, ``errorbar``,
-   ``boxplot`` or ``violinplot``, a ``yerr=``/``xerr=`` argument, or every seed drawn
-   (a drawing call inside a loop over the seeds themselves: ``for seed in SEEDS``).
+   must draw their spread: a call of ``plot.band`` or ``plot.small_multiples`` (both
+   draw a standard-error band around the mean of seeds x steps arrays),
+   ``fill_between``, ``errorbar``, ``boxplot`` or ``violinplot``, a ``yerr=``/``xerr=``
+   argument, or every seed drawn (a drawing call inside a loop over the seeds
+   themselves: ``for seed in SEEDS``).
 4. **Exceptions, stated.** A drawing cell that reads seeded values but compares
    nothing over seeds (one seed's run shown for its shape, say) carries a comment
    ``# spread: <why no band is needed>``; the reason is required, and it is what a
@@ -44,7 +46,7 @@ DRAWING = {"plot", "semilogy", "semilogx", "loglog", "bar", "barh", "scatter", "
            "errorbar", "fill_between", "hist", "boxplot", "violinplot", "stairs"}
 COURSE_FIGURES = {"trajectories", "schedules", "training_curves", "band", "small_multiples",
                   "distances", "heatmap", "rate_map"}
-SPREAD_CALLS = {"band", "fill_between", "errorbar", "boxplot", "violinplot"}
+SPREAD_CALLS = {"band", "small_multiples", "fill_between", "errorbar", "boxplot", "violinplot"}
 SPREAD_KEYWORDS = {"yerr", "xerr"}
 EXCEPTION = re.compile(r"#\s*spread:\s*\S")
 
