@@ -10,11 +10,13 @@ not compared, errors fail). This plugin
   table at the end of the run;
 * fails the run when a notebook exceeds its budget: ``COURSEKIT_NOTEBOOK_BUDGET``
   seconds (default 60, the course's promise for two CPU cores);
-* under pytest-xdist (``pytest -n 2``, as CI runs), puts every notebook in one
-  ``xdist_group`` so that with ``--dist loadgroup`` one worker executes the notebooks
-  one after the other while the others run the unit tests: a notebook then shares
-  the machine with one test process, not with another notebook, and its time stays
-  comparable to a run on its own.
+* under pytest-xdist (``pytest -n auto``, as CI runs, with ``--dist loadgroup``),
+  puts every notebook in one ``xdist_group``, so one worker executes the notebooks
+  one after the other (each notebook's cells in order, in one kernel) while the
+  others run the unit tests: a notebook shares the machine with one test process,
+  not with another notebook, and its time stays comparable to a run on its own.
+  Every other test is grouped by its file, so a module's fixtures (a graded batch
+  of submissions, say) are built once, on one worker.
 """
 
 from __future__ import annotations
@@ -39,10 +41,11 @@ def pytest_configure(config) -> None:
     os.environ.setdefault("COURSEKIT_FAST", "1")
 
 
-def pytest_collection_modifyitems(config, items) -> None:
-    for item in items:
-        if str(item.fspath).endswith(".ipynb"):
-            item.add_marker(pytest.mark.xdist_group("notebooks"))
+def pytest_itemcollected(item) -> None:
+    """Mark each item's group as it is collected, before xdist reads the groups (its own
+    ``pytest_collection_modifyitems`` runs ahead of any plugin's)."""
+    path = str(item.fspath)
+    item.add_marker(pytest.mark.xdist_group("notebooks" if path.endswith(".ipynb") else path))
 
 
 def pytest_runtest_logreport(report) -> None:
