@@ -28,7 +28,6 @@ from coursekit.grading.sandbox import Limits, SandboxError
 from coursekit.grading.selfcheck import check_notebook
 from coursekit.grading.spec import GradingSpecError
 from coursekit.grading.verdict import STATUSES, SubmissionResult
-from coursekit.slides import build as build_slides
 
 __all__ = ["main"]
 
@@ -168,6 +167,8 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _slides(args: argparse.Namespace) -> int:
+    from coursekit.slides import build as build_slides  # not needed to check or grade
+
     for path in build_slides(args.notebooks, args.out, execute=args.execute,
                              timeout=args.cell_timeout, reveal_prefix=args.reveal_prefix):
         print(f"wrote {path}")

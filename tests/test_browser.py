@@ -39,6 +39,7 @@ FIGURE = "img.widget-image"
 CELL_TIMEOUT_S = 300  # as nbval's per-cell limit; the whole lecture runs in well under that
 REDRAW_TIMEOUT_S = 60
 STOPPED_AFTER_S = 5  # no cell queued or running for this long: Run All has stopped
+START_TIMEOUT_S = 240  # for the notebook panel and its kernel to accept "Run All Cells"
 _PROMPTS = """() => [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')]
                    .map(e => e.textContent.trim())"""
 _STARTED = f"() => ({_PROMPTS})().some(p => p !== '[ ]:')"
@@ -125,18 +126,22 @@ def _run_all_cells(page, has_code: list[bool], timeout_s: float) -> None:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     page.wait_for_selector(".jp-Notebook .jp-CodeCell .jp-InputPrompt")
-    for _ in range(5):  # the menu entry does nothing until the notebook panel is ready
+    # The menu entry does nothing until the notebook panel and its kernel are ready, which
+    # on a loaded machine (the test suite runs on every core) can take a minute or more.
+    started_by = time.monotonic() + START_TIMEOUT_S
+    while True:
         try:
             page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click(
                 timeout=10_000)
             page.click("li[data-command='runmenu:run-all']:not(.lm-mod-disabled)",
                        timeout=10_000)
-            page.wait_for_function(_STARTED, timeout=10_000)
+            page.wait_for_function(_STARTED, timeout=15_000)
             break
         except PlaywrightTimeout:
             page.keyboard.press("Escape")
-    else:
-        pytest.fail("Run > Run All Cells never started the notebook's cells")
+            if time.monotonic() > started_by:
+                pytest.fail(f"Run > Run All Cells never started the notebook's cells in "
+                            f"{START_TIMEOUT_S:.0f} s")
     deadline = time.monotonic() + timeout_s
     idle_since = None  # when no cell was last seen queued or running
     while True:
