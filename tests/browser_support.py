@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -105,7 +106,15 @@ class LabServer:
                 self.info = json.loads(info_file.read_text())
             except (FileNotFoundError, json.JSONDecodeError):  # not written (completely) yet
                 continue
-        return self
+        while True:  # the file can come before the socket accepts (a busy machine)
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=5):
+                    return self
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"jupyter lab did not accept connections in "
+                                       f"{timeout:.0f} s:\n{self.log()}") from None
+                time.sleep(0.2)
 
     def stop(self) -> None:
         """Stop the server (and with it its kernels)."""

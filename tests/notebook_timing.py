@@ -9,7 +9,9 @@ not compared, errors fail). This plugin
 * adds up the time of each notebook's cells (kernel start included) and prints a
   table at the end of the run;
 * fails the run when a notebook exceeds its budget: ``COURSEKIT_NOTEBOOK_BUDGET``
-  seconds (default 60, the course's promise for two CPU cores);
+  seconds (default 60, the course's promise for two CPU cores), with an allowance of
+  a quarter under ``-n``, where the notebook shares the cores with unit tests
+  (:data:`SHARED_ALLOWANCE`);
 * under pytest-xdist (``pytest -n auto``, as CI runs, with ``--dist loadgroup``),
   puts every notebook in one ``xdist_group``, so one worker executes the notebooks
   one after the other (each notebook's cells in order, in one kernel) while the
@@ -36,9 +38,19 @@ _times: dict[str, float] = defaultdict(float)
 _over_budget: list[str] = []
 
 
-def budget_seconds() -> float:
-    """The per-notebook budget in seconds (``COURSEKIT_NOTEBOOK_BUDGET`` or 60)."""
-    return float(os.environ.get("COURSEKIT_NOTEBOOK_BUDGET", DEFAULT_BUDGET_S))
+SHARED_ALLOWANCE = 1.25
+"""Under ``-n`` a notebook shares the two cores with the unit tests beside it, which
+costs it about a quarter of its time (lecture 07: 42.9 s alone, 57 s beside them);
+the budget is checked with that allowance there. Run ``pytest lectures solutions``
+without ``-n`` to hold every notebook to the budget on its own."""
+
+
+def budget_seconds(config=None) -> float:
+    """The per-notebook budget in seconds (``COURSEKIT_NOTEBOOK_BUDGET`` or 60), times
+    :data:`SHARED_ALLOWANCE` when pytest-xdist runs tests beside the notebooks."""
+    budget = float(os.environ.get("COURSEKIT_NOTEBOOK_BUDGET", DEFAULT_BUDGET_S))
+    workers = getattr(config.option, "numprocesses", None) if config is not None else None
+    return budget * SHARED_ALLOWANCE if isinstance(workers, int) and workers > 1 else budget
 
 
 def pytest_configure(config) -> None:
@@ -75,7 +87,7 @@ def pytest_runtest_logreport(report) -> None:
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:
-    budget = budget_seconds()
+    budget = budget_seconds(session.config)
     _over_budget[:] = sorted(p for p, t in _times.items() if t > budget)
     if _over_budget and session.exitstatus == 0:
         session.exitstatus = 1
@@ -84,7 +96,7 @@ def pytest_sessionfinish(session, exitstatus) -> None:
 def pytest_terminal_summary(terminalreporter) -> None:
     if not _times:
         return
-    budget = budget_seconds()
+    budget = budget_seconds(terminalreporter.config)
     tr = terminalreporter
     tr.section("notebook run times (CI mode)")
     width = max(len(p) for p in _times)
