@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import importlib.util
 import re
 from pathlib import Path
 
@@ -158,3 +159,11 @@ def points_split(plan: Plan, grading: Path) -> tuple[tuple[float, ...] | None, t
                      " ".join(docstring.split()))
     stated = tuple(float(n) for n in said.groups()) if said else None
     return stated, (plan.max_points(), public, hidden)
+
+
+def load_module(path: Path, name: str):
+    """A grading file imported as a module (its probes and helpers, called in-process)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -21,7 +21,6 @@ DataFrame, find numbers changed after the run, and fail with a message naming th
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 import pytest
-from grading_helpers import grade_batch, points_split, with_cell
+from grading_helpers import grade_batch, load_module, points_split, with_cell
 
 from coursekit.experiments.sweep import sweep
 from coursekit.grading import build_plan, check_sync, load_assignment
@@ -213,14 +212,7 @@ def test_homework_is_the_release_of_the_solution(tmp_path):
 
 # The beta-grid probe in this process, on sweeps of a stand-in adam_run -------------------------
 
-def _grading_module():
-    spec = importlib.util.spec_from_file_location(f"{NAME}_grading", GRADING)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-GRADING_MODULE = _grading_module()
+GRADING_MODULE = load_module(GRADING, f"{NAME}_grading")
 BETA_INPUTS = next(t.inputs for t in build_plan(load_assignment(GRADING)).tests
                    if t.key == "results/beta_grid")
 

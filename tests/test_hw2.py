@@ -12,14 +12,21 @@ that the hidden tests' inputs can tell the mistakes apart, with torch as the jud
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import nbformat
 import numpy as np
 import pytest
 import torch
-from grading_helpers import edit, grade_batch, index, points_split, points_without, with_cell
+from grading_helpers import (
+    edit,
+    grade_batch,
+    index,
+    load_module,
+    points_split,
+    points_without,
+    with_cell,
+)
 
 from coursekit.grading import build_plan, check_sync, load_assignment
 
@@ -33,14 +40,7 @@ TOTAL = PLAN.max_points()
 FIRST_EXPERIMENT_CELL = "experiment-text"
 
 
-def _grading_module():
-    spec = importlib.util.spec_from_file_location(f"{NAME}_grading", GRADING)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-GRADING_MODULE = _grading_module()
+GRADING_MODULE = load_module(GRADING, f"{NAME}_grading")
 
 
 def solution() -> nbformat.NotebookNode:
