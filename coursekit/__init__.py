@@ -27,6 +27,6 @@ __getattr__, __dir__, __all__ = attach(
     __name__,
     submodules=("analysis", "data", "experiments", "grading", "landscapes", "models", "optim",
                 "primer", "runtime", "schedules", "stats", "train", "viz"),
-    names={"device": "runtime", "environment": "runtime", "fast_mode": "runtime",
-           "seed": "runtime"},
+    names={"banner": "runtime", "device": "runtime", "environment": "runtime",
+           "fast_mode": "runtime", "seed": "runtime"},
 )

@@ -1,4 +1,5 @@
-"""The ``coursekit`` command: release homework, check a notebook, grade a folder, make slides.
+"""The ``coursekit`` command: release homework, check a notebook, grade a folder, make slides,
+write the launch links.
 
 ::
 
@@ -8,9 +9,11 @@
                     [--timeout S] [--cell-timeout S] [--cpu-time S] [--memory MB]
                     [--hide PATH]... [--force] [--seed N] [--solutions DIR]
     coursekit slides lectures/ --out _build/slides [--execute]
+    coursekit launch [NOTEBOOK or FOLDER ...] [--check]
 
 Exit status: 0 on success (``check``: every public test passed), 1 when
-``check`` finds failing tests, 2 on bad arguments or unusable input.
+``check`` finds failing tests or ``launch --check`` stale notebooks, 2 on bad
+arguments or unusable input.
 """
 
 from __future__ import annotations
@@ -133,6 +136,19 @@ def _parser() -> argparse.ArgumentParser:
                      help="seconds per cell with --execute (default 600)")
     sld.add_argument("--reveal-prefix", metavar="URL", help="where the slides load reveal.js "
                      "from (default: a CDN; a local copy works offline)")
+
+    lch = commands.add_parser(
+        "launch", help="write the launch links and the setup cell into notebooks",
+        description="Give each notebook (every .ipynb under a folder given; by default "
+                    "lectures/ and solutions/ of the repository) its first cell of Colab, "
+                    "Binder and JupyterHub links to its own path, and its first code cell, "
+                    "which installs coursekit where it is missing and prints the mode and "
+                    "device, from [tool.coursekit.launch] in pyproject.toml. homework/ gets "
+                    "them from `coursekit release`.")
+    lch.add_argument("notebooks", type=Path, nargs="*",
+                     help="notebooks or folders (default: lectures/ and solutions/)")
+    lch.add_argument("--check", action="store_true", help="change nothing; list the notebooks "
+                     "whose cells are missing or out of date and exit 1 if there are any")
     return parser
 
 
@@ -171,6 +187,26 @@ def _slides(args: argparse.Namespace) -> int:
 
     for path in build_slides(args.notebooks, args.out, execute=args.execute,
                              timeout=args.cell_timeout, reveal_prefix=args.reveal_prefix):
+        print(f"wrote {path}")
+    return 0
+
+
+def _launch(args: argparse.Namespace) -> int:
+    from coursekit import launch  # not needed to check or grade
+
+    paths = args.notebooks
+    if not paths:
+        root = launch.find_root()
+        paths = [Path(os.path.relpath(root / folder)) for folder in ("lectures", "solutions")
+                 if (root / folder).is_dir()]
+    if args.check:
+        stale = launch.stale(paths)
+        for path in stale:
+            print(f"out of date: {path}")
+        if stale:
+            print("run `coursekit launch` to write their launch and setup cells", file=sys.stderr)
+        return 1 if stale else 0
+    for path in launch.write(paths):
         print(f"wrote {path}")
     return 0
 
@@ -230,7 +266,8 @@ def _isolation(results: list[SubmissionResult]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``coursekit`` command line; return the exit status."""
     args = _parser().parse_args(argv)
-    commands = {"release": _release, "check": _check, "grade": _grade, "slides": _slides}
+    commands = {"release": _release, "check": _check, "grade": _grade, "slides": _slides,
+                "launch": _launch}
     try:
         return commands[args.command](args)
     except (MarkerError, GradingSpecError, SandboxError, ValueError, FileNotFoundError) as exc:

@@ -4,12 +4,14 @@
 every CUDA device), so a notebook that calls it once at the top is repeatable.
 ``device()`` returns the fastest backend present: CUDA, then Apple's MPS, then CPU.
 ``fast_mode()`` tells whether the course runs in CI mode (``COURSEKIT_FAST=1``),
-where notebooks shrink their experiments to finish in seconds.
+where notebooks shrink their experiments to finish in seconds, and ``banner()`` says
+in one line which mode and device a notebook runs with.
 """
 
 from __future__ import annotations
 
 import os
+import platform
 import random
 
 import numpy as np
@@ -17,7 +19,7 @@ import torch
 
 from coursekit import _checks as checks
 
-__all__ = ["device", "environment", "fast_mode", "seed"]
+__all__ = ["banner", "device", "environment", "fast_mode", "seed"]
 
 
 def seed(n: int) -> int:
@@ -55,6 +57,40 @@ def fast_mode() -> bool:
     return os.environ.get("COURSEKIT_FAST", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _hardware(chosen: torch.device) -> str:
+    """What stands behind a device: the GPU's name for CUDA, else the processor."""
+    if chosen.type == "cuda":
+        return torch.cuda.get_device_name(chosen)
+    if chosen.type == "mps":
+        return "Apple GPU"
+    return platform.processor() or platform.machine()
+
+
+def banner() -> str:
+    """One line saying where this notebook runs: coursekit's version, the mode, the device.
+
+    ::
+
+        coursekit 0.1.0 | full mode | device cuda (Tesla T4)
+        coursekit 0.1.0 | CI mode (COURSEKIT_FAST=1) | device cpu (x86_64, 2 threads)
+
+    Full mode is the default: it is on wherever ``COURSEKIT_FAST`` is unset (or not a
+    true value; see :func:`fast_mode`), so a Colab runtime with a GPU runs every
+    experiment at full size on ``cuda``. CI mode is what the test suite sets. The
+    device is the one :func:`device` picks; on the CPU the line gives torch's thread
+    count too, which bounds how fast the CPU runs.
+    """
+    from coursekit import __version__
+
+    mode = "CI mode (COURSEKIT_FAST=1)" if fast_mode() else "full mode"
+    chosen = device()
+    hardware = _hardware(chosen)
+    if chosen.type == "cpu":
+        threads = torch.get_num_threads()
+        hardware = f"{hardware}, {threads} thread{'s' * (threads != 1)}"
+    return f"coursekit {__version__} | {mode} | device {chosen.type} ({hardware})"
+
+
 def environment() -> list[dict[str, str]]:
     """What this machine offers the course, as ``{"item": ..., "value": ...}`` records.
 
@@ -62,18 +98,13 @@ def environment() -> list[dict[str, str]]:
     thread count, whether CI mode is on, where datasets are looked for and which of
     them are present. ``pandas.DataFrame(environment())`` shows it as a table.
     """
-    import platform
-
     import matplotlib
     import torchvision
 
     from coursekit import __version__, data
 
     chosen = device()
-    if chosen.type == "cuda":
-        hardware = torch.cuda.get_device_name(chosen)
-    else:
-        hardware = platform.processor() or platform.machine()
+    hardware = _hardware(chosen)
     records = [
         ("python", platform.python_version()),
         ("coursekit", __version__),

@@ -207,6 +207,7 @@ def test_homework_is_the_release_of_the_solution(tmp_path):
     for path in (SOLUTION, GRADING):
         shutil.copy(path, solutions / path.name)
     shutil.copy(HOMEWORK, homework / HOMEWORK.name)
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)  # where the launch links point
     assert check_sync(solutions, homework) == []
 
 

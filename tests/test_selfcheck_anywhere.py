@@ -77,6 +77,7 @@ def test_hw1_copied_alone_under_another_name_checks_itself(tmp_path):
     solutions.mkdir()
     for name in (f"{HW1}.ipynb", f"{HW1}_grading.py"):
         shutil.copy(ROOT / "solutions" / name, solutions / name)
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)  # where the launch links point
     written = release(solutions, tmp_path / "homework")
     assert [p.name for p in written] == [f"{HW1}.ipynb"]  # the checks travel inside it
 

@@ -21,8 +21,11 @@ naming the function, and each markdown region by ``YOUR ANSWER HERE``; it drops
 outputs, execution counts and cell metadata other than tags, and stamps the
 notebook's metadata with its assignment's name and the public tests of
 ``<hw>_grading.py`` with their hash (see :mod:`coursekit.grading.selfcheck`), so
-the notebook checks itself wherever it is copied. Hidden tests stay behind. The
-output depends on the solutions alone (stable JSON, no timestamps), and nothing
+the notebook checks itself wherever it is copied. Hidden tests stay behind. A
+solution notebook that has launch links (:mod:`coursekit.launch`) is released with
+links to ``homework/<hw>.ipynb``, the student version's path in the repository, and
+with its setup cell. The output depends on the solutions (and the repository's
+``[tool.coursekit.launch]``) alone (stable JSON, no timestamps), and nothing
 is written unless every notebook releases cleanly: unbalanced or misplaced
 markers stop the release with an error naming the notebook, the cell and the line.
 
@@ -221,19 +224,41 @@ def _notebook_text(notebook: nbformat.NotebookNode) -> str:
     return text if text.endswith("\n") else text + "\n"
 
 
+def _relaunch(notebook: nbformat.NotebookNode, solutions: Path, path: str) -> None:
+    """Point a released notebook's launch links at ``path``, if its solution had them."""
+    from coursekit import launch  # publishing, on the grading side's layer: loaded on use
+
+    if not any(launch.LAUNCH_TAG in cell.get("metadata", {}).get("tags", [])
+               for cell in notebook.cells):
+        return
+    try:
+        config = launch.read_config(launch.find_root(solutions))
+    except FileNotFoundError as exc:
+        raise ValueError(f"{solutions} has notebooks with launch links, whose release reads "
+                         f"[tool.coursekit.launch] from the repository's pyproject.toml: "
+                         f"{exc}") from None
+    launch.apply(notebook, config, path)
+    nbformat.validate(notebook)
+
+
 def render_release(solutions: str | Path) -> dict[str, str]:
     """The files ``release(solutions, ...)`` writes, by file name, as text.
 
     For every ``<hw>.ipynb`` in ``solutions`` (not recursive): the released
     ``<hw>.ipynb``, carrying the public tests of ``<hw>_grading.py`` if it exists.
+    A notebook with a launch cell gets the launch and setup cells of
+    ``homework/<hw>.ipynb`` from the configuration of the repository that holds
+    ``solutions`` (:func:`coursekit.launch.apply`): the links point at the student
+    version on GitHub, wherever this release is written.
 
     Raises
     ------
     MarkerError
         If a notebook's markers are unbalanced or misplaced.
     ValueError
-        If ``solutions`` is not a folder, a notebook cannot be read, or a
-        grading file has no notebook.
+        If ``solutions`` is not a folder, a notebook cannot be read, a grading
+        file has no notebook, or notebooks with launch links have no repository
+        configuration (``pyproject.toml``) at or above ``solutions``.
     """
     solutions = Path(solutions)
     if not solutions.is_dir():
@@ -250,8 +275,9 @@ def render_release(solutions: str | Path) -> dict[str, str]:
         grading = solutions / f"{path.stem}_grading.py"
         plan = (build_plan(load_assignment(grading), include_hidden=False)
                 if grading.is_file() else None)
-        files[path.name] = _notebook_text(release_notebook(notebook, path.stem, path.name,
-                                                           plan))
+        released = release_notebook(notebook, path.stem, path.name, plan)
+        _relaunch(released, solutions, f"homework/{path.name}")
+        files[path.name] = _notebook_text(released)
     stems = {p.stem for p in notebooks}
     orphans = sorted(p.name for p in solutions.glob("*_grading.py")
                      if p.name.removesuffix("_grading.py") not in stems)
