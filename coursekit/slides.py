@@ -124,14 +124,16 @@ def slide_notebook(notebook: nbformat.NotebookNode, *, max_lines: int = MAX_LINE
     Returns
     -------
     nbformat.NotebookNode
-        The copy, with markdown cells split at ``#``/``##`` headings and
+        The copy, without the cells tagged ``remove-cell`` (left out of the website
+        too), with markdown cells split at ``#``/``##`` headings and
         ``metadata.slideshow.slide_type`` set on every cell.
     """
     if max_lines < 1 or long_code < 1:
         raise ValueError(f"max_lines and long_code must be >= 1, got {max_lines} and "
                          f"{long_code}")
     slides = copy.deepcopy(notebook)
-    slides.cells = _split_cells(slides.cells)
+    slides.cells = _split_cells([c for c in slides.cells  # e.g. the launch links' cell
+                                 if "remove-cell" not in c.get("metadata", {}).get("tags", [])])
     used, alone = 0, False          # lines on the current (sub-)slide; a long cell is on it
     for number, cell in enumerate(slides.cells):
         size = _size(cell)

@@ -92,7 +92,7 @@ def test_landing_notebook_links_every_lecture_and_homework():
     nb = nbformat.read(landing, as_version=4)
     text = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "markdown")
     linked = {(landing.parent / target).resolve()
-              for target in re.findall(r"\]\(([^)\s]+\.ipynb)\)", text)}
+              for target in re.findall(r"\]\((?![a-z]+://)([^)\s]+\.ipynb)\)", text)}
     notebooks = {path.resolve() for folder in ("lectures", "homework")
                  for path in (ROOT / folder).glob("*.ipynb")} - {landing.resolve()}
     dead = sorted(os.path.relpath(path, ROOT) for path in linked - notebooks)

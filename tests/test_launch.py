@@ -346,6 +346,16 @@ def test_cli_launch_reports_a_bad_configuration(tmp_path, capsys):
     assert "tool.coursekit.launch.binder must be an https:// URL" in capsys.readouterr().err
 
 
+def test_slides_leave_the_launch_cell_out():
+    from coursekit import slides
+
+    notebook = nbformat.read(ROOT / "lectures" / "04_momentum.ipynb", as_version=4)
+    assert launch.LAUNCH_TAG in notebook.cells[0].metadata["tags"]
+    shown = slides.slide_notebook(notebook).cells
+    assert not any(launch.LAUNCH_TAG in c.metadata.get("tags", []) for c in shown)
+    assert shown[0].source.startswith("# Lecture 4")
+
+
 # ----------------------------------------------------------------------------- release
 
 
