@@ -356,6 +356,17 @@ def test_slides_leave_the_launch_cell_out():
     assert shown[0].source.startswith("# Lecture 4")
 
 
+def test_launch_and_its_command_load_no_course_library():
+    import subprocess
+    import sys
+
+    code = ("import sys; from coursekit.cli import main; main(['launch', '--check']); "
+            "print(sorted({'torch', 'matplotlib'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, check=False).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+
+
 # ----------------------------------------------------------------------------- release
 
 
