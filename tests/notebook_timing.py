@@ -17,7 +17,9 @@ not compared, errors fail). This plugin
   one after the other (each notebook's cells in order, in one kernel) while the
   others run the unit tests: a notebook shares the machine with one test process,
   not with another notebook, and its time stays comparable to a run on its own.
-  Every other test is grouped by its file, so a module's fixtures (a graded batch
+  Tests marked ``executed_notebooks`` (tests/notebook_outputs.py), which read the
+  notebooks' executed copies, join that group and run after them. Every other test
+  is grouped by its file, so a module's fixtures (a graded batch
   of submissions, say) are built once, on one worker. Where the operating system
   allows it (CI runs as root), the notebook worker and the kernels it starts get a
   higher scheduling priority (nice -5) than the unit tests beside them, so the
@@ -61,7 +63,8 @@ def pytest_itemcollected(item) -> None:
     """Mark each item's group as it is collected, before xdist reads the groups (its own
     ``pytest_collection_modifyitems`` runs ahead of any plugin's)."""
     path = str(item.fspath)
-    item.add_marker(pytest.mark.xdist_group("notebooks" if path.endswith(".ipynb") else path))
+    notebook = path.endswith(".ipynb") or item.get_closest_marker("executed_notebooks")
+    item.add_marker(pytest.mark.xdist_group("notebooks" if notebook else path))
 
 
 _favoured = False

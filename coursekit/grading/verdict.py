@@ -10,20 +10,20 @@ own process can change a verdict.
 
 Statuses, from most to least severe:
 
-==================  ============================================================
-``grader_error``    the grader itself failed on this submission (a bug, or a full
-                    disk): the reason is in the detail and the gradebook; scores 0,
-                    and the next run grades it again
-``invalid``         not a readable notebook (bad JSON, not nbformat, too large,
-                    too many code cells); scores 0
-``wrong_assignment`` the notebook's metadata names another assignment; scores 0
-``empty``           no code cells; scores 0
-``timeout``         stopped at the wall-clock or CPU-time limit; what ran before counts
-``crashed``         the process died (exit, signal) before finishing; what ran counts
-``cell_timeout``    a cell or a graded call ran past the per-cell limit and was interrupted
-``errors``          some cells raised; the later cells still ran
-``ok``              every cell ran without error
-==================  ============================================================
+====================  ============================================================
+``grader_error``      the grader itself failed on this submission (a bug, or a full
+                      disk): the reason is in the detail and the gradebook; scores 0,
+                      and the next run grades it again
+``invalid``           not a readable notebook (bad JSON, not nbformat, too large,
+                      too many code cells); scores 0
+``wrong_assignment``  the notebook's metadata names another assignment; scores 0
+``empty``             no code cells; scores 0
+``timeout``           stopped at the wall-clock or CPU-time limit; what ran before counts
+``crashed``           the process died (exit, signal) before finishing; what ran counts
+``cell_timeout``      a cell or a graded call ran past the per-cell limit and was interrupted
+``errors``            some cells raised; the later cells still ran
+``ok``                every cell ran without error
+====================  ============================================================
 
 :func:`compare` never raises on values the wire format can carry, and every
 message here is at most ``MAX_TEXT`` characters.

@@ -8,14 +8,21 @@ primer to which the ECE 60146 homework report (ECE 60146, 2024) added SGD with
 momentum and Adam; backpropagation itself is Rumelhart et al. (1986). The pieces,
 one file each:
 
-``engine``       Tensor, the operations (forward value and derivative side by
-                 side) and Graph (topological order, forward, backward).
-``expressions``  The expression language: parser, Program, ExpressionError.
-``models``       OneNeuronClassifier, MultiNeuronClassifier and their torch twins.
-``data``         make_two_gaussians and BatchIterator.
-``optimizers``   Optimizer (the extension point), SGD, SGDMomentum, Adam.
-``training``     train -> History.
-``draw``         draw_graph, with matplotlib.
+``engine``
+    Tensor, the operations (forward value and derivative side by side) and Graph
+    (topological order, forward, backward).
+``expressions``
+    The expression language: parser, Program, ExpressionError.
+``models``
+    OneNeuronClassifier, MultiNeuronClassifier and their torch twins.
+``data``
+    make_two_gaussians and BatchIterator.
+``optimizers``
+    Optimizer (the extension point), SGD, SGDMomentum, Adam.
+``training``
+    train -> History.
+``draw``
+    draw_graph, with matplotlib.
 
 Example::
 
