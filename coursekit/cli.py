@@ -1,5 +1,5 @@
 """The ``coursekit`` command: release homework, check a notebook, grade a folder, make slides,
-write the launch links.
+write the launch links, build the website.
 
 ::
 
@@ -10,10 +10,11 @@ write the launch links.
                     [--hide PATH]... [--force] [--seed N] [--solutions DIR]
     coursekit slides lectures/ --out _build/slides [--execute]
     coursekit launch [NOTEBOOK or FOLDER ...] [--check]
+    coursekit site [--out _build/site] [--executed _build/executed] [--full]
 
 Exit status: 0 on success (``check``: every public test passed), 1 when
-``check`` finds failing tests or ``launch --check`` stale notebooks, 2 on bad
-arguments or unusable input.
+``check`` finds failing tests, ``launch --check`` stale notebooks or ``site`` a
+problem that fails the build, 2 on bad arguments or unusable input.
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ def _seed(text: str) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="coursekit",
-        description="Release, check and grade coursekit assignments; export slides.")
+        description="Release, check and grade coursekit assignments; export slides; write "
+                    "launch links; build the course website.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     rel = commands.add_parser(
@@ -149,6 +151,23 @@ def _parser() -> argparse.ArgumentParser:
                      help="notebooks or folders (default: lectures/ and solutions/)")
     lch.add_argument("--check", action="store_true", help="change nothing; list the notebooks "
                      "whose cells are missing or out of date and exit 1 if there are any")
+
+    ste = commands.add_parser(
+        "site", help="build the course website into _build/site/html",
+        description="Build the course website (Sphinx + myst-nb; docs/site.md): the README's "
+                    "course map, every lecture with its outputs, the homework as released, "
+                    "the instructors' pages and the API reference. Lectures are executed in "
+                    "CI mode unless a fresh executed copy is found in --executed (the test "
+                    "suite writes them); warnings fail the build.")
+    ste.add_argument("--out", type=Path, default=Path("_build/site"),
+                     help="output folder; the site is <out>/html (default: _build/site)")
+    ste.add_argument("--executed", type=Path, default=Path("_build/executed"),
+                     help="executed notebooks to reuse, and where new ones are kept "
+                          "(default: _build/executed)")
+    ste.add_argument("--full", action="store_true", help="execute the lectures at full size "
+                     "(COURSEKIT_FAST unset) instead of in CI mode")
+    ste.add_argument("--cell-timeout", type=_seconds, default=300,
+                     help="seconds per cell when a lecture is executed (default 300)")
     return parser
 
 
@@ -211,6 +230,19 @@ def _launch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _site(args: argparse.Namespace) -> int:
+    from coursekit import launch, site  # not needed to check or grade
+
+    root = launch.find_root()
+    try:
+        site.build(root, out=args.out.resolve(), cache=args.executed.resolve(),
+                   mode="full" if args.full else "ci", timeout=args.cell_timeout)
+    except site.SiteBuildError as error:
+        print(f"coursekit site: the build failed: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _grade(args: argparse.Namespace) -> int:
     grading = _grading_file(args.assignment, args.solutions)
     if not grading.is_file():
@@ -267,7 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``coursekit`` command line; return the exit status."""
     args = _parser().parse_args(argv)
     commands = {"release": _release, "check": _check, "grade": _grade, "slides": _slides,
-                "launch": _launch}
+                "launch": _launch, "site": _site}
     try:
         return commands[args.command](args)
     except (MarkerError, GradingSpecError, SandboxError, ValueError, FileNotFoundError) as exc:

@@ -41,11 +41,17 @@ def test_ci_script_reads_its_commands_from_the_readme():
 def test_dependencies_are_declared():
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     names = {re.split(r"[<>=\[ ]", d)[0].lower() for d in meta["dependencies"]}
-    for needed in ("numpy", "torch", "torchvision", "matplotlib", "ipywidgets", "jupyterlab",
-                   "tqdm", "scikit-learn"):
+    for needed in ("numpy", "torch", "torchvision", "matplotlib", "ipywidgets", "tqdm",
+                   "scikit-learn"):
         assert needed in names
-    dev = {re.split(r"[<>=\[ ]", d)[0].lower() for d in meta["optional-dependencies"]["dev"]}
+    # the setup cell pip-installs coursekit into Colab and hubs, which bring their own
+    # Jupyter: JupyterLab is the `lab` extra, which `dev` (the README's install) includes
+    assert "jupyterlab" not in names
+    extras = meta["optional-dependencies"]
+    assert any(d.startswith("jupyterlab") for d in extras["lab"])
+    dev = {re.split(r"[<>=\[ ]", d)[0].lower() for d in extras["dev"]}
     assert {"pytest", "nbval", "hypothesis", "ruff"} <= dev
+    assert any(re.fullmatch(r"coursekit\[(.*,)?lab(,.*)?\]", d) for d in extras["dev"])
     assert not any("==" in d for d in meta["dependencies"]), "no exact pins: let pip resolve"
 
 
