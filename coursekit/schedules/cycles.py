@@ -158,8 +158,8 @@ def one_cycle(t: Steps, *, max_lr: float, total_steps: int, pct_start: float = 0
               final_div_factor: float = 1e4, three_phase: bool = False) -> float | np.ndarray:
     r"""The 1cycle policy (Smith and Topin, 2019): one climb to ``max_lr``, one long descent.
 
-    With :math:`\eta_{init} = \eta_{max} / \text{div\_factor}` and
-    :math:`\eta_{min} = \eta_{init} / \text{final\_div\_factor}`, the rate anneals
+    With :math:`\eta_{init} = \eta_{max} / \mathrm{div\_factor}` and
+    :math:`\eta_{min} = \eta_{init} / \mathrm{final\_div\_factor}`, the rate anneals
 
     - two phases (default, fastai's variant): :math:`\eta_{init} \to \eta_{max}`
       over the first ``pct_start`` of the steps, then :math:`\eta_{max} \to \eta_{min}`;

@@ -119,7 +119,7 @@ def step_decay(t: Steps, lr0: float = 1.0, *, step_size: int, gamma: float = 0.1
                ) -> float | np.ndarray:
     r"""Step decay: multiply by ``gamma`` every ``step_size`` steps.
 
-    .. math:: \eta_t = \eta_0 \, \gamma^{\lfloor t / \text{step\_size} \rfloor}
+    .. math:: \eta_t = \eta_0 \, \gamma^{\lfloor t / \mathrm{step\_size} \rfloor}
 
     Scheduler: :class:`~coursekit.schedules.StepLR`.
     """

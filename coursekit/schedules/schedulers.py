@@ -131,7 +131,7 @@ class FormulaLR(ClosedFormLR):
 class StepLR(FormulaLR):
     r"""Multiply the rate by ``gamma`` every ``step_size`` steps (as ``torch``'s ``StepLR``).
 
-    :math:`\eta_t = \eta_0 \gamma^{\lfloor t / \text{step\_size} \rfloor}` (:func:`step_decay`).
+    :math:`\eta_t = \eta_0 \gamma^{\lfloor t / \mathrm{step\_size} \rfloor}` (:func:`step_decay`).
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer, step_size: int, gamma: float = 0.1,
