@@ -75,6 +75,22 @@ def pytest_runtest_makereport(item, call):
         _write(item.config, Path(path), item.parent.nb)
 
 
+_setup_seconds: list[float] = []
+
+
+def pytest_runtest_logreport(report) -> None:
+    """Note how long the ``executed_notebooks`` tests' fixtures took (the site build)."""
+    if report.when == "setup" and MARKER in report.keywords:
+        _setup_seconds.append(report.duration)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _setup_seconds and max(_setup_seconds) > 1:
+        terminalreporter.write_line(
+            f"website built for the {MARKER} tests in {max(_setup_seconds):.1f} s "
+            "(their longest fixture setup: tests/test_site.py's build)")
+
+
 def _write(config, path: Path, collected) -> None:
     """Save the notebook as nbval read it (the cells it executed) with its outputs."""
     outputs = _outputs.pop(str(path), {})
