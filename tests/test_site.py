@@ -49,9 +49,6 @@ BUILD_TIMEOUT_S = 900        # every lecture executed here, on a busy machine, i
 LECTURES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "lectures").glob("*.ipynb"))
 HOMEWORK = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "homework").glob("*.ipynb"))
 SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
-# The course's index notebook draws nothing; every other lecture page must show figures
-# and math (test_the_index_notebook_draws_nothing keeps this exemption honest).
-INDEX = "lectures/00_start_here.ipynb"
 
 
 def readme_site_command() -> list[str]:
@@ -117,27 +114,15 @@ def _html(built: Path, notebook: str) -> Path:
     return built / (notebook[: -len(".ipynb")] + ".html")
 
 
-def _draws(notebook: str) -> bool:
-    cells = nbformat.read(ROOT / notebook, as_version=4).cells
-    return any(re.search(r"\b(plot|plt|widgets)\.", cell.source) for cell in cells
-               if cell.cell_type == "code")
-
-
-def test_the_index_notebook_draws_nothing():
-    assert INDEX in LECTURES and not _draws(INDEX)
-    assert all(_draws(lecture) for lecture in LECTURES if lecture != INDEX)
-
-
 @pytest.mark.parametrize("lecture", LECTURES)
 def test_every_lecture_page_shows_figures_and_math(built, lecture):
     page = Page(_html(built, lecture))
     assert "cell_output" in page.classes, f"{lecture}: the page shows no outputs"
     figures = [src for src in page.images if "_images/" in src and src.endswith(".png")]
+    assert figures, f"{lecture}: no figure on its page"
     for src in figures:
         assert page.local(src).is_file(), f"{lecture}: figure {src} is missing"
-    if lecture != INDEX:
-        assert figures, f"{lecture}: no figure on its page"
-        assert "math" in page.classes, f"{lecture}: no math markup on its page"
+    assert "math" in page.classes, f"{lecture}: no math markup on its page"
 
 
 @pytest.mark.parametrize("notebook", HOMEWORK)
@@ -311,11 +296,10 @@ def test_site_in_chromium_typesets_math_and_loads_figures(served, tmp_path, reco
                 figures = page.evaluate(_FIGURES)
                 report[stem] = {"typeset": page.evaluate(_TYPESET),
                                 "figures": len(figures)}
+                assert report[stem]["typeset"] > 0, f"{lecture}: no math typeset by MathJax"
+                assert figures, f"{lecture}: no figure on the page"
                 assert all(f["ok"] for f in figures), f"{lecture}: figures not loaded {figures}"
-                if lecture != INDEX:
-                    assert report[stem]["typeset"] > 0, f"{lecture}: no math typeset by MathJax"
-                    assert figures, f"{lecture}: no figure on the page"
-                    page.locator(".cell_output img").first.scroll_into_view_if_needed()
+                page.locator(".cell_output img").first.scroll_into_view_if_needed()
                 shot = tmp_path / f"site_{stem}.png"
                 page.screenshot(path=shot)
                 _artifact(shot, record_property)
