@@ -8,9 +8,12 @@ stay quick). The real course's site is tested in tests/test_site.py.
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
+from html import unescape
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import nbformat
 import pytest
@@ -28,8 +31,13 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 
 
+HUB = "https://hub.example.edu"
+
+
 def _launch_table() -> str:
+    """This repository's launch table, with a JupyterHub configured (the real one has none)."""
     table = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["coursekit"]["launch"]
+    table = {**table, "jupyterhub": HUB}
     lines = [f'{key} = "{value}"' for key, value in table.items()]
     return "[tool.coursekit.launch]\n" + "\n".join(lines) + "\n"
 
@@ -85,8 +93,18 @@ def test_a_small_course_builds_with_outputs_links_and_math(tmp_path):
     landing = index.read_text()
     assert "01_one.html" in landing and "hw1_one.html" in landing
     # the README's link to a file the site does not hold points at the repository
-    repository = read_config(root).repository
-    assert f"{repository}/blob/main/notes.txt" in landing
+    config = read_config(root)
+    assert f"{config.repository}/blob/{config.branch}/notes.txt" in landing
+    # the JupyterHub button: nbgitpuller pulls the repository and opens this notebook
+    hub = [unescape(link) for link in re.findall(r'href="([^"]+)"', page)
+           if link.startswith(HUB)]
+    assert hub, "no JupyterHub launch link on the lecture page"
+    parts = urlsplit(hub[0])
+    query = parse_qs(parts.query)
+    assert parts.path == "/hub/user-redirect/git-pull"
+    assert query["repo"] == [config.repository] and query["branch"] == [config.branch]
+    name = urlsplit(config.repository).path.rstrip("/").rsplit("/", 1)[-1]  # nbgitpuller's folder
+    assert query["urlpath"] == [f"lab/tree/{name}/lectures/01_one.ipynb"], query["urlpath"]
 
 
 def _output(notebook) -> str:
