@@ -11,15 +11,18 @@ write the launch links, build the website.
     coursekit slides lectures/ --out _build/slides [--execute]
     coursekit launch [NOTEBOOK or FOLDER ...] [--check]
     coursekit site [--out _build/site] [--executed _build/executed] [--full]
+    coursekit export --lms canvas|moodle GRADEBOOK ROSTER [--assignment NAME] [--out FILE]
 
 Exit status: 0 on success (``check``: every public test passed), 1 when
-``check`` finds failing tests, ``launch --check`` stale notebooks or ``site`` a
-problem that fails the build, 2 on bad arguments or unusable input.
+``check`` finds failing tests, ``launch --check`` stale notebooks, ``site`` a
+problem that fails the build or ``export`` students or submissions it could not
+match, 2 on bad arguments or unusable input.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -70,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="coursekit",
         description="Release, check and grade coursekit assignments; export slides; write "
-                    "launch links; build the course website.")
+                    "launch links; build the course website; export grades to an LMS.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     rel = commands.add_parser(
@@ -168,6 +171,27 @@ def _parser() -> argparse.ArgumentParser:
                      "(COURSEKIT_FAST unset) instead of in CI mode")
     ste.add_argument("--cell-timeout", type=_seconds, default=300,
                      help="seconds per cell when a lecture is executed (default 300)")
+
+    exp = commands.add_parser(
+        "export", help="write a gradebook as the CSV that Canvas or Moodle imports",
+        description="Join gradebook.csv (from coursekit grade) with a roster (Canvas: its own "
+                    "gradebook export; Moodle: a CSV with 'Email address' or 'ID number') and "
+                    "write the LMS's import file. A submission matches the student whose login, "
+                    "SIS user ID, email or email name equals its name (docs/grading.md); "
+                    "unmatched students and submissions are listed, and the exit status is 1.")
+    exp.add_argument("--lms", required=True, choices=("canvas", "moodle"))
+    exp.add_argument("gradebook", type=Path, help="gradebook.csv written by coursekit grade")
+    exp.add_argument("roster", type=Path, help="the class roster as CSV")
+    exp.add_argument("--assignment", help="the grade column's name in the LMS (default: the "
+                     "assignment named in summary.json beside the gradebook)")
+    exp.add_argument("--out", type=Path, help="where to write (default: <lms>_import.csv "
+                     "beside the gradebook)")
+    exp.add_argument("--percent", action="store_true", help="export percentages of the "
+                     "maximum (from summary.json, or --max-points) instead of points")
+    exp.add_argument("--max-points", type=float, help="the assignment's maximum (default: "
+                     "summary.json's max_score)")
+    exp.add_argument("--identifier", choices=("email", "id"), default="email",
+                     help="Moodle's user column: 'Email address' (default) or 'ID number'")
     return parser
 
 
@@ -243,6 +267,24 @@ def _site(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from coursekit.grading import lms
+
+    summary_path = args.gradebook.parent / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    assignment = args.assignment or summary.get("assignment")
+    if not assignment:
+        raise ValueError("no --assignment given and no summary.json beside the gradebook")
+    max_points = args.max_points if args.max_points is not None else summary.get("max_score")
+    out = args.out or args.gradebook.parent / f"{args.lms}_import.csv"
+    result = lms.export_files(args.gradebook, args.roster, out, args.lms, assignment,
+                              percent=args.percent, max_points=max_points,
+                              identifier=args.identifier)
+    print(result.report())
+    print(f"wrote {out}")
+    return 0 if result.complete else 1
+
+
 def _grade(args: argparse.Namespace) -> int:
     grading = _grading_file(args.assignment, args.solutions)
     if not grading.is_file():
@@ -299,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``coursekit`` command line; return the exit status."""
     args = _parser().parse_args(argv)
     commands = {"release": _release, "check": _check, "grade": _grade, "slides": _slides,
-                "launch": _launch, "site": _site}
+                "launch": _launch, "site": _site, "export": _export}
     try:
         return commands[args.command](args)
     except (MarkerError, GradingSpecError, SandboxError, ValueError, FileNotFoundError) as exc:
