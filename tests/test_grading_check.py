@@ -96,8 +96,10 @@ def test_check_cell_is_skipped_when_the_grader_runs_the_notebook(tmp_path):
     assert "graded 1 submissions" in status.stdout
     with open(tmp_path / "out" / "gradebook.csv", newline="") as f:
         rows = list(csv.reader(f))
-    assert rows[1][0] == "alice" and rows[1][-2:] == ["ok", ""]
-    assert float(rows[1][-3]) == pytest.approx(full_plan().max_points())
+    assert rows[2][0] == "alice" and rows[2][-2:] == ["ok", ""]
+    total, percent = rows[0].index("total"), rows[0].index("percent")
+    assert float(rows[2][total]) == pytest.approx(full_plan().max_points())
+    assert float(rows[2][percent]) == pytest.approx(100)
 
 
 def test_cli_check_exit_status_follows_the_public_tests(capsys):

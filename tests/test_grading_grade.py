@@ -94,13 +94,18 @@ def test_gradebook_has_a_sorted_row_per_submission_and_a_column_per_question(gra
     with open(out / "gradebook.csv", newline="") as f:
         rows = list(csv.reader(f))
     questions = [qid for qid, _ in PLAN.questions]
-    assert rows[0] == ["submission", *questions, "total", "status", "reason"]
-    assert [row[0] for row in rows[1:]] == sorted(CASES)
-    for row in rows[1:]:
+    assert rows[0] == ["submission", *questions, "total", "percent", "status", "reason"]
+    # the points possible: each question's tests' points, their sum, and 100 percent
+    possible = [sum(t.points for t in PLAN.tests if t.question == q) for q in questions]
+    assert rows[1][0] == "(points possible)"
+    assert [float(x) for x in rows[1][1:-2]] == pytest.approx([*possible, sum(possible), 100])
+    assert [row[0] for row in rows[2:]] == sorted(CASES)
+    for row in rows[2:]:
         result = results[row[0]]
-        scores = [float(x) for x in row[1:-3]]
+        scores = [float(x) for x in row[1:-4]]
         assert scores == pytest.approx([result.score(q) for q in questions])
-        assert float(row[-3]) == pytest.approx(sum(scores))
+        assert float(row[-4]) == pytest.approx(sum(scores))
+        assert float(row[-3]) == pytest.approx(100 * sum(scores) / sum(possible), rel=1e-3)
         assert row[-2] == CASES[row[0]][2]
         # why a notebook was not graded at all; nothing for one that ran
         not_graded = row[-2] in ("invalid", "wrong_assignment", "empty")

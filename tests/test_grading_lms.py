@@ -21,7 +21,13 @@ from pathlib import Path
 import pytest
 
 from coursekit.grading import build_plan, load_assignment
-from coursekit.grading.lms import ExportError, export, read_gradebook, read_roster
+from coursekit.grading.lms import (
+    ExportError,
+    export,
+    gradebook_maximum,
+    read_gradebook,
+    read_roster,
+)
 from coursekit.grading.report import gradebook as write_gradebook
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,12 +45,13 @@ Points Possible,,,,,10
 
 
 def gradebook(totals: dict[str, float]) -> str:
-    """A gradebook.csv as the grader writes it: its header, then one row per submission."""
-    header = write_gradebook([], PLAN).splitlines()[0]
+    """A gradebook.csv as the grader writes it (its header and points-possible row), then
+    one row per submission."""
+    header, possible = write_gradebook([], PLAN).splitlines()
     questions = len(PLAN.questions)
-    rows = [",".join([name, *["0"] * questions, f"{total:g}", "ok", ""])
+    rows = [",".join([name, *["0"] * questions, f"{total:g}", "", "ok", ""])
             for name, total in totals.items()]
-    return "\n".join([header, *rows]) + "\n"
+    return "\n".join([header, possible, *rows]) + "\n"
 
 
 def rows(text: str) -> list[list[str]]:
@@ -90,7 +97,7 @@ def test_moodle_import_by_id_number_and_in_percent():
     ("submission,score\na,1\n", CANVAS_ROSTER, {}, "lacks the column"),
     (None, CANVAS_ROSTER, {"lms": "blackboard"}, "lms must be one of"),
     (None, "Student,Section\nA,1\n", {}, "no identifier column"),
-    (None, CANVAS_ROSTER, {"percent": True}, "percent needs max_points"),
+    ("submission,total\njdoe,1\n", CANVAS_ROSTER, {"percent": True}, "needs max_points"),
     (None, "Full name,Email address\nNo Mail,\n", {}, "roster line 2"),
     ("submission,total\njdoe,lots\n", CANVAS_ROSTER, {}, "total must be a number"),
 ])
@@ -103,6 +110,11 @@ def test_unusable_input_is_refused_with_a_reason(book, roster, options, message)
 
 def test_readers_accept_the_grader_gradebook_and_skip_points_possible():
     assert read_gradebook(gradebook({"a": 1.5, "b": 0})) == {"a": 1.5, "b": 0.0}
+    assert gradebook_maximum(gradebook({})) == pytest.approx(PLAN.max_points())
+    # without max_points, the gradebook's points-possible row gives the maximum
+    book = gradebook({"jdoe": PLAN.max_points() / 4})
+    table = rows(export(book, CANVAS_ROSTER, "canvas", "HW1", percent=True).text)
+    assert table[1][-1] == "100" and {r[3]: r[5] for r in table[2:]}["jdoe"] == "25"
     assert [s.name for s in read_roster(CANVAS_ROSTER)] == ["Doe, Jane", "Lee, Ann",
                                                            "Roe, Rick", "Poe, Ed"]
 

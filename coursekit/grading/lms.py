@@ -38,8 +38,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["CANVAS_COLUMNS", "LMS", "Export", "Student", "export", "match", "read_gradebook",
-           "read_roster"]
+__all__ = ["CANVAS_COLUMNS", "LMS", "Export", "Student", "export", "gradebook_maximum", "match",
+           "read_gradebook", "read_roster"]
 
 LMS = ("canvas", "moodle")
 CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
@@ -114,8 +114,21 @@ def _rows(text: str, what: str) -> tuple[list[str], list[dict[str, str]]]:
     return list(reader.fieldnames), list(reader)
 
 
+POINTS_POSSIBLE = "(points possible)"   # as coursekit.grading.report writes it
+
+
+def gradebook_maximum(text: str) -> float | None:
+    """The total's maximum from a ``gradebook.csv``'s points-possible row, if it has one."""
+    _, rows = _rows(text, "gradebook")
+    for row in rows:
+        if (row.get("submission") or "").strip() == POINTS_POSSIBLE:
+            return float(row["total"])
+    return None
+
+
 def read_gradebook(text: str) -> dict[str, float]:
-    """Each submission's total from a ``gradebook.csv`` (columns ``submission``, ``total``)."""
+    """Each submission's total from a ``gradebook.csv`` (columns ``submission``, ``total``;
+    the points-possible row is not a submission)."""
     header, rows = _rows(text, "gradebook")
     missing = [c for c in ("submission", "total") if c not in header]
     if missing:
@@ -124,6 +137,8 @@ def read_gradebook(text: str) -> dict[str, float]:
     totals: dict[str, float] = {}
     for number, row in enumerate(rows, start=2):
         name = (row["submission"] or "").strip()
+        if name == POINTS_POSSIBLE:
+            continue
         try:
             totals[name] = float(row["total"])
         except (TypeError, ValueError):
@@ -196,7 +211,7 @@ def export(gradebook: str, roster: str, lms: str, assignment: str, *,
         Export ``100 * total / max_points`` instead of points.
     max_points : float, optional
         The assignment's maximum (needed for ``percent``; Canvas's "Points Possible"
-        row is written when given).
+        row is written when known). Default: the gradebook's points-possible row.
     identifier : {"email", "id"}
         Moodle only: the column Moodle maps to its users, ``Email address`` or
         ``ID number``.
@@ -207,6 +222,8 @@ def export(gradebook: str, roster: str, lms: str, assignment: str, *,
         raise ExportError(f"identifier must be 'email' or 'id', got {identifier!r}")
     if not assignment.strip():
         raise ExportError("the assignment's column name is empty")
+    if max_points is None:
+        max_points = gradebook_maximum(gradebook)
     if percent and not (max_points and max_points > 0):
         raise ExportError(f"percent needs max_points > 0, got {max_points!r}")
     totals = read_gradebook(gradebook)

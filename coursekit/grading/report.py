@@ -13,10 +13,11 @@
     Per submission (:func:`feedback`): public tests in detail (inputs,
     expected, got, what differs); hidden tests only as pass/fail with their points.
 ``gradebook.csv``
-    One row per submission, sorted by name (:func:`gradebook`): a column per
-    question, ``total``, ``status`` and, for a submission that was not graded,
-    the ``reason``. Regenerated from the records at the end of each run,
-    atomically. No times or dates, so grading twice gives the same file.
+    One row per submission, sorted by name (:func:`gradebook`), after a row of
+    the points possible: a column per question, ``total``, ``percent``,
+    ``status`` and, for a submission that was not graded, the ``reason``.
+    Regenerated from the records at the end of each run, atomically. No times or
+    dates, so grading twice gives the same file.
 ``summary.json``
     Counts per status, score statistics and each question's mean score (:func:`summary`).
 
@@ -61,6 +62,7 @@ __all__ = [
     "MAX_CELL_PROBLEMS",
     "MAX_SUBMISSION_BYTES",
     "MAX_VALUE_CHARS",
+    "POINTS_POSSIBLE",
     "RECORD_FORMAT",
     "exclusive",
     "feedback",
@@ -202,21 +204,34 @@ def _fmt(points: float) -> str:
     return f"{points:.6g}"
 
 
+POINTS_POSSIBLE = "(points possible)"
+"""The first cell of the gradebook's second row, which holds the maximum of each column."""
+
+
+def _percent(score: float, maximum: float) -> str:
+    return f"{100.0 * score / maximum:.4g}" if maximum > 0 else ""
+
+
 def gradebook(results: list[SubmissionResult], plan: Plan) -> str:
-    """``gradebook.csv``: a row per result, in the order given, a column per question,
-    the total, the status and, for a submission that was not graded (a status in
+    """``gradebook.csv``: a header, a :data:`POINTS_POSSIBLE` row with the maximum of each
+    question and of the total (and 100 for the percent), then a row per result in the
+    order given: a column per question, the total, the total as a percentage of the
+    maximum, the status and, for a submission that was not graded (a status in
     :data:`~coursekit.grading.verdict.NOT_GRADED`), the reason on one line (its
     detail, and its note: for a ``grader_error``, the grader's error message)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["submission", *(qid for qid, _ in plan.questions), "total", "status",
-                     "reason"])
+    questions = [qid for qid, _ in plan.questions]
+    maximum = plan.max_points()
+    writer.writerow(["submission", *questions, "total", "percent", "status", "reason"])
+    writer.writerow([POINTS_POSSIBLE, *(_fmt(plan.max_points(q)) for q in questions),
+                     _fmt(maximum), "100", "", ""])
     for r in results:
         reason = " ".join(r.detail.split()) if r.status in NOT_GRADED else ""
         if reason and r.note:
             reason += f": {r.note}"
-        writer.writerow([r.name, *(_fmt(r.score(qid)) for qid, _ in plan.questions),
-                         _fmt(r.score()), r.status, reason])
+        writer.writerow([r.name, *(_fmt(r.score(qid)) for qid in questions),
+                         _fmt(r.score()), _percent(r.score(), maximum), r.status, reason])
     return out.getvalue()
 
 
