@@ -42,7 +42,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -86,8 +86,8 @@ class Page:
 
     source: str
     staged: str
-    executed: bool = False
-    notes: list[str] = field(default_factory=list, compare=False)
+    executed: bool = False      # a lecture, shown with its outputs
+    from_cache: bool = False    # ... taken from the executed copies, not executed now
 
 
 # ---------------------------------------------------------------------------------------
@@ -400,8 +400,7 @@ def stage(root: str | Path, out: str | Path, cache: str | Path | None = None,
     for lecture in lectures:
         notebook, cached = executed_copy(root / lecture, root, cache, mode, timeout, library, log)
         _write_notebook(out / lecture, _rewrite_notebook(notebook, links, lecture))
-        pages.append(Page(lecture, lecture, executed=True,
-                          notes=["from the cache" if cached else "executed now"]))
+        pages.append(Page(lecture, lecture, executed=True, from_cache=cached))
     for notebook_path in homework:
         notebook = nbformat.read(root / notebook_path, as_version=4)
         _write_notebook(out / notebook_path, _rewrite_notebook(notebook, links, notebook_path))
@@ -477,8 +476,8 @@ def build(root: str | Path = ".", out: str | Path = SITE_DIR,
     log = log or (lambda message: None)
     started = time.perf_counter()
     pages = stage(root, out / "source", cache, mode, timeout, api, log)
-    from_cache = sum("from the cache" in page.notes for page in pages)
-    executed = sum("executed now" in page.notes for page in pages)
+    from_cache = sum(page.from_cache for page in pages)
+    executed = sum(page.executed and not page.from_cache for page in pages)
     log(f"staged {len(pages)} pages ({from_cache} lectures from the cache, {executed} executed) "
         f"in {time.perf_counter() - started:.1f} s")
     html = out / "html"

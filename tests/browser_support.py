@@ -38,6 +38,30 @@ _LAB_SETTINGS = {
 }
 
 
+def require_browser():
+    """Playwright's sync API and the system Chromium's path; skips the test without them."""
+    import pytest
+
+    api = pytest.importorskip(
+        "playwright.sync_api", reason="Playwright is not installed (pip install -e '.[dev]')")
+    browser = chromium_path()
+    if browser is None:
+        pytest.skip("no Chromium at /usr/bin/chromium (or $COURSEKIT_CHROMIUM): run "
+                    "`bash .ci/system-deps` as root to install Debian's chromium")
+    return api, browser
+
+
+def save_artifact(path: Path, record_property, folder: str = "") -> None:
+    """Record a screenshot with the test and copy it to ``$COURSEKIT_ARTIFACTS[/folder]``."""
+    record_property(path.stem, str(path))
+    print(f"screenshot: {path}")
+    artifacts = os.environ.get("COURSEKIT_ARTIFACTS")
+    if artifacts:
+        target = Path(artifacts) / folder
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, target / path.name)
+
+
 def chromium_path() -> str | None:
     """The system Chromium (``$COURSEKIT_CHROMIUM`` or /usr/bin/chromium), if installed."""
     path = os.environ.get("COURSEKIT_CHROMIUM", CHROMIUM)

@@ -29,10 +29,10 @@ import pytest
 MARKER = "executed_notebooks"   # tests/notebook_timing.py groups these with the notebooks
 
 
-def executed_dir(config) -> Path:
-    """Where executed copies go: ``$COURSEKIT_EXECUTED`` or ``<rootdir>/_build/executed``."""
+def executed_dir(root: Path) -> Path:
+    """Where executed copies go: ``$COURSEKIT_EXECUTED`` or ``<root>/_build/executed``."""
     folder = os.environ.get("COURSEKIT_EXECUTED")
-    return Path(folder) if folder else Path(config.rootpath) / "_build" / "executed"
+    return Path(folder) if folder else Path(root) / "_build" / "executed"
 
 
 _outputs: dict[str, dict[int, list]] = defaultdict(dict)
@@ -108,4 +108,4 @@ def _write(config, path: Path, collected) -> None:
         for output in cell.outputs:
             if output.output_type == "execute_result":
                 output.execution_count = number + 1
-    save_executed(path, notebook, executed_dir(config), config.rootpath)
+    save_executed(path, notebook, executed_dir(config.rootpath), config.rootpath)

@@ -20,7 +20,6 @@ import json
 import os
 import re
 import shlex
-import shutil
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -28,7 +27,13 @@ from urllib.parse import urlsplit
 import nbformat
 import pytest
 
-from tests.browser_support import WIDGETS_EXTENSION, LabServer, chromium_path, launch_chromium
+from tests.browser_support import (
+    WIDGETS_EXTENSION,
+    LabServer,
+    launch_chromium,
+    require_browser,
+    save_artifact,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 LANDING = "lectures/00_start_here.ipynb"
@@ -216,23 +221,9 @@ def _png(figure) -> bytes:
     return data
 
 
-def _save(path: Path, record_property) -> None:
-    record_property(path.stem, str(path))
-    print(f"screenshot: {path}")
-    artifacts = os.environ.get("COURSEKIT_ARTIFACTS")
-    if artifacts:
-        Path(artifacts).mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, Path(artifacts) / path.name)
-
-
 @pytest.mark.slow
 def test_explore_widget_redraws_its_figure_in_jupyterlab(tmp_path, record_property):
-    playwright_api = pytest.importorskip(
-        "playwright.sync_api", reason="Playwright is not installed (pip install -e '.[dev]')")
-    browser = chromium_path()
-    if browser is None:
-        pytest.skip("no Chromium at /usr/bin/chromium (or $COURSEKIT_CHROMIUM): run "
-                    "`bash .ci/system-deps` as root to install Debian's chromium")
+    playwright_api, browser = require_browser()
     lectures = _lectures_with_explore()
     assert lectures, "no lecture in lectures/ calls explore(): nothing to test in the browser"
     lecture = lectures[0]
@@ -266,19 +257,19 @@ def test_explore_widget_redraws_its_figure_in_jupyterlab(tmp_path, record_proper
             before = figure.first.get_attribute("src")
             png_before = _png(figure.first)
             demo.screenshot(path=tmp_path / "explore_before.png")
-            _save(tmp_path / "explore_before.png", record_property)
+            save_artifact(tmp_path / "explore_before.png", record_property)
 
             _move_first_slider(page, demo, before)
             assert figure.count() == 1, "the old figure was not replaced"
             assert _png(figure.first) != png_before
             demo.screenshot(path=tmp_path / "explore_after.png")
-            _save(tmp_path / "explore_after.png", record_property)
+            save_artifact(tmp_path / "explore_after.png", record_property)
 
             failed = _widget_errors(page)
             assert not failed, f"widgets failed to render: {failed}; console: {console_errors}"
             assert not page_errors, page_errors
         finally:
             page.screenshot(path=tmp_path / "jupyterlab.png")
-            _save(tmp_path / "jupyterlab.png", record_property)
+            save_artifact(tmp_path / "jupyterlab.png", record_property)
             context.close()
     assert lecture.read_bytes() == committed, "the committed lecture was modified"

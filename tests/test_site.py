@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 import threading
@@ -39,7 +37,7 @@ import nbformat
 import pytest
 
 from coursekit import launch, site
-from tests.browser_support import chromium_path, launch_chromium
+from tests.browser_support import launch_chromium, require_browser, save_artifact
 from tests.notebook_outputs import executed_dir
 
 pytestmark = [pytest.mark.executed_notebooks, pytest.mark.slow]
@@ -94,7 +92,7 @@ def built(tmp_path_factory) -> Path:
     command = readme_site_command()
     assert command[:2] == ["coursekit", "site"], command
     args = [sys.executable, "-m", "coursekit.cli", *command[1:], "--out", str(out),
-            "--executed", str(executed_dir_of_this_run())]
+            "--executed", str(executed_dir(ROOT))]
     started = time.perf_counter()
     result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True,
                             timeout=BUILD_TIMEOUT_S, check=False)
@@ -102,12 +100,6 @@ def built(tmp_path_factory) -> Path:
     print(f"site build: {time.perf_counter() - started:.1f} s")
     assert result.returncode == 0, result.stderr[-6000:] or result.stdout[-6000:]
     return out / "html"
-
-
-def executed_dir_of_this_run() -> Path:
-    class Config:  # executed_dir reads only rootpath
-        rootpath = ROOT
-    return executed_dir(Config)
 
 
 def _html(built: Path, notebook: str) -> Path:
@@ -248,15 +240,6 @@ def served(built):
         server.server_close()
 
 
-def _artifact(path: Path, record_property) -> None:
-    record_property(path.stem, str(path))
-    artifacts = os.environ.get("COURSEKIT_ARTIFACTS")
-    if artifacts:
-        target = Path(artifacts) / "site"
-        target.mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, target / path.name)
-
-
 _TYPESET = "() => document.querySelectorAll('mjx-container').length"
 _MATH = "() => document.querySelectorAll('.math').length"
 _FIGURES = """() => [...document.querySelectorAll('.cell_output img')].map(
@@ -264,12 +247,7 @@ _FIGURES = """() => [...document.querySelectorAll('.cell_output img')].map(
 
 
 def test_site_in_chromium_typesets_math_and_loads_figures(served, tmp_path, record_property):
-    playwright_api = pytest.importorskip(
-        "playwright.sync_api", reason="Playwright is not installed (pip install -e '.[dev]')")
-    browser = chromium_path()
-    if browser is None:
-        pytest.skip("no Chromium at /usr/bin/chromium (or $COURSEKIT_CHROMIUM): run "
-                    "`bash .ci/system-deps` as root to install Debian's chromium")
+    playwright_api, browser = require_browser()
     report = {}
     with playwright_api.sync_playwright() as playwright:
         context = launch_chromium(playwright, tmp_path / "profile", browser)
@@ -285,7 +263,7 @@ def test_site_in_chromium_typesets_math_and_loads_figures(served, tmp_path, reco
             for lecture in LECTURES:
                 assert page.locator(f"a[href$='{Path(lecture).stem}.html']").count() >= 1, lecture
             page.screenshot(path=tmp_path / "site_index.png")
-            _artifact(tmp_path / "site_index.png", record_property)
+            save_artifact(tmp_path / "site_index.png", record_property, "site")
 
             for lecture in LECTURES:
                 stem = Path(lecture).stem
@@ -302,7 +280,7 @@ def test_site_in_chromium_typesets_math_and_loads_figures(served, tmp_path, reco
                 page.locator(".cell_output img").first.scroll_into_view_if_needed()
                 shot = tmp_path / f"site_{stem}.png"
                 page.screenshot(path=shot)
-                _artifact(shot, record_property)
+                save_artifact(shot, record_property, "site")
         finally:
             context.close()
     print(json.dumps(report, indent=1))

@@ -38,6 +38,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from coursekit.grading.report import POINTS_POSSIBLE
+
 __all__ = ["CANVAS_COLUMNS", "LMS", "Export", "Student", "export", "gradebook_maximum", "match",
            "read_gradebook", "read_roster"]
 
@@ -112,9 +114,6 @@ def _rows(text: str, what: str) -> tuple[list[str], list[dict[str, str]]]:
     if not reader.fieldnames:
         raise ExportError(f"the {what} is empty: expected a header row")
     return list(reader.fieldnames), list(reader)
-
-
-POINTS_POSSIBLE = "(points possible)"   # as coursekit.grading.report writes it
 
 
 def gradebook_maximum(text: str) -> float | None:
