@@ -158,7 +158,8 @@ def test_feedback_names_the_missing_function_and_the_failing_cell(graded):
     assert "does not define 'momentum_step'" in momentum["tests"][0]["message"]
     raising = json.loads((out / "feedback" / "raising_cell.json").read_text())
     assert raising["cells"] == [{"cell": 3, "status": "error",
-                                 "error": "ZeroDivisionError: division by zero (cell 3, line 1)"}]
+                                 "error": "ZeroDivisionError: division by zero (cell 3, line 1)"
+                                          "\n  cell 3, line 1, in <module>\n    1 / 0"}]
 
 
 def test_summary_counts_statuses_and_scores(graded):

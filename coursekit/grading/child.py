@@ -381,13 +381,77 @@ def python_source(source: str) -> str:
     return plain if _plain_python(plain) else _ipython_source(plain)
 
 
+_CELL_LINES: dict[str, tuple[int, list[str]]] = {}
+"""Per compiled cell (``"<cell N>"``): how many blank lines IPython dropped at its top
+(line numbers of the Python that ran count from the first other line), and the cell's
+lines as the student wrote them, for the traceback lines :func:`describe` quotes."""
+MAX_FRAMES = 6
+MAX_LINE = 160
+
+
 def _compile_cell(source: str, filename: str) -> Any:
-    """:func:`python_source` compiled."""
-    return compile(python_source(source), filename, "exec")
+    """:func:`python_source` compiled, its lines kept for :func:`describe`."""
+    python = python_source(source)
+    dropped = len(source.splitlines()) - len(_without_leading_blank_lines(source).splitlines())
+    _CELL_LINES[filename] = (dropped, source.splitlines())
+    return compile(python, filename, "exec")
+
+
+def _cell_line(filename: str, line: int) -> tuple[int, str]:
+    """Where line ``line`` of the Python compiled as ``filename`` (``"<cell N>"``) is in
+    the student's cell, and its text, stripped and cut to :data:`MAX_LINE` characters."""
+    dropped, lines = _CELL_LINES.get(filename, (0, []))
+    line += dropped
+    text = lines[line - 1].strip() if 0 < line <= len(lines) else ""
+    if len(text) > MAX_LINE:
+        text = text[:MAX_LINE - 3] + "..."
+    return line, text
+
+
+def _student_frames(exc: BaseException) -> list[str]:
+    """The traceback of ``exc`` in the student's cells only (``"<cell N>"`` files; never
+    this file, a probe, a magic or a library), outermost first: ``"cell N, line L, in
+    f"`` and the line's text, a repeated frame said once with its count, at most
+    :data:`MAX_FRAMES` frames (the first and the innermost ones)."""
+    frames: list[list] = []
+    tb = exc.__traceback__
+    while tb is not None:
+        filename, name = tb.tb_frame.f_code.co_filename, tb.tb_frame.f_code.co_name
+        if filename.startswith("<cell "):
+            line, text = _cell_line(filename, tb.tb_lineno)
+            where = f"{filename[1:-1]}, line {line}, in {name[:MAX_LINE]}"
+            if frames and frames[-1][0] == where:
+                frames[-1][2] += 1
+            else:
+                frames.append([where, text, 0])
+        tb = tb.tb_next
+    if isinstance(exc, SyntaxError) and isinstance(exc.filename, str) \
+            and exc.filename.startswith("<cell ") and isinstance(exc.lineno, int):
+        line, text = _cell_line(exc.filename, exc.lineno)
+        frames.append([f"{exc.filename[1:-1]}, line {line}", text, 0])
+    shown = [f"  {where}" + (f"\n    {text}" if text else "")
+             + (f"\n  [the frame above repeated {again} more times]" if again else "")
+             for where, text, again in frames]
+    if len(shown) > MAX_FRAMES:
+        left_out = len(shown) - MAX_FRAMES
+        shown = [shown[0], f"  [{left_out} more frames]", *shown[-(MAX_FRAMES - 1):]]
+    return shown
 
 
 def describe(exc: BaseException) -> str:
-    """``"Type: message (cell 4, line 7)"``: an exception as a student should see it."""
+    """An exception as a student should see it, at most :data:`MAX_TEXT` characters.
+
+    The first line is ``"Type: message (cell 4, line 7)"`` (the innermost line of the
+    student's cells that it passed through); the next lines are its traceback in the
+    student's cells only, as Python prints one::
+
+        ZeroDivisionError: division by zero (cell 4, line 2)
+          cell 4, line 2, in <module>
+            loss = total / count
+
+    Line numbers count the cell's lines as the notebook shows them. Frames of the
+    grader (this file, probes), of magics and of libraries are left out.
+    """
     try:
         message = str(exc)
     except BaseException:
@@ -400,9 +464,10 @@ def describe(exc: BaseException) -> str:
     while tb is not None:
         filename = tb.tb_frame.f_code.co_filename
         if filename.startswith("<cell "):
-            where = f"{filename[1:-1]}, line {tb.tb_lineno}"
+            where = f"{filename[1:-1]}, line {_cell_line(filename, tb.tb_lineno)[0]}"
         tb = tb.tb_next
-    return f"{text} ({where})" if where else text
+    text = f"{text} ({where})" if where else text
+    return clip("\n".join([text, *_student_frames(exc)]))
 
 
 def call_probe(source: str, name: str, student: Mapping[str, Any], inputs: dict) -> Any:
