@@ -13,7 +13,8 @@ For each submission, the steps and where they live:
    Python), which brings back each probe's raw output;
 2. judge it: :mod:`.verdict` compares each output with the test's reference and
    names the submission's status; :func:`.report.fit` bounds what is kept;
-3. write it down: :mod:`.report` (feedback, then the record, each atomically).
+3. write it down: :mod:`.report` (feedback as JSON and as a page, :mod:`.feedback_html`,
+   then the record, each atomically).
 
 All three run under one guard per submission: any exception in them (a bug in
 the grader, a full disk) becomes that submission's ``grader_error`` status, with
@@ -42,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from coursekit.grading.child import MAX_NOTEBOOK_BYTES, clip
+from coursekit.grading.feedback_html import render
 from coursekit.grading.report import (
     exclusive,
     feedback,
@@ -270,7 +272,7 @@ def grade(assignment: str | Path, submissions: str | Path, out: str | Path, *,
     with exclusive(out):
         for partial in out.rglob(".*.partial"):  # left by a run that was killed
             partial.unlink()
-        results, todo = [], []
+        reused, todo = [], []
         for name, path in _submissions(folder):
             data = None if force else _read(path)
             kept = None if data is None or isinstance(data, OSError) else reuse(
@@ -279,14 +281,16 @@ def grade(assignment: str | Path, submissions: str | Path, out: str | Path, *,
             if kept is None:
                 todo.append((name, path))
             else:
-                results.append(kept)
+                reused.append((kept, path))
 
         def write(result: SubmissionResult, data: bytes) -> None:
-            text = to_json(feedback(result, plan))
-            where = out / "feedback" / f"{result.name}.json"
-            if not where.is_file() or where.read_text(encoding="utf-8",
-                                                      errors="replace") != text:
-                write_atomic(where, text)
+            report = feedback(result, plan)
+            for suffix, make in ((".json", to_json), (".html", lambda r: render(r, data or None))):
+                text = make(report)  # the JSON first: written even if the page fails
+                where = out / "feedback" / f"{result.name}{suffix}"
+                if not where.is_file() or where.read_text(encoding="utf-8",
+                                                          errors="replace") != text:
+                    write_atomic(where, text)
             if not result.reused:  # the record last: it says the submission is done
                 stamp = fingerprint(plan_json, data, options.identity())
                 write_atomic(out / "results" / f"{result.name}.json",
@@ -304,9 +308,12 @@ def grade(assignment: str | Path, submissions: str | Path, out: str | Path, *,
             bar.update()
             return result
 
-        with tqdm(total=len(results) + len(todo), desc=f"grading {plan.assignment}",
+        with tqdm(total=len(reused) + len(todo), desc=f"grading {plan.assignment}",
                   unit="notebook", disable=not progress, file=sys.stderr) as bar:
-            results = [finish(result, b"") for result in results]
+            results = []
+            for result, path in reused:  # read again for its page, one at a time
+                data = _read(path)
+                results.append(finish(result, data if isinstance(data, bytes) else b""))
             if dask is None:
                 results += _run_here(todo, plan, options, finish, workers)
             else:

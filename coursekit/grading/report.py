@@ -12,6 +12,9 @@
 ``feedback/<submission>.json``
     Per submission (:func:`feedback`): public tests in detail (inputs,
     expected, got, what differs); hidden tests only as pass/fail with their points.
+``feedback/<submission>.html``
+    The same as a page a student reads, with the notebook's cells beside their
+    problems (:func:`coursekit.grading.feedback_html.render`).
 ``gradebook.csv``
     One row per submission, sorted by name (:func:`gradebook`), after a row of
     the points possible: a column per question, ``total``, ``percent``,
@@ -101,8 +104,8 @@ def _readable(value: Any) -> Any:
 def feedback(result: SubmissionResult, plan: Plan) -> dict:
     """The JSON-safe feedback for one submission.
 
-    Public tests carry their description, inputs, expected and returned values
-    and the comparison's message; hidden tests carry only their name, points
+    Public tests carry their description, tolerances, inputs, expected and returned
+    values and the comparison's message; hidden tests carry only their name, points
     and whether they passed, never inputs, references or messages.
     """
     questions = []
@@ -115,7 +118,7 @@ def feedback(result: SubmissionResult, plan: Plan) -> dict:
                      "passed": r.passed, "points": r.points, "max_points": r.test.points}
             if not r.test.hidden:
                 entry.update(description=r.test.description, message=r.message,
-                             inputs=_readable(r.test.inputs),
+                             rtol=r.test.rtol, atol=r.test.atol, inputs=_readable(r.test.inputs),
                              expected=_readable(r.test.expected), got=_readable(r.got))
             tests.append(entry)
         questions.append({"id": qid, "title": title, "score": result.score(qid),

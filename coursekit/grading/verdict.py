@@ -50,6 +50,7 @@ __all__ = [
     "SubmissionResult",
     "TestResult",
     "compare",
+    "differing",
     "judge",
     "judge_value",
     "kind_of",
@@ -194,6 +195,16 @@ def compare(got: Any, expected: Any, *, rtol: float, atol: float,
     """
     message = _compare(got, expected, rtol=rtol, atol=atol, path=path)
     return None if message is None else clip(message)
+
+
+def differing(got: Any, expected: Any, *, rtol: float, atol: float) -> np.ndarray | None:
+    """Which entries of ``got`` differ from ``expected`` as :func:`compare` decides it: a
+    boolean array of their shape, or ``None`` when they are not numbers of the same shape
+    (then :func:`compare`'s message says what differs)."""
+    exp, g = _numeric(expected), _numeric(got)
+    if exp is None or g is None or g.shape != exp.shape:
+        return None
+    return _mismatches(g, exp, rtol, atol)[0]
 
 
 def _compare(got: Any, expected: Any, *, rtol: float, atol: float, path: str) -> str | None:
