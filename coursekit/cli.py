@@ -4,7 +4,7 @@ write the launch links, build the website.
 ::
 
     coursekit release solutions/ homework/
-    coursekit check hw1.ipynb [--checks RELEASED.ipynb]
+    coursekit check hw1.ipynb [--checks RELEASED.ipynb] [--html REPORT.html]
     coursekit grade hw1 submissions/ --out grades/ [--workers N | --dask ADDRESS]
                     [--timeout S] [--cell-timeout S] [--cpu-time S] [--memory MB]
                     [--hide PATH]... [--force] [--seed N] [--solutions DIR]
@@ -31,6 +31,7 @@ from pathlib import Path
 
 from coursekit.grading.authoring import MarkerError, release
 from coursekit.grading.grader import DEFAULT_CELL_TIMEOUT, DEFAULT_TIMEOUT, grade
+from coursekit.grading.report import write_atomic
 from coursekit.grading.sandbox import Limits, SandboxError
 from coursekit.grading.selfcheck import check_notebook
 from coursekit.grading.spec import GradingSpecError
@@ -94,6 +95,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="take the public tests from this released notebook instead (for a "
                           "notebook that lost its metadata, or whose embedded tests were "
                           "edited)")
+    chk.add_argument("--html", type=Path, metavar="REPORT.html",
+                     help="also write the report as the page the grader writes for each "
+                          "submission (public tests only), with the notebook's cells")
     _add_timeouts(chk)
 
     grd = commands.add_parser(
@@ -222,6 +226,9 @@ def _check(args: argparse.Namespace) -> int:
     report = check_notebook(args.notebook, checks=args.checks, timeout=args.timeout,
                             cell_timeout=args.cell_timeout)
     print(report)
+    if args.html is not None:
+        write_atomic(args.html, report.html(args.notebook))
+        print(f"wrote {args.html}")
     return 0 if report.passed else 1
 
 

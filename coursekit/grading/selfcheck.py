@@ -65,7 +65,10 @@ from pathlib import Path
 from typing import Any
 
 from coursekit.grading.child import StudentNamespace, call_probe, decode, describe, encode
+from coursekit.grading.feedback_html import render
 from coursekit.grading.grader import DEFAULT_CELL_TIMEOUT, DEFAULT_TIMEOUT, grade_notebook
+from coursekit.grading.report import feedback
+from coursekit.grading.runner import read_notebook
 from coursekit.grading.spec import (
     GradingSpecError,
     Plan,
@@ -264,10 +267,11 @@ def _find_plan(namespace: dict[str, Any], assignment: str | None,
 
 @dataclass(frozen=True)
 class CheckReport:
-    """The public tests' results, printable for a student."""
+    """The public tests' results, printable for a student (and as a page: :meth:`html`)."""
 
     title: str
     result: SubmissionResult
+    plan: Plan
 
     @property
     def passed(self) -> bool:
@@ -299,6 +303,13 @@ class CheckReport:
         tests = self.result.tests
         return f"<CheckReport: {sum(r.passed for r in tests)}/{len(tests)} public tests passed>"
 
+    def html(self, notebook: str | Path | None = None) -> str:
+        """This report as the page the grader writes for each submission, for the public
+        tests (:func:`coursekit.grading.feedback_html.render`), with the cells of the
+        notebook at ``notebook`` (the one checked) when given."""
+        data = None if notebook is None else read_notebook(notebook)
+        return render(feedback(self.result, self.plan), data, public_only=True)
+
 
 def _fmt(points: float) -> str:
     return f"{points:g}"
@@ -328,7 +339,7 @@ def check_notebook(path: str | Path, *, checks: str | Path | None = None,
     # the student's own notebook, from its own folder: limits, but no sandbox user
     result = grade_notebook(path, plan, timeout=timeout, cell_timeout=cell_timeout,
                             cwd=path.parent, isolate=False)
-    return CheckReport(f"Checking {path.name}", result)
+    return CheckReport(f"Checking {path.name}", result, plan)
 
 
 def check(namespace: dict[str, Any], assignment: str | None = None, *,
@@ -380,6 +391,6 @@ def check(namespace: dict[str, Any], assignment: str | None = None, *,
             continue
         results.append(judge_value(test, value))
     title = f"Checking {name}" + (f", question {question}" if question else "")
-    report = CheckReport(title, SubmissionResult(name, "ok", "", tuple(results)))
+    report = CheckReport(title, SubmissionResult(name, "ok", "", tuple(results)), plan)
     print(report)
     return report
