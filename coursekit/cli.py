@@ -12,11 +12,14 @@ write the launch links, build the website.
     coursekit launch [NOTEBOOK or FOLDER ...] [--check]
     coursekit site [--out _build/site] [--executed _build/executed] [--full]
     coursekit export --lms canvas|moodle GRADEBOOK ROSTER [--assignment NAME] [--out FILE]
+    coursekit import-nbgrader SOURCE.ipynb [--out DIR] [--assignment NAME] [--force]
+    coursekit export-nbgrader SOLUTION.ipynb [GRADING_FILE] [--out DIR] [--force]
 
 Exit status: 0 on success (``check``: every public test passed), 1 when
 ``check`` finds failing tests, ``launch --check`` stale notebooks, ``site`` a
-problem that fails the build or ``export`` students or submissions it could not
-match, 2 on bad arguments or unusable input.
+problem that fails the build, ``export`` students or submissions it could not
+match or ``import-nbgrader``/``export-nbgrader`` a notebook that breaks nbgrader's
+rules (or a file it would overwrite), 2 on bad arguments or unusable input.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from coursekit.grading.sandbox import Limits, SandboxError
 from coursekit.grading.selfcheck import check_notebook
 from coursekit.grading.spec import GradingSpecError
 from coursekit.grading.verdict import STATUSES, SubmissionResult
+from coursekit.grading.zygote import PRELOAD
 
 __all__ = ["main"]
 
@@ -117,8 +121,9 @@ def _parser() -> argparse.ArgumentParser:
     grd.add_argument("--force", action="store_true", help="grade every submission again, "
                      "even those an interrupted or earlier run already recorded in --out")
     grd.add_argument("--memory", type=_positive_int, default=Limits.memory_mb, metavar="MB",
-                     help="address space per submission in MiB (default "
-                          f"{Limits.memory_mb}; importing torch maps ~3 GiB)")
+                     help="address space per submission in MiB, beyond the modules loaded "
+                          f"before its first cell (default {Limits.memory_mb}; importing "
+                          "torch maps ~3 GiB)")
     grd.add_argument("--cpu-time", type=_seconds, metavar="S",
                      help="CPU seconds per submission (default: --timeout)")
     grd.add_argument("--hide", type=Path, action="append", default=[], metavar="PATH",
@@ -129,6 +134,9 @@ def _parser() -> argparse.ArgumentParser:
     grd.add_argument("--solutions", type=Path, default=Path("solutions"),
                      help="folder of the grading files (default: solutions)")
     grd.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    grd.add_argument("--cold", action="store_true", help="start every submission's process "
+                     "cold (python child.py) instead of forking it from a zygote that has "
+                     "imported numpy, torch, matplotlib and pandas once; results are the same")
     _add_timeouts(grd)
 
     sld = commands.add_parser(
@@ -196,6 +204,32 @@ def _parser() -> argparse.ArgumentParser:
                      "summary.json's max_score)")
     exp.add_argument("--identifier", choices=("email", "id"), default="email",
                      help="Moodle's user column: 'Email address' (default) or 'ID number'")
+
+    imp = commands.add_parser(
+        "import-nbgrader", help="turn an nbgrader source notebook into a coursekit assignment",
+        description="Write OUT/<name>.ipynb (the solution notebook: nbgrader's solution "
+                    "markers, written answers between <!-- BEGIN/END ANSWER -->, test cells "
+                    "removed) and OUT/<name>_grading.py (one question per autograder test "
+                    "cell, its points carried over, hidden tests as hidden tests). Cells "
+                    "graded by people are listed. See docs/grading.md, 'Coming from nbgrader'.")
+    imp.add_argument("source", type=Path, help="the nbgrader source notebook")
+    imp.add_argument("--out", type=Path, default=Path("solutions"),
+                     help="folder to write to (default: solutions)")
+    imp.add_argument("--assignment", help="the assignment's name (default: the notebook's)")
+    imp.add_argument("--force", action="store_true", help="overwrite existing files")
+
+    enb = commands.add_parser(
+        "export-nbgrader", help="write a coursekit assignment as an nbgrader source notebook",
+        description="Write OUT/<name>.ipynb with nbgrader's cell metadata: solution cells, "
+                    "written answers as manually graded answers, and per question a locked "
+                    "autograder tests cell of asserts (hidden tests in ### BEGIN HIDDEN "
+                    "TESTS). A notebook imported from nbgrader gets its own cells back.")
+    enb.add_argument("solution", type=Path, help="the coursekit solution notebook")
+    enb.add_argument("grading", type=Path, nargs="?",
+                     help="its grading file (default: <name>_grading.py beside it)")
+    enb.add_argument("--out", type=Path, help="folder to write to (default: source/<name>, "
+                     "nbgrader's layout)")
+    enb.add_argument("--force", action="store_true", help="overwrite an existing file")
     return parser
 
 
@@ -292,6 +326,31 @@ def _export(args: argparse.Namespace) -> int:
     return 0 if result.complete else 1
 
 
+def _import_nbgrader(args: argparse.Namespace) -> int:
+    from coursekit.grading import nbgrader
+
+    try:
+        result = nbgrader.import_nbgrader(args.source, args.out, args.assignment,
+                                          force=args.force)
+    except nbgrader.NbgraderError as exc:
+        print(f"coursekit import-nbgrader: {exc}", file=sys.stderr)
+        return 1
+    print(result.report())
+    return 0
+
+
+def _export_nbgrader(args: argparse.Namespace) -> int:
+    from coursekit.grading import nbgrader
+
+    try:
+        path = nbgrader.export_nbgrader(args.solution, args.grading, args.out, force=args.force)
+    except nbgrader.NbgraderError as exc:
+        print(f"coursekit export-nbgrader: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {path}")
+    return 0
+
+
 def _grade(args: argparse.Namespace) -> int:
     grading = _grading_file(args.assignment, args.solutions)
     if not grading.is_file():
@@ -301,7 +360,7 @@ def _grade(args: argparse.Namespace) -> int:
     results = grade(grading, args.submissions, args.out, workers=args.workers,
                     timeout=args.timeout, cell_timeout=args.cell_timeout, seed=args.seed,
                     progress=not args.no_progress, limits=limits, force=args.force,
-                    dask=args.dask, hide=args.hide)
+                    dask=args.dask, hide=args.hide, preload=None if args.cold else PRELOAD)
     elapsed = time.perf_counter() - start
     counts = ", ".join(f"{n} {status}" for status in STATUSES
                        if (n := sum(r.status == status for r in results)))
@@ -348,7 +407,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``coursekit`` command line; return the exit status."""
     args = _parser().parse_args(argv)
     commands = {"release": _release, "check": _check, "grade": _grade, "slides": _slides,
-                "launch": _launch, "site": _site, "export": _export}
+                "launch": _launch, "site": _site, "export": _export,
+                "import-nbgrader": _import_nbgrader, "export-nbgrader": _export_nbgrader}
     try:
         return commands[args.command](args)
     except (MarkerError, GradingSpecError, SandboxError, ValueError, FileNotFoundError) as exc:
