@@ -9,6 +9,7 @@ follow are written out below, from the same documentation, not taken from course
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -422,8 +423,15 @@ def test_cli_imports_and_exports_and_reports_errors_with_status_1(tmp_path, caps
 
 # nbgrader itself (optional: pip install 'coursekit[nbgrader]') -----------------------------
 
-def test_nbgrader_generate_assignment_accepts_the_exported_notebooks(tmp_path, imported):
+@pytest.mark.slow
+def test_nbgrader_releases_the_exported_notebooks_and_autogrades_their_solutions(tmp_path,
+                                                                                imported):
+    """nbgrader itself: generate_assignment accepts both exported notebooks (its metadata
+    checks), releases them without solutions or hidden tests, and autograde gives the
+    solutions every autograded point and the released stubs none."""
     pytest.importorskip("nbgrader")
+    from nbgrader.api import Gradebook
+
     _, result = imported
     course = tmp_path / "course"
     (course / "source" / "ps1").mkdir(parents=True)
@@ -431,14 +439,29 @@ def test_nbgrader_generate_assignment_accepts_the_exported_notebooks(tmp_path, i
     export_nbgrader(SOLUTIONS / "example.ipynb", GRADING, course / "source" / "ps1")
     (course / "nbgrader_config.py").write_text(
         "c = get_config()\nc.CourseDirectory.course_id = 'course'\n"
-        "c.CourseDirectory.db_assignments = [dict(name='ps1')]\n")
-    nbgrader = shutil.which("nbgrader", path=str(Path(sys.executable).parent))
-    run = subprocess.run([nbgrader, "generate_assignment", "ps1", "--force"], cwd=course,
-                         capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stdout + run.stderr
+        "c.CourseDirectory.db_assignments = [dict(name='ps1')]\n"
+        "c.CourseDirectory.db_students = [dict(id='solved'), dict(id='stub')]\n")
+    scripts = str(Path(sys.executable).parent)  # nbgrader runs alembic from the PATH
+    env = {**os.environ, "PATH": os.pathsep.join([scripts, os.environ.get("PATH", "")])}
+
+    def nbgrader(*args: str) -> None:
+        run = subprocess.run([shutil.which("nbgrader", path=scripts), *args, "--force"],
+                             cwd=course, capture_output=True, text=True, timeout=300, env=env)
+        assert run.returncode == 0, run.stdout + run.stderr
+
+    nbgrader("generate_assignment", "ps1")
+    released = course / "release" / "ps1"
     for name in ("squares", "example"):
-        released = nbformat.read(course / "release" / "ps1" / f"{name}.ipynb", as_version=4)
-        text = json.dumps([c.source for c in released.cells])
+        text = json.dumps([c.source for c in nbformat.read(released / f"{name}.ipynb",
+                                                            as_version=4).cells])
         assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text
         assert "YOUR CODE HERE" in text
-    assert SECRET not in (course / "release" / "ps1" / "squares.ipynb").read_text()
+    assert SECRET not in (released / "squares.ipynb").read_text()
+    for student, folder in (("solved", course / "source" / "ps1"), ("stub", released)):
+        shutil.copytree(folder, course / "submitted" / student / "ps1")
+        nbgrader("autograde", "ps1", "--student", student)
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        for name, autograded in (("squares", 4), ("example", 10)):
+            for student, expected in (("solved", autograded), ("stub", 0)):
+                notebook = gradebook.find_submission_notebook(name, "ps1", student)
+                assert sum(g.auto_score or 0 for g in notebook.grades) == expected

@@ -11,7 +11,9 @@ grading tests beside it in ``solutions/<hw>_grading.py`` (:mod:`.spec`); then
   :func:`check`);
 - ``coursekit grade <hw> SUBMISSIONS/ --out DIR`` grades a folder, each
   submission in its own limited (as root: isolated, unprivileged) process,
-  comparisons in the grader (:func:`grade`; :mod:`.sandbox` for the isolation).
+  comparisons in the grader (:func:`grade`; :mod:`.sandbox` for the isolation);
+- ``coursekit import-nbgrader`` / ``export-nbgrader`` carry assignments from and to
+  nbgrader (:func:`import_nbgrader`, :func:`export_nbgrader`).
 
 See ``docs/grading.md`` for the full guide.
 
@@ -28,6 +30,7 @@ _SOURCES = {
     "selfcheck": ["CheckReport", "EditedChecksError", "check", "check_notebook",
                   "checks_fingerprint", "embedded_metadata", "load_public_plan"],
     "grader": ["grade", "grade_notebook"],
+    "nbgrader": ["NbgraderError", "export_nbgrader", "import_nbgrader"],
     "report": ["feedback"],
     "sandbox": ["Limits", "SandboxError"],
     "spec": ["Assignment", "GradingSpecError", "Plan", "PlannedTest", "Probe", "Question",
