@@ -236,6 +236,39 @@ def test_round_trip_keeps_points_edited_in_the_grading_file(imported):
     assert cells["c04"].metadata["nbgrader"]["points"] == 1
 
 
+def test_a_question_added_after_the_import_gets_a_generated_test_cell(imported):
+    tmp_path, result = imported
+    text = result.grading.read_text().replace("ASSIGNMENT = Assignment(seed=0, questions=[", """\
+@probe
+def cubes(student, n):
+    return [student["squares"](n)[i] * (i + 1) for i in range(n)]
+
+
+def cubes_reference(n):
+    return [float(i ** 3) for i in range(1, n + 1)]
+
+
+ASSIGNMENT = Assignment(seed=0, questions=[
+    Question('cubes', 'Cubes from squares', [
+        Test('four', cubes, reference=cubes_reference, points=2, inputs={'n': 4}),
+    ]),""")
+    result.grading.write_text(text)
+    exported = nbformat.read(export_nbgrader(result.notebook, result.grading, tmp_path / "x"),
+                             as_version=4)
+    cells = {c.id: c for c in exported.cells}
+    assert cells["test-cubes"].metadata["nbgrader"] == {
+        "grade": True, "grade_id": "test_cubes", "locked": True, "points": 2,
+        "schema_version": 3, "solution": False}
+    order = [c.id for c in exported.cells]
+    assert order.index("test-cubes") == order.index("c03") + 2  # after squares and its tests
+    assert "[1.0, 8.0, 27.0, 64.0], rtol=1e-06, atol=1e-08" in cells["test-cubes"].source
+    assert _cells(nbformat.from_dict({"cells": [c for c in exported.cells
+                                                if c.id != "test-cubes"]})) \
+        == _cells(nbgrader_notebook())
+    errors = _run_cells(exported)
+    assert errors == dict.fromkeys(errors) and "test_cubes" in errors
+
+
 # Exporting a coursekit assignment ---------------------------------------------------------
 
 GRADE_ID = re.compile(r"^[a-zA-Z0-9_\-]*$")
@@ -349,7 +382,7 @@ def test_exported_tests_catch_a_wrong_momentum_step_and_only_it(exported_example
     cell.source = cell.source.replace("theta - lr * velocity", "theta + lr * velocity")
     errors = _run_cells(wrong)
     assert isinstance(errors["test_momentum"], AssertionError)
-    assert "theta" in str(errors["test_momentum"])
+    assert str(errors["test_momentum"]) == "first_step: theta differs from the expected value"
     assert errors["test_adam"] is None and errors["test_trajectory"] is None
 
 

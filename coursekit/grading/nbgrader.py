@@ -3,31 +3,26 @@
 nbgrader marks a notebook's cells with metadata (``cell.metadata["nbgrader"]``: ``grade``,
 ``solution``, ``locked``, ``task``, ``points``, ``grade_id``, ``schema_version`` 3) and keeps
 its tests in the notebook as cells of asserts. coursekit keeps the same solution markers but
-its tests in a grading file (:mod:`coursekit.grading.spec`). The mapping, both ways:
+its tests in a grading file (:mod:`coursekit.grading.spec`). The mapping, both ways, for
+each of nbgrader's cell types (:func:`cell_kind`):
 
-=============================  ===================================  ==============================
-nbgrader cell (its metadata)   :func:`import_nbgrader` writes       :func:`export_nbgrader` writes
-=============================  ===================================  ==============================
-autograded answer (code;       the same cell: ``### BEGIN/END       a code cell with solution
-``solution``)                  SOLUTION`` are coursekit's markers   markers: ``solution``,
-                               too; a cell without them is wrapped  ``grade_id`` from the cell id
-                               in them (nbgrader replaces the       or its function's name
-                               whole cell)
-manually graded answer         the same cell, its answer between    a markdown cell with answer
-(``solution`` + ``grade`` +    ``<!-- BEGIN/END ANSWER -->`` in     markers: ``solution`` +
-``points``; code or markdown)  markdown; "graded by people"         ``grade``, 0 points (coursekit
-                                                                    does not grade it)
-autograder tests (code;        removed from the notebook: a         one locked cell per question,
-``grade`` + ``points``,        question of the grading file, its    its tests as asserts on the
-``### BEGIN HIDDEN TESTS``)    public asserts a public test and     probe's result, hidden ones in
-                               the whole cell a hidden test         ``### BEGIN HIDDEN TESTS``,
-                                                                    the points of its tests
-read-only (``locked``)         the same cell (the release does      (nothing: coursekit has no
-                               not keep the lock)                   locked cells)
-manually graded task           the same cell; "graded by people"    (nothing: no such cells)
-(markdown; ``task`` +
-``points``)
-=============================  ===================================  ==============================
+- **autograded answer** (code; ``solution``). Import: the same cell, since ``### BEGIN/END
+  SOLUTION`` are coursekit's markers too; a cell without them is wrapped in them (nbgrader
+  replaces such a cell whole). Export: a code cell with solution markers becomes one, its
+  ``grade_id`` the cell id (or its function's name).
+- **manually graded answer** (``solution`` + ``grade`` + ``points``; code or markdown).
+  Import: the same cell, a markdown answer between ``<!-- BEGIN/END ANSWER -->``; listed as
+  graded by people. Export: a markdown cell with answer markers becomes one, worth 0 points
+  (coursekit does not grade it).
+- **autograder tests** (code; ``grade`` + ``points``; ``### BEGIN/END HIDDEN TESTS``).
+  Import: removed from the notebook; a question of the grading file (below). Export: one
+  locked cell per question after the cell that defines what it tests: each test's probe
+  called on its inputs and asserts that the result matches the expected value to the test's
+  tolerances, hidden tests between the hidden-test markers; worth the question's points.
+- **read-only** (``locked``). Import: the same cell; the release does not keep the lock.
+  Export: coursekit has no such cells.
+- **manually graded task** (markdown; ``task`` + ``points``). Import: the same cell; listed
+  as graded by people. Export: coursekit has no such cells.
 
 Every cell keeps its ``nbgrader`` metadata in the solution notebook; ``coursekit release``
 keeps only ``tags`` of a cell's metadata, so students never see it. The removed test cells'
@@ -60,7 +55,7 @@ import math
 import re
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -251,21 +246,21 @@ def _no_markers(source: str, where: str, *, solution: bool, grade: bool) -> None
 
 @dataclass(frozen=True)
 class ImportResult:
-    """What :func:`import_nbgrader` wrote and found.
+    """What an import found, and the files :func:`import_nbgrader` wrote (None before).
 
     ``questions`` are ``(question id, grade_id, points)`` of each autograder test cell;
     ``by_people`` are ``(grade_id, kind, points)`` of the cells graded by people.
     """
 
-    notebook: Path
-    grading: Path
     questions: tuple[tuple[str, str, float], ...]
     by_people: tuple[tuple[str, str, float], ...]
+    notebook: Path | None = None
+    grading: Path | None = None
 
     def report(self) -> str:
         """A few lines for the command line."""
-        lines = [f"wrote {self.notebook}", f"wrote {self.grading}",
-                 f"{len(self.questions)} autograded question"
+        lines = [f"wrote {path}" for path in (self.notebook, self.grading) if path is not None]
+        lines += [f"{len(self.questions)} autograded question"
                  f"{'s' * (len(self.questions) != 1)} "
                  f"({_points(sum(p for _, _, p in self.questions))} points)"]
         if self.by_people:
@@ -362,8 +357,7 @@ def import_notebook(notebook: nbformat.NotebookNode, name: str,
     Returns
     -------
     (NotebookNode, str, ImportResult)
-        The solution notebook, the grading file's text, and what was found (with empty
-        paths).
+        The solution notebook, the grading file's text, and what was found.
 
     Raises
     ------
@@ -403,7 +397,7 @@ def import_notebook(notebook: nbformat.NotebookNode, name: str,
     except MarkerError as exc:
         raise NbgraderError(f"the imported notebook would not release: {exc}") from None
     questions = tuple((t["question"], t["grade_id"], t["points"]) for t in tests)
-    result = ImportResult(Path(), Path(), questions, tuple(by_people))
+    result = ImportResult(questions, tuple(by_people))
     return nb, _grading_text(name, source, tests, by_people), result
 
 
@@ -579,7 +573,7 @@ def import_nbgrader(source: str | Path, out: str | Path = "solutions",
     notebook, grading, found = import_notebook(_read(source), name, source.name)
     paths = out / f"{name}.ipynb", out / f"{name}_grading.py"
     _write_new({paths[0]: _notebook_text(notebook), paths[1]: grading}, force)
-    return ImportResult(paths[0], paths[1], found.questions, found.by_people)
+    return replace(found, notebook=paths[0], grading=paths[1])
 
 
 # Export: coursekit -> nbgrader --------------------------------------------------------------
@@ -615,16 +609,26 @@ def _numeric(value: Any) -> np.ndarray | None:
     return None
 
 
-def _asserts(expr: str, expected: Any, rtol: float, atol: float, label: str) -> list[str]:
+def _part(path: str, part: str) -> str:
+    """The name of a part of a result in messages: ``theta``, ``theta.m``, ``result[2]``."""
+    if part.startswith("["):
+        return f"{path}{part}"
+    return part if path == "result" else f"{path}.{part}"
+
+
+def _asserts(expr: str, expected: Any, rtol: float, atol: float, label: str,
+             path: str = "result") -> list[str]:
     """Assert statements checking that ``expr`` matches ``expected`` as coursekit's
-    comparison would (shapes equal, ``|got - expected| <= atol + rtol |expected|``)."""
-    message = f"{label}: {expr.removeprefix('_got')} differs from the expected value"
+    comparison would (shapes equal, ``|got - expected| <= atol + rtol |expected|``); their
+    messages start with ``label`` and name the part (``path``) that differs."""
+    message = f"{label}: {path} differs from the expected value"
     if isinstance(expected, dict):
         keys = sorted(expected)
         lines = [f"assert isinstance({expr}, dict) and sorted({expr}) == {keys!r}, "
-                 f"{f'{label}: expected a dict with keys {keys}'!r}"]
+                 f"{f'{label}: {path} should be a dict with keys {keys}'!r}"]
         for key in keys:
-            lines += _asserts(f"{expr}[{key!r}]", expected[key], rtol, atol, label)
+            lines += _asserts(f"{expr}[{key!r}]", expected[key], rtol, atol, label,
+                              _part(path, str(key)))
         return lines
     if expected is None:
         return [f"assert {expr} is None, {message!r}"]
@@ -633,12 +637,12 @@ def _asserts(expr: str, expected: Any, rtol: float, atol: float, label: str) -> 
     array = _numeric(expected)
     if array is None:
         lines = [f"assert len({expr}) == {len(expected)}, "
-                 f"{f'{label}: expected {len(expected)} items'!r}"]
+                 f"{f'{label}: {path} should have {len(expected)} items'!r}"]
         for i, item in enumerate(expected):
-            lines += _asserts(f"{expr}[{i}]", item, rtol, atol, label)
+            lines += _asserts(f"{expr}[{i}]", item, rtol, atol, label, _part(path, f"[{i}]"))
         return lines
     shape = f"assert np.shape({expr}) == {array.shape!r}, " \
-            f"{f'{label}: expected shape {array.shape}'!r}"
+            f"{f'{label}: {path} should have shape {array.shape}'!r}"
     if array.dtype == bool:
         return [shape, f"assert np.array_equal({expr}, {_literal(expected)}), {message!r}"]
     return [shape, f"assert np.allclose(np.asarray({expr}, dtype=float), {_literal(expected)}, "
@@ -656,10 +660,10 @@ def _generated_test_cell(qid: str, title: str, tests: Sequence, probes: dict[str
     used = {t.probe for t in public}
     hidden_only = sorted({t.probe for t in hidden} - used)
     needs_math = any("math." in probes[p] for p in {t.probe for t in tests})
-    lines = [f"# Tests of question {qid!r} ({title}), from {grading} by coursekit "
-             "export-nbgrader:",
-             "# each runs the notebook's functions through its probe and compares the result",
-             "# with the reference's, computed when exporting.",
+    lines = [f"# Question {qid!r}: {title}",
+             f"# (from {grading}, by coursekit export-nbgrader). Each test calls the notebook's",
+             "# functions through its probe and compares the result with the expected value,",
+             "# computed by the test's reference when exporting.",
              "import numpy as np"]
     if needs_math:
         lines.append("import math")
