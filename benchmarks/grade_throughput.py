@@ -1,12 +1,13 @@
 """Grading throughput: how soon a child runs its first cell, what a crafted notebook
-costs the grader, and submissions per minute.
+costs the grader, and submissions per minute, started cold and warm.
 
 First, the start-up of one grading child: a notebook whose only cell records
 the time is run as a submission (:func:`coursekit.grading.runner.run_submission`:
 a fresh process, its limits and, as root, its box), and the time from the
 grader's call to the first cell's start is printed (median, min and max of
-``--starts`` runs). The notebook imports nothing, so this is what every
-submission pays before its own code runs.
+``--starts`` runs), cold (``python child.py``) and warm (forked from a zygote that
+has imported :data:`coursekit.grading.zygote.PRELOAD`), for a notebook that imports
+nothing and for one that imports numpy, torch, matplotlib and pandas.
 
 Next, a notebook crafted to be slow to turn into Python (``--crafted`` cells of
 499 ``%time`` lines each: IPython's transformer tokenizes the whole cell again
@@ -16,47 +17,54 @@ transformation happens in the submission's process, under its limits, so the
 grader's share stays that of any notebook.
 
 Then the throughput: ``--copies`` copies of an assignment's solution notebook
-are graded, each in its own sandboxed process (as :func:`coursekit.grading.grade`
-does in a real batch), first with one worker, then with two, and submissions per
-minute are printed with the ratio two workers / one worker (2.0 would be perfect
-scaling; on a two-core machine the grader's own work and the children's start-up
-keep it below).
+are graded as :func:`coursekit.grading.grade` grades a batch, each in its own
+sandboxed process: warm with one worker and with two, cold with two, and warm on a
+two-worker Dask ``LocalCluster`` (two worker processes, each with its own zygote).
+Each line gives submissions per minute, its ratio to the one-worker rate (2.0 would
+be perfect scaling on two cores) and the CPU seconds the submissions' processes used
+per submission (for warm runs including the zygotes' own imports, once per zygote).
+The zygotes are started before the clock starts (a batch pays that once, about 8 s).
 
-The assignment is Homework 1 (``solutions/hw1_primer_optimizers*``) when it is in
-the repository, else the small example assignment of the grader's tests
-(``tests/grading_example``); the first line says which. Both runs use
-``force=True``, so nothing is reused from an earlier run.
+The assignments are Homework 1 (``solutions/hw1_primer_optimizers*``), when it is in
+the repository, and the small example assignment of the grader's tests
+(``tests/grading_example``), whose notebook does almost nothing: its rate is what the
+start-up alone allows. Every run uses ``force=True``, so nothing is reused.
 
     python benchmarks/grade_throughput.py [--starts 7] [--crafted 12] [--copies 8]
-                                          [--timeout 600]
+                                          [--timeout 600] [--no-dask]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
-from coursekit.grading import Plan, build_plan, grade, grade_notebook, load_assignment
-from coursekit.grading.runner import run_submission
+from coursekit.grading import Plan, build_plan, grade, grade_notebook, load_assignment, zygote
+from coursekit.grading.runner import CHILD_SCRIPT, _child_env, run_submission
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "tests" / "grading_example" / "solutions"
+IMPORTS = "import numpy, torch, matplotlib.pyplot, pandas"
 
 
-def assignment() -> tuple[Path, Path, str]:
-    """``(grading file, solution notebook, description)`` of the assignment to time."""
+def assignments() -> list[tuple[Path, Path, str]]:
+    """``(grading file, solution notebook, description)`` of each assignment to time."""
+    found = []
     for grading in sorted((ROOT / "solutions").glob("hw1_primer_optimizers*_grading.py")):
         notebook = grading.with_name(grading.name.removesuffix("_grading.py") + ".ipynb")
         if notebook.is_file():
-            return grading, notebook, f"Homework 1 ({notebook.relative_to(ROOT)})"
-    return (EXAMPLE / "example_grading.py", EXAMPLE / "example.ipynb",
-            "the example assignment (tests/grading_example; Homework 1 not found)")
+            found.append((grading, notebook, f"Homework 1 ({notebook.relative_to(ROOT)})"))
+    example = (EXAMPLE / "example_grading.py", EXAMPLE / "example.ipynb",
+               "the example assignment (tests/grading_example)")
+    return [*found, example]
 
 
 def notebook(*sources: str) -> bytes:
@@ -67,14 +75,16 @@ def notebook(*sources: str) -> bytes:
                        "nbformat_minor": 5}).encode()
 
 
-def first_cell_start(repeats: int) -> list[float]:
-    """Seconds from the grader's call to the start of a notebook's first cell, per run."""
-    cell = "import time\nprint('first cell at', repr(time.time()), flush=True)"
+def first_cell_start(repeats: int, preload: tuple[str, ...] | None,
+                     imports: str = "") -> list[float]:
+    """Seconds from the grader's call to the end of a notebook's first cell (which runs
+    ``imports``), per run."""
+    cell = f"{imports}\nimport time\nprint('first cell at', repr(time.time()), flush=True)"
     data, plan = notebook(cell), Plan("first-cell", (), ())
     delays = []
     for _ in range(repeats):
         start = time.time()  # wall clock: the child's time.time() is on the same clock
-        run = run_submission(data, plan, timeout=60, cell_timeout=60)
+        run = run_submission(data, plan, timeout=60, cell_timeout=60, preload=preload)
         if not run.finished:
             raise RuntimeError(f"the one-cell notebook did not run:\n{run.log_tail}")
         delays.append(float(run.log_tail.split("first cell at")[1].split()[0]) - start)
@@ -94,14 +104,59 @@ def crafted_cost(cells: int, folder: Path) -> tuple[float, float, str]:
     return time.process_time() - cpu, time.perf_counter() - start, result.status
 
 
-def per_minute(grading: Path, submissions: Path, out: Path, workers: int,
-               timeout: float) -> tuple[float, Counter]:
-    """Submissions graded per minute with ``workers``, and the count of each status."""
-    start = time.perf_counter()
-    results = grade(grading, submissions, out, workers=workers, timeout=timeout,
-                    progress=False, force=True)
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def per_minute(grading: Path, submissions: Path, out: Path, timeout: float, **how) \
+        -> tuple[float, float, Counter]:
+    """Submissions graded per minute as ``how`` says (workers, preload, dask), the CPU
+    seconds per submission of the processes that ran them (here; counted once they are
+    reaped, so the zygotes are stopped first), and the count of each status."""
+    preload = how.get("preload")
+    if preload is not None and how.get("dask") is None:  # started before the clock
+        zygote.shared(preload, [sys.executable, str(CHILD_SCRIPT)], _child_env())
+    cpu, start = _children_cpu(), time.perf_counter()
+    results = grade(grading, submissions, out, timeout=timeout, progress=False, force=True,
+                    **how)
     elapsed = time.perf_counter() - start
-    return len(results) / elapsed * 60, Counter(r.status for r in results)
+    zygote._close_all()
+    return (len(results) / elapsed * 60, (_children_cpu() - cpu) / len(results),
+            Counter(r.status for r in results))
+
+
+def throughput(grading: Path, solution: Path, copies: int, timeout: float, dask: bool,
+               folder: Path) -> None:
+    """Print submissions per minute of ``copies`` copies of ``solution``, each way."""
+    submissions = folder / "submissions"
+    submissions.mkdir()
+    for i in range(copies):
+        shutil.copy(solution, submissions / f"student{i:03d}.ipynb")
+    ways = [("warm, 1 worker", {"workers": 1, "preload": zygote.PRELOAD}),
+            ("warm, 2 workers", {"workers": 2, "preload": zygote.PRELOAD}),
+            ("cold, 2 workers", {"workers": 2, "preload": None})]
+    cluster = None
+    if dask:
+        from distributed import LocalCluster
+
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        ways.append(("warm, Dask LocalCluster of 2 worker processes",
+                     {"dask": cluster.scheduler_address, "preload": zygote.PRELOAD}))
+    try:
+        single = None
+        for i, (label, how) in enumerate(ways):
+            rate, cpu, statuses = per_minute(grading, submissions, folder / f"out{i}", timeout,
+                                             **how)
+            single = single or rate
+            where = "" if "dask" not in how else " (CPU on the workers: not counted here)"
+            print(f"  {label}: {rate:.1f} submissions/min, {rate / single:.2f} x one worker; "
+                  f"{cpu:.1f} CPU s per submission{where}  (statuses: "
+                  f"{dict(sorted(statuses.items()))})")
+    finally:
+        if cluster is not None:
+            cluster.close()
 
 
 def main() -> None:
@@ -111,29 +166,26 @@ def main() -> None:
     parser.add_argument("--starts", type=int, default=7, help="runs of the one-cell notebook")
     parser.add_argument("--crafted", type=int, default=12,
                         help="cells of the slow-to-transform notebook")
+    parser.add_argument("--no-dask", action="store_true", help="skip the Dask cluster")
     args = parser.parse_args()
-    delays = first_cell_start(args.starts)
-    print(f"first cell of a notebook that imports nothing starts {statistics.median(delays):.3f}"
-          f" s after the grader starts its child (median of {len(delays)}; min "
-          f"{min(delays):.3f} s, max {max(delays):.3f} s)")
-    grading, solution, what = assignment()
+    for label, preload in (("cold", None), ("warm", zygote.PRELOAD)):
+        for what, imports in (("imports nothing", ""), (f"runs {IMPORTS!r}", IMPORTS)):
+            if preload is not None:  # the zygote's own start is not part of a submission's
+                zygote.shared(preload, [sys.executable, str(CHILD_SCRIPT)], _child_env())
+            delays = first_cell_start(args.starts, preload, imports)
+            print(f"{label} start, first cell that {what}: done "
+                  f"{statistics.median(delays):.3f} s after the grader starts its child "
+                  f"(median of {len(delays)}; min {min(delays):.3f} s, max {max(delays):.3f} s)")
+    zygote._close_all()
     with tempfile.TemporaryDirectory(prefix="coursekit-bench-") as tmp:
         cpu, wall, status = crafted_cost(args.crafted, Path(tmp))
         print(f"crafted notebook ({args.crafted} cells of 499 magic lines): the grader used "
               f"{cpu:.2f} s of CPU time in {wall:.1f} s (status {status})")
-        print(f"assignment: {what}, {args.copies} copies of its solution")
-        submissions = Path(tmp) / "submissions"
-        submissions.mkdir()
-        for i in range(args.copies):
-            shutil.copy(solution, submissions / f"student{i:03d}.ipynb")
-        rates = {}
-        for workers in (1, 2):
-            rate, statuses = per_minute(grading, submissions, Path(tmp) / f"out{workers}",
-                                        workers, args.timeout)
-            rates[workers] = rate
-            print(f"workers={workers}: {rate:.1f} submissions/min  (statuses: "
-                  f"{dict(sorted(statuses.items()))})")
-    print(f"scaling, 2 workers / 1 worker: {rates[2] / rates[1]:.2f}")
+        for i, (grading, solution, what) in enumerate(assignments()):
+            print(f"assignment: {what}, {args.copies} copies of its solution")
+            folder = Path(tmp) / f"assignment{i}"
+            folder.mkdir()
+            throughput(grading, solution, args.copies, args.timeout, not args.no_dask, folder)
 
 
 if __name__ == "__main__":

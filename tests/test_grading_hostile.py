@@ -214,8 +214,10 @@ for fields in regions:
         if got <= 0:
             continue
         words = np.frombuffer(chunk, dtype=np.uint64, count=got // 8) ^ KEY  # masked memory
-        found["memory"] += [int(x) for x in SECRETS[np.isin(SECRETS, words)]]
-        found["canary"] += int(np.isin(CANARY, words).sum())
+        # words against the few secrets (not the other way round, which sorts every chunk):
+        # a warm start's process maps about 1 GB of writable memory to scan in the cell's time
+        found["memory"] += [int(x) for x in np.unique(words[np.isin(words, SECRETS)])]
+        found["canary"] += int(np.any(words == CANARY[0]))
 found["memory"] = sorted(set(found["memory"]))[:5]
 for name in os.listdir("/proc/self/fd"):
     fd = int(name)

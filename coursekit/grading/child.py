@@ -4,7 +4,10 @@ The grader (``coursekit.grading.runner``) starts this file as a script::
 
     python .../coursekit/grading/child.py REQUESTS_FD REPLIES_FD NOTEBOOK_FD
 
-and drives it over two pipes, one request at a time, each a line of JSON with
+or, for a batch, forks it from a zygote (:func:`serve`, started as ``child.py
+--zygote``), a process that has imported the course's libraries once and never
+runs submitted code; either way each submission gets a fresh process, which the
+grader drives over two pipes, one request at a time, each a line of JSON with
 a fresh random ``id`` that the reply must carry:
 
 1. ``setup``: limits and isolation (:func:`sandbox.enter`), done before any
@@ -625,12 +628,12 @@ def _read_notebook(request: dict, fd: int, limit: float) -> tuple[dict, dict[int
     return {"cells": [number for number, _ in cells]}, dict(cells)
 
 
-def main() -> None:
-    """Answer the grader's requests (see the module docstring) until ``done``."""
+def run(requests: int, replies: int, notebook_fd: int) -> None:
+    """Answer the grader's requests on ``requests``/``replies`` (see the module docstring)
+    until ``done``, reading the notebook from ``notebook_fd``; then exit."""
     import sandbox  # the file beside this one; coursekit.grading.sandbox would import coursekit
 
-    channel = _Channel(int(sys.argv[1]), int(sys.argv[2]))
-    notebook_fd = int(sys.argv[3])
+    channel = _Channel(requests, replies)
     sys.path[0] = ""  # like a notebook kernel: the working directory, not this folder
     setup = channel.receive()
     if setup is None:
@@ -664,6 +667,113 @@ def main() -> None:
             channel.send(request, _run_call(request, student, limit))
     _flush()
     os._exit(0)  # skip atexit hooks and threads a submission may have left behind
+
+
+# The warm start: a zygote that forks one fresh process per submission ---------------------
+
+def serve(control: int, modules: list[str]) -> None:
+    """Be the zygote (see :mod:`coursekit.grading.zygote`): import ``modules``, then fork
+    a process per ``spawn`` request on the ``control`` socket until the grader closes it.
+
+    Requests and replies are one JSON datagram each:
+
+    - ``{"spawn": {"cwd": folder}}`` with four file descriptors (requests, replies,
+      output, notebook) -> ``{"pid": pid}`` with a pidfd of the new process, which
+      closes every other descriptor, starts a session of its own in ``folder`` and
+      then is exactly a cold child: :func:`run`, from ``setup`` on;
+    - ``{"reap": pid}``, sent once the grader has killed it -> ``{"status": exit status,
+      "cpu": seconds}`` from ``wait4``.
+
+    The zygote itself never runs a line of any submission, so each submission starts
+    from the same imported modules and nothing one leaves behind reaches the next.
+    When the grader goes away (end of file on ``control``), every process the zygote
+    started is killed.
+    """
+    import socket
+
+    import sandbox  # noqa: F401  (loaded once, here, for every submission)
+
+    sys.path[0] = ""
+    channel = socket.socket(fileno=control)
+    loaded, failed = [], {}
+    for name in modules:
+        try:
+            __import__(name)
+            loaded.append(name)
+        except BaseException as exc:  # a module this machine lacks: the submission imports it
+            failed[name] = clip(describe(exc), 200)
+    threads = len(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else 1
+    _flush()
+    channel.send(_dumps({"ready": True, "preloaded": loaded, "failed": failed,
+                         "threads": threads}).encode())
+    children: set[int] = set()
+    while True:
+        try:
+            data, fds, _, _ = socket.recv_fds(channel, 4096, 4)
+        except OSError:
+            break
+        if not data:
+            break  # the grader has gone
+        try:
+            request = json.loads(data)
+        except ValueError:
+            request = None
+        request = request if isinstance(request, dict) else {}
+        if "spawn" in request and len(fds) == 4:
+            _flush()
+            pid = os.fork()
+            if pid == 0:
+                _forked(channel, fds, request["spawn"]["cwd"])
+            children.add(pid)
+            pidfd = os.pidfd_open(pid)
+            socket.send_fds(channel, [_dumps({"pid": pid}).encode()], [pidfd])
+            os.close(pidfd)
+        elif request.get("reap") in children:
+            pid = request["reap"]
+            _, status, usage = os.wait4(pid, 0)
+            children.discard(pid)
+            channel.send(_dumps({"pid": pid, "status": os.waitstatus_to_exitcode(status),
+                                 "cpu": usage.ru_utime + usage.ru_stime}).encode())
+        else:
+            channel.send(_dumps({"error": f"not a request the zygote answers: {data[:80]!r}"})
+                         .encode())
+        for fd in fds:
+            os.close(fd)
+    for pid in children:
+        for kill in (os.killpg, os.kill):
+            with contextlib.suppress(OSError):
+                kill(pid, signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            os.waitpid(pid, 0)
+    os._exit(0)
+
+
+def _forked(channel: Any, fds: list[int], cwd: str) -> None:
+    """The new process of a ``spawn``: keep only its own descriptors, then :func:`run`."""
+    try:
+        requests, replies, output, notebook = fds
+        channel.close()  # the zygote's socket: nothing of the submission may ever reach it
+        os.setsid()
+        os.dup2(output, 1)
+        os.dup2(output, 2)
+        keep = {0, 1, 2, requests, replies, notebook}
+        for name in os.listdir("/proc/self/fd"):
+            if int(name) not in keep:
+                with contextlib.suppress(OSError):
+                    os.close(int(name))
+        os.chdir(cwd)
+        run(requests, replies, notebook)
+    finally:
+        os._exit(70)
+
+
+def main() -> None:
+    """``child.py REQUESTS REPLIES NOTEBOOK`` runs one submission (:func:`run`);
+    ``child.py --zygote CONTROL MODULE...`` is the zygote (:func:`serve`)."""
+    if sys.argv[1] == "--zygote":
+        serve(int(sys.argv[2]), sys.argv[3:])
+    else:
+        run(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))
 
 
 if __name__ == "__main__":

@@ -60,6 +60,7 @@ from coursekit.grading.runner import read_notebook, run_submission
 from coursekit.grading.sandbox import Limits, SandboxError
 from coursekit.grading.spec import Plan, build_plan, load_assignment, plan_to_json
 from coursekit.grading.verdict import SubmissionResult, judge, run_status
+from coursekit.grading.zygote import PRELOAD
 
 __all__ = [
     "DEFAULT_CELL_TIMEOUT",
@@ -84,6 +85,7 @@ class _Options:
     isolate: bool = True
     hide: tuple[str, ...] = ()
     cwd: str | None = None
+    preload: tuple[str, ...] | None = None  # warm starts; no effect on any result
 
     def identity(self) -> dict:
         """What, besides the notebook and the tests, can change a result."""
@@ -124,7 +126,8 @@ def _grade_bytes(data: bytes, name: str, plan: Plan, options: _Options) -> Submi
                                f"larger than {MAX_NOTEBOOK_BYTES // 2**20} MiB")
         run = run_submission(data, plan, timeout=options.timeout,
                              cell_timeout=options.cell_timeout, cwd=options.cwd,
-                             limits=options.limits, isolate=options.isolate, hide=options.hide)
+                             limits=options.limits, isolate=options.isolate, hide=options.hide,
+                             preload=options.preload)
         doing = "judging it"
         status, detail, not_run = run_status(run, options.timeout, options.limits)
         tests = tuple(judge(t, run, not_run) for t in plan.tests)
@@ -200,7 +203,8 @@ def grade(assignment: str | Path, submissions: str | Path, out: str | Path, *,
           progress: bool = True,
           on_result: Callable[[SubmissionResult], None] | None = None,
           limits: Limits | None = None, force: bool = False, dask: str | None = None,
-          hide: Sequence[str | Path] = ()) -> list[SubmissionResult]:
+          hide: Sequence[str | Path] = (),
+          preload: Sequence[str] | None = PRELOAD) -> list[SubmissionResult]:
     """Grade every notebook under ``submissions`` and write the results to ``out``.
 
     Parameters
@@ -236,6 +240,11 @@ def grade(assignment: str | Path, submissions: str | Path, out: str | Path, *,
     hide : paths
         More paths submissions must not see, besides the grading file's folder,
         the repository's ``.git``, ``submissions`` and ``out``.
+    preload : sequence of str, optional
+        Modules a zygote imports once, so that each submission's process is forked
+        with them loaded instead of importing them again (:mod:`.zygote`; each
+        process is still fresh and set up as in a cold start). None starts every
+        submission cold. No result depends on it.
 
     Returns
     -------
@@ -256,6 +265,9 @@ def grade(assignment: str | Path, submissions: str | Path, out: str | Path, *,
             raise ValueError(f"{arg} must be a positive number of seconds, got {value!r}")
     if limits is not None and not isinstance(limits, Limits):
         raise ValueError(f"limits must be a Limits, got {limits!r}")
+    if preload is not None and (isinstance(preload, str)
+                                or not all(isinstance(m, str) and m for m in preload)):
+        raise ValueError(f"preload must be a sequence of module names or None, got {preload!r}")
     folder = Path(submissions)
     if not folder.is_dir():
         raise ValueError(f"submissions must be a folder, got {str(folder)!r}")
@@ -266,7 +278,8 @@ def grade(assignment: str | Path, submissions: str | Path, out: str | Path, *,
     os.chmod(out, 0o700)
     options = _Options(float(timeout), float(cell_timeout),
                        Limits() if limits is None else limits,
-                       hide=_secret_paths(Path(assignment), folder, out, hide))
+                       hide=_secret_paths(Path(assignment), folder, out, hide),
+                       preload=None if preload is None else tuple(preload))
     from tqdm.auto import tqdm  # here: a notebook importing check need not load it
 
     with exclusive(out):

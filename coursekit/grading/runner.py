@@ -25,6 +25,7 @@ Everything is deterministic: same notebook, same plan, same records.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -34,11 +35,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from coursekit.grading import child
+from coursekit.grading import child, zygote
 from coursekit.grading.child import (
     MAX_CODE_CELLS,
     MAX_ELEMENTS,
@@ -132,7 +134,8 @@ class RunResult:
     output_bytes : int
         How much the child wrote to stdout and stderr (only the tail is kept).
     isolation : dict
-        What :func:`coursekit.grading.sandbox.enter` reported.
+        What :func:`coursekit.grading.sandbox.enter` reported, and ``start``:
+        ``"warm"`` (forked from a zygote, :mod:`.zygote`) or ``"cold"``.
     problem : (str, str) or None
         ``(status, detail)`` when the notebook could not run at all: ``"invalid"``,
         ``"empty"`` or ``"wrong_assignment"``, found by the child while reading
@@ -185,18 +188,20 @@ class _Child:
     drained as it comes and only its tail kept.
     """
 
-    def __init__(self, process: subprocess.Popen, requests: int, replies: int, output: int):
-        self.process = process
+    def __init__(self, pid: int, requests: int, replies: int, output: int, *,
+                 pidfd: int | None, poll: Callable[[], bool],
+                 reap: Callable[[], tuple[int, float]]):
+        self.pid = pid
+        self.warm = False
         self.exited = False
         self.output_bytes = 0
         self._requests, self._replies, self._output = requests, replies, output
         self._open = {replies, output}
         for fd in (requests, replies, output):
             os.set_blocking(fd, False)
-        try:
-            self._pidfd = os.pidfd_open(process.pid)
-        except (AttributeError, OSError):  # not Linux >= 5.3: poll instead
-            self._pidfd = None
+        self._pidfd = pidfd  # readable once the process has ended
+        self._poll = poll  # without a pidfd: whether it has ended
+        self._reap = reap  # its exit status and CPU seconds, once it is killed
         self._tail = bytearray()
         self._line = bytearray()
         self._skipping = False
@@ -257,7 +262,7 @@ class _Child:
                 pass
             except OSError:  # the child closed its end: it is exiting
                 self._pending = b""
-        if self._pidfd in events if self._pidfd is not None else self.process.poll() is not None:
+        if self._pidfd in events if self._pidfd is not None else self._poll():
             self.exited = True
             for fd in sorted(self._open):  # what it wrote just before exiting
                 self._read(fd, limit=MAX_MESSAGE_BYTES)
@@ -303,28 +308,20 @@ class _Child:
 
     def close(self, uid: int | None) -> tuple[int, float]:
         """Kill whatever is left (the process group; as root every process of
-        ``uid``), reap the child and return its exit status and CPU seconds."""
-        if os.name == "posix":
+        ``uid``), reap the child and return its exit status and CPU seconds.
+
+        The pid cannot have been reused: nothing reaps the child before this does."""
+        try:
             for kill in (os.killpg, os.kill):  # its group, and itself if it left the group
-                try:
-                    kill(self.process.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-        else:
-            self.process.kill()
-        if uid is not None:
-            kill_user(uid)
-        if self.process.returncode is not None:  # reaped by poll()
-            status, cpu = self.process.returncode, 0.0
-        else:
-            _, wait_status, usage = os.wait4(self.process.pid, 0)
-            status = os.waitstatus_to_exitcode(wait_status)
-            cpu = usage.ru_utime + usage.ru_stime
-            self.process.returncode = status
-        for fd in (self._requests, self._replies, self._output, self._pidfd):
-            if fd is not None:
-                os.close(fd)
-        return status, cpu
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    kill(self.pid, signal.SIGKILL)
+            if uid is not None:
+                kill_user(uid)
+            return self._reap()
+        finally:
+            for fd in (self._requests, self._replies, self._output, self._pidfd):
+                if fd is not None:
+                    os.close(fd)
 
 
 def _parse_reply(line: bytes) -> dict:
@@ -376,7 +373,8 @@ def _read_problem(reply: dict | None) -> tuple[str, str] | None:
 def run_submission(notebook: bytes, plan: Plan, *, timeout: float,
                    cell_timeout: float, cwd: str | Path | None = None,
                    limits: Limits | None = None, isolate: bool = True,
-                   hide: tuple[str | Path, ...] = ()) -> RunResult:
+                   hide: tuple[str | Path, ...] = (),
+                   preload: tuple[str, ...] | None = None) -> RunResult:
     """Run a notebook's cells, then ``plan``'s probes, in a fresh Python process.
 
     Parameters
@@ -402,6 +400,11 @@ def run_submission(notebook: bytes, plan: Plan, *, timeout: float,
         own notebook with ``isolate=False``.
     hide : paths
         What the submission must not see (covered when namespaces are available).
+    preload : tuple of str, optional
+        Start warm: fork the process from this grading process's zygote, which has
+        imported these modules (:mod:`coursekit.grading.zygote`; a batch passes
+        :data:`~coursekit.grading.zygote.PRELOAD`). None, or a system without warm
+        starts, starts ``child.py`` cold. The result is the same either way.
 
     Raises
     ------
@@ -426,10 +429,10 @@ def run_submission(notebook: bytes, plan: Plan, *, timeout: float,
         notebook_file.seek(0)
         scratch = Path(tmp) / "work"
         scratch.mkdir()
-        child, uid = _start(scratch, notebook_file.fileno()), None
+        child, uid = _start(scratch, notebook_file.fileno(), preload), None
         try:
             if as_root:
-                uid = sandbox_uid(child.process.pid)
+                uid = sandbox_uid(child.pid)
                 os.chmod(tmp, 0o711)  # for the scratch folder, when namespaces are missing
                 os.chown(scratch, uid, uid)
             config = configure(limits, cpu_seconds=cpu_seconds, uid=uid,
@@ -454,17 +457,32 @@ def run_submission(notebook: bytes, plan: Plan, *, timeout: float,
                      cell_problems=tuple(run["problems"]), last_cell=run["last_cell"],
                      outputs=run["outputs"], log_tail=child.log_tail, cpu_limited=cpu_limited,
                      last_test=run["last_test"], hidden_started=run["hidden_started"],
-                     output_bytes=child.output_bytes, isolation=setup["isolation"],
+                     output_bytes=child.output_bytes,
+                     isolation={**setup["isolation"], "start": "warm" if child.warm else "cold"},
                      problem=run["problem"])
 
 
-def _start(cwd: Path, notebook_fd: int) -> _Child:
-    """Start ``child.py`` in a new session, its three pipes connected to a :class:`_Child`
-    and ``notebook_fd`` (the notebook's bytes) passed on."""
+def _start(cwd: Path, notebook_fd: int, preload: tuple[str, ...] | None) -> _Child:
+    """A fresh process for one submission, in a new session in ``cwd``, its three pipes
+    connected to a :class:`_Child` and ``notebook_fd`` (the notebook's bytes) passed on:
+    forked by the zygote for ``preload`` when there is one, else ``child.py`` started cold."""
     requests_r, requests_w = os.pipe()
     replies_r, replies_w = os.pipe()
     output_r, output_w = os.pipe()
+    ours = (requests_w, replies_r, output_r)
     try:
+        warm = None if preload is None else zygote.shared(
+            tuple(preload), [sys.executable, str(CHILD_SCRIPT)], _child_env())
+        if warm is not None:
+            try:
+                pid, pidfd = warm.spawn(requests_r, replies_w, output_w, notebook_fd, cwd)
+            except zygote.ZygoteError:
+                zygote.forget(warm)  # the next submission gets a new one; this one starts cold
+            else:
+                child = _Child(pid, *ours, pidfd=pidfd, poll=lambda: False,
+                               reap=lambda: warm.reap(pid))
+                child.warm = True
+                return child
         process = subprocess.Popen(
             [sys.executable, str(CHILD_SCRIPT), str(requests_r), str(replies_w),
              str(notebook_fd)],
@@ -472,13 +490,27 @@ def _start(cwd: Path, notebook_fd: int) -> _Child:
             pass_fds=(requests_r, replies_w, notebook_fd), cwd=str(cwd), env=_child_env(),
             start_new_session=True)
     except BaseException:
-        for fd in (requests_w, replies_r, output_r):
+        for fd in ours:
             os.close(fd)
         raise
     finally:
         for fd in (requests_r, replies_w, output_w):
             os.close(fd)
-    return _Child(process, requests_w, replies_r, output_r)
+    try:
+        pidfd = os.pidfd_open(process.pid)
+    except (AttributeError, OSError):  # not Linux >= 5.3: poll instead
+        pidfd = None
+    return _Child(process.pid, *ours, pidfd=pidfd, poll=lambda: process.poll() is not None,
+                  reap=lambda: _reap(process))
+
+
+def _reap(process: subprocess.Popen) -> tuple[int, float]:
+    """The exit status and CPU seconds of a killed cold child."""
+    if process.returncode is not None:  # reaped by poll(): no usage left to read
+        return process.returncode, 0.0
+    _, wait_status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(wait_status)
+    return process.returncode, usage.ru_utime + usage.ru_stime
 
 
 def _drive(child: _Child, plan: Plan, deadline: float) -> dict:

@@ -98,8 +98,11 @@ class Limits:
     Parameters
     ----------
     memory_mb : int
-        Address space (``RLIMIT_AS``) in MiB. It counts what is mapped, not only
-        what is touched: importing torch maps about 3 GiB.
+        Address space (``RLIMIT_AS``) in MiB that the submission may map beyond what
+        its process holds when its first cell starts (Python, NumPy and, in a warm
+        start, the modules the grader loaded for it: :mod:`.zygote`), so the same
+        notebook has the same room either way. It counts what is mapped, not only
+        what is touched: a notebook that imports torch itself maps about 3 GiB.
     cpu_seconds : float, optional
         CPU time (``RLIMIT_CPU``); by default the submission's wall-clock timeout.
     processes : int
@@ -203,7 +206,7 @@ def enter(config: dict) -> dict:
         os.mkdir(workdir, 0o700)
         os.chown(workdir, uid, uid)
     report["unenforced"] = _set_limits(config["limits"], own_processes=0 if uid is not None
-                                       else _count_own_tasks())
+                                       else _count_own_tasks(), mapped=_mapped_bytes())
     if uid is not None:
         _become(uid)
         unreadable = [p for p in needed if not os.access(p, os.R_OK)]
@@ -366,13 +369,25 @@ def _count_own_tasks() -> int:
     return count
 
 
-def _set_limits(limits: dict[str, Any], own_processes: int) -> list[str]:
-    """Set the resource limits; return the names of those this system refused."""
+def _mapped_bytes() -> int:
+    """The address space this process maps now (``VmSize``; 0 where ``/proc`` lacks it)."""
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    return 0
+
+
+def _set_limits(limits: dict[str, Any], own_processes: int, mapped: int = 0) -> list[str]:
+    """Set the resource limits (the address space ``memory_mb`` beyond the ``mapped``
+    bytes the process holds already); return the names of those this system refused."""
     mib, refused = 2**20, []
     cpu = math.ceil(limits["cpu_seconds"])
     nproc = own_processes + limits["processes"]
+    memory = mapped + limits["memory_mb"] * mib
     for which, soft, hard in (
-            (resource.RLIMIT_AS, limits["memory_mb"] * mib, limits["memory_mb"] * mib),
+            (resource.RLIMIT_AS, memory, memory),
             (resource.RLIMIT_CPU, cpu, cpu + 2),  # SIGXCPU, then SIGKILL two seconds later
             (resource.RLIMIT_FSIZE, limits["file_mb"] * mib, limits["file_mb"] * mib),
             (resource.RLIMIT_NPROC, nproc, nproc),
