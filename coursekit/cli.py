@@ -397,6 +397,13 @@ def _isolation(results: list[SubmissionResult]) -> str:
                      "available here: it could use the network and read files readable by "
                      "any user, solutions included if their permissions allow "
                      "(see docs/grading.md)")
+    elif not str(report.get("view", "")).startswith("allow-list"):
+        notes.append(f"WARNING: student code did not run in the allow-list view of the file "
+                     f"system ({report.get('view')}): it could read files outside the "
+                     "project that any user can read (see docs/grading.md, Isolation)")
+    if report["user"] != "grader" and report.get("syscalls", "filtered") != "filtered":
+        notes.append(f"WARNING: student code's system calls were {report['syscalls']}: "
+                     "install libseccomp2 (see docs/grading.md, Isolation)")
     if report.get("unenforced"):
         notes.append(f"warning: this system refused these limits: "
                      f"{', '.join(report['unenforced'])}")

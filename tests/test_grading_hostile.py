@@ -51,7 +51,10 @@ ROOT_ONLY = pytest.mark.skipif(not AS_ROOT, reason="needs the grader to run as r
 LIMITS = Limits(memory_mb=1024, cpu_seconds=6, processes=32, file_mb=8, disk_mb=32)
 TIMEOUT = 60.0  # wall clock: far above the CPU limit, so the CPU limit is what stops a spin
 CELL_TIMEOUT = 5.0
-KEY = 0x5A5A5A5A5A5A5A5A  # secrets travel inside the notebooks masked with this
+# Secrets travel inside the notebooks masked: their bits times KEY, modulo 2**64 (KEY odd,
+# so a bijection). Not XOR: XOR undoes itself, so the scan, XOR-ing the memory that holds the
+# masked secrets, would write the raw secrets into its own temporaries and find them there.
+KEY = 0x9E3779B97F4A7C15
 
 
 def _end(notebook) -> int:
@@ -68,7 +71,7 @@ def _floats(value):
 
 
 def _masked(x: float) -> int:
-    return int(np.array([x], dtype=np.float64).view(np.uint64)[0]) ^ KEY
+    return int(np.array([x], dtype=np.float64).view(np.uint64)[0]) * KEY % 2**64
 
 
 # --- forging a verdict -------------------------------------------------------------
@@ -189,7 +192,7 @@ import ctypes, json, os, select
 KEY = np.uint64({KEY})
 SECRETS = np.array({[_masked(x) for x in secrets]}, dtype=np.uint64)
 CANARY = np.array([{_masked(canary)}], dtype=np.uint64)
-canary = (CANARY ^ KEY).view(np.float64)  # one value the scan must find
+canary = (CANARY * np.uint64({pow(KEY, -1, 2**64)})).view(np.float64)  # the scan must find it
 found = {{"memory": [], "canary": 0, "fds": [], "processes": [], "files": []}}
 
 class iovec(ctypes.Structure):
@@ -213,7 +216,7 @@ for fields in regions:
                                     1, 0)
         if got <= 0:
             continue
-        words = np.frombuffer(chunk, dtype=np.uint64, count=got // 8) ^ KEY  # masked memory
+        words = np.frombuffer(chunk, dtype=np.uint64, count=got // 8) * KEY  # masked memory
         # words against the few secrets (not the other way round, which sorts every chunk):
         # a warm start's process maps about 1 GB of writable memory to scan in the cell's time
         found["memory"] += [int(x) for x in np.unique(words[np.isin(words, SECRETS)])]

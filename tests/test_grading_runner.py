@@ -114,8 +114,10 @@ def test_grading_twice_gives_identical_gradebooks_and_feedback(tmp_path):
     first, second = outputs
     names = ["ann", "ben", "cy/example", "dee", "eve", "fay"]
     assert sorted(first) == sorted([".lock", "gradebook.csv", "summary.json",
-                                    *(f"{folder}/{name}.json" for name in names
-                                      for folder in ("feedback", "results"))])
+                                    *(f"{folder}/{name}.{suffix}" for name in names
+                                      for folder, suffix in (("feedback", "json"),
+                                                             ("feedback", "html"),
+                                                             ("results", "json")))])
     assert first == second
 
 

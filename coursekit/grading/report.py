@@ -22,7 +22,9 @@
     Regenerated from the records at the end of each run, atomically. No times or
     dates, so grading twice gives the same file.
 ``summary.json``
-    Counts per status, score statistics and each question's mean score (:func:`summary`).
+    Counts per status, score statistics, each question's mean score, and the box the
+    submissions ran in (:func:`summary`, :func:`box`): whether they saw only what they
+    need (``"view": "allow-list"``) and had their system calls filtered.
 
 What a submission can make the grader write is bounded (:func:`fit`): each
 message is cut to ``MAX_TEXT`` characters, each returned value is kept only if
@@ -62,11 +64,13 @@ except ImportError:  # not POSIX: no lock on the output folder
     fcntl = None
 
 __all__ = [
+    "BOX_KEYS",
     "MAX_CELL_PROBLEMS",
     "MAX_SUBMISSION_BYTES",
     "MAX_VALUE_CHARS",
     "POINTS_POSSIBLE",
     "RECORD_FORMAT",
+    "box",
     "exclusive",
     "feedback",
     "fingerprint",
@@ -80,7 +84,7 @@ __all__ = [
     "write_atomic",
 ]
 
-RECORD_FORMAT = 2
+RECORD_FORMAT = 3
 MAX_VALUE_CHARS = 10_000
 MAX_CELL_PROBLEMS = 50
 MAX_SUBMISSION_BYTES = 2**20
@@ -239,7 +243,8 @@ def gradebook(results: list[SubmissionResult], plan: Plan) -> str:
 
 
 def summary(results: list[SubmissionResult], plan: Plan) -> dict:
-    """``summary.json``: counts per status, score statistics, each question's scores."""
+    """``summary.json``: counts per status, score statistics, each question's scores, and
+    each different box the submissions ran in (:func:`box`; normally one)."""
     totals = [r.score() for r in results]
 
     def stats(values: list[float]) -> dict:
@@ -258,6 +263,8 @@ def summary(results: list[SubmissionResult], plan: Plan) -> dict:
         "questions": {qid: {"max_score": plan.max_points(qid),
                             **stats([r.score(qid) for r in results])}
                       for qid, _ in plan.questions},
+        "isolation": [json.loads(box) for box in sorted(
+            {json.dumps(box(r.isolation), sort_keys=True) for r in results if r.isolation})],
     }
 
 
@@ -279,11 +286,28 @@ def fingerprint(plan_json: str, data: bytes, options: dict) -> str:
     return digest.hexdigest()
 
 
+BOX_KEYS = ("user", "namespaces", "network", "processes", "view", "syscalls", "unenforced")
+
+
+def box(isolation: dict) -> dict:
+    """What a submission's box was, from what :func:`coursekit.grading.sandbox.enter`
+    reported: the same for every submission of a batch (the user is ``"own uid"`` or
+    ``"grader"``, not the number; whether the process started warm or cold is left out,
+    as it changes no result). Empty when nothing of the submission ran."""
+    if not isolation:
+        return {}
+    kept = {key: isolation[key] for key in BOX_KEYS if key in isolation}
+    if "user" in kept:
+        kept["user"] = "grader" if kept["user"] == "grader" else "own uid"
+    return kept
+
+
 def record(result: SubmissionResult, fingerprint: str) -> dict:
     """The record of ``result`` (``results/<submission>.json``), valid for ``fingerprint``."""
     return {
         "format": RECORD_FORMAT, "submission": result.name, "fingerprint": fingerprint,
         "status": result.status, "detail": result.detail, "note": result.note,
+        "isolation": box(result.isolation),
         "cells": [[p.cell, p.status, p.error] for p in result.cell_problems],
         "tests": {r.test.key: {"passed": r.passed, "message": r.message, "got": encode(r.got)}
                   for r in result.tests},
@@ -303,8 +327,11 @@ def reuse(path: Path, name: str, fingerprint: str, plan: Plan) -> SubmissionResu
                                  str(saved["tests"][t.key]["message"]),
                                  decode(saved["tests"][t.key]["got"])) for t in plan.tests)
         cells = tuple(CellProblem(int(c), str(s), str(e)) for c, s, e in saved["cells"])
+        isolation = saved["isolation"]
+        if not isinstance(isolation, dict):
+            return None
         return SubmissionResult(name, str(saved["status"]), str(saved["detail"]), tests,
-                                cells, str(saved["note"]), reused=True)
+                                cells, str(saved["note"]), reused=True, isolation=isolation)
     except (OSError, ValueError, KeyError, TypeError, RecursionError, WireError):
         return None
 

@@ -80,6 +80,9 @@ _MS_REMOUNT = 32
 _MS_BIND = 4096
 _MS_REC = 16384
 _MS_PRIVATE = 1 << 18
+_MNT_DETACH = 2
+_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}.get(os.uname().machine, -1) \
+    if os.name == "posix" else -1
 _PR_SET_PDEATHSIG = 1
 _PR_SET_NO_NEW_PRIVS = 38
 _LIMIT_NAMES = ({resource.RLIMIT_AS: "memory", resource.RLIMIT_CPU: "CPU time",
@@ -191,16 +194,23 @@ def enter(config: dict) -> dict:
     """
     uid = config["uid"]
     report = {"user": "grader" if uid is None else uid, "namespaces": False, "network": "on",
-              "processes": "all", "hidden": []}
+              "processes": "all", "view": "host", "visible": [], "hidden": []}
     workdir = config["workdir"]
     # Caches and temporary files (matplotlib's font list...) go to the private folder
     # the process started in, never into a student's homework folder (``check``).
     private = os.getcwd()
     needed = _needed_paths(config["package_dir"])
+    seccomp = _seccomp() if uid is not None else None  # loaded while the host is in view
     if uid is not None and _unshare(_CLONE_NEWNS | _CLONE_NEWNET | _CLONE_NEWIPC | _CLONE_NEWUTS):
         report.update(namespaces=True, network="off")
-        report["hidden"] = _private_view(config, needed)
-        if _remount_proc():
+        try:
+            report["visible"], report["hidden"], own = _allow_list_view(config, needed, uid)
+            report["view"] = "allow-list"
+        except SandboxError as exc:  # e.g. a root file system pivot_root cannot leave
+            report["view"] = f"deny-list (no allow-list view: {exc})"
+            report["hidden"] = _private_view(config, needed)
+            own = _remount_proc()
+        if own:
             report["processes"] = "own"
         workdir = WORKDIR
         os.mkdir(workdir, 0o700)
@@ -209,6 +219,7 @@ def enter(config: dict) -> dict:
                                        else _count_own_tasks(), mapped=_mapped_bytes())
     if uid is not None:
         _become(uid)
+        report["syscalls"] = _filter_syscalls(seccomp)
         unreadable = [p for p in needed if not os.access(p, os.R_OK)]
         if unreadable:
             raise SandboxError(
@@ -282,6 +293,90 @@ def _blocked_ancestors(path: str) -> list[str]:
             blocked.append(parent)
         parent = os.path.dirname(parent)
     return blocked
+
+
+SYSTEM_PATHS = ("/usr/lib", "/usr/lib64", "/usr/lib32", "/usr/libx32", "/usr/share/fonts",
+                "/usr/share/zoneinfo", "/lib", "/lib64", "/lib32", "/libx32",
+                "/etc/ld.so.cache", "/etc/localtime", "/sys/devices/system/cpu")
+"""What a box shows of the system besides Python: shared libraries and the loader's
+cache, fonts and time zones, the CPU topology (read by torch's cpuinfo). A path that
+is a symbolic link on the host (``/lib`` on a merged-/usr system) is the same link."""
+DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+
+
+def _allow_list_view(config: dict, needed: list[str], uid: int) -> tuple[list[str], list[str],
+                                                                          bool]:
+    """Make this process's root a new, read-only ``tmpfs`` holding only what it needs.
+
+    Into it go, read-only and at their own paths, ``needed`` (Python, its packages,
+    coursekit) and :data:`SYSTEM_PATHS`; the :data:`DEVICES`; a ``/proc`` showing only
+    its user's processes; an ``/etc`` with only the loader's cache and ``passwd`` and
+    ``group`` naming root and the box's user; and private ``tmpfs`` scratch space for
+    ``/tmp``, ``/var/tmp`` and ``/dev/shm``. Nothing else of the host exists inside:
+    the old root is detached after ``pivot_root``. A path of ``config["hide"]`` that is
+    inside one of those is covered as well.
+
+    Returns the host paths made visible, those covered, and whether ``/proc`` shows
+    only its own processes.
+    """
+    sources = sorted({p for p in (*needed, *SYSTEM_PATHS, *DEVICES) if os.path.lexists(p)})
+    links = {p: os.readlink(p) for p in sources if os.path.islink(p)}
+    # handles first: a source may lie under a folder the new view covers (/tmp, say)
+    handles = {p: os.open(p, os.O_PATH) for p in sources if p not in links}
+    root = os.path.join(os.getcwd(), "box")
+    os.mkdir(root, 0o755)
+    flags = _MS_NOSUID | _MS_NODEV
+    _mount("tmpfs", root, "tmpfs", flags, "size=1m,mode=0755")
+    size = config["limits"]["disk_mb"]
+    scratch = {"/tmp": 0o1777, "/var/tmp": 0o1777, "/dev/shm": 0o1777}
+    for path in sorted({*sources, *scratch, "/proc"}, key=lambda p: (p.count("/"), p)):
+        target = root + path
+        os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
+        if path in links:
+            os.symlink(links[path], target)
+        elif path in scratch:
+            os.makedirs(target, mode=0o755, exist_ok=True)
+            _mount("tmpfs", target, "tmpfs", flags, f"size={size}m,mode={scratch[path]:o}")
+        elif path == "/proc":
+            os.makedirs(target, mode=0o555, exist_ok=True)
+        else:
+            if os.path.isdir(f"/proc/self/fd/{handles[path]}"):
+                os.makedirs(target, mode=0o755, exist_ok=True)
+            else:
+                Path(target).touch(mode=0o444)
+            _mount(f"/proc/self/fd/{handles[path]}", target, None, _MS_BIND | _MS_REC)
+            os.close(handles.pop(path))
+            device = path in DEVICES
+            _mount(None, target, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | _MS_NOSUID
+                   | (0 if device else _MS_NODEV))
+    etc = os.path.join(root, "etc")
+    os.makedirs(etc, mode=0o755, exist_ok=True)
+    Path(etc, "passwd").write_text(f"root:x:0:0:root:/:/nonexistent\n"
+                                   f"student:x:{uid}:{uid}:student:{WORKDIR}:/nonexistent\n")
+    Path(etc, "group").write_text(f"root:x:0:\nstudent:x:{uid}:\n")
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+        os.symlink(target, os.path.join(root, "dev", name))
+    old = os.path.join(root, ".old")
+    os.mkdir(old, 0o700)
+    os.chdir(root)
+    _check(_libc().syscall(_SYS_PIVOT_ROOT, b".", b".old"), "pivot_root")
+    os.chdir("/")
+    _check(_libc().umount2(b"/.old", _MNT_DETACH), "umount /.old")
+    os.rmdir("/.old")
+    own = True
+    try:
+        _mount("proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, "hidepid=invisible")
+    except SandboxError:  # before Linux 5.8: every process of the namespace shows
+        _mount("proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
+        own = False
+    covered = []
+    for path in sorted(config["hide"], key=lambda p: (p.count("/"), p)):
+        if os.path.lexists(path) and not os.path.islink(path):
+            _cover(path, False, [], 1)
+            covered.append(path)
+    _mount(None, "/", None, _MS_REMOUNT | _MS_RDONLY | flags)
+    return [p for p in sources], covered, own
 
 
 def _private_view(config: dict, needed: list[str]) -> list[str]:
@@ -400,6 +495,56 @@ def _set_limits(limits: dict[str, Any], own_processes: int, mapped: int = 0) -> 
         except (ValueError, OSError):  # e.g. macOS refuses an address-space limit
             refused.append(_LIMIT_NAMES[which])
     return refused
+
+
+DENIED_SYSCALLS = (
+    "ptrace", "mount", "umount2", "pivot_root", "chroot", "unshare", "setns", "mount_setattr",
+    "fsopen", "fsconfig", "fsmount", "fspick", "move_mount", "open_tree", "keyctl", "add_key",
+    "request_key", "bpf", "perf_event_open", "userfaultfd", "kexec_load", "kexec_file_load",
+    "init_module", "finit_module", "delete_module", "swapon", "swapoff", "reboot", "acct",
+    "quotactl", "syslog", "open_by_handle_at", "name_to_handle_at", "iopl", "ioperm",
+    "settimeofday", "clock_settime", "adjtimex", "vhangup",
+)
+"""System calls a submission's process may not make (they fail with ``EPERM``): tracing,
+mounting and new namespaces, the kernel keyring, BPF and performance counters, kernel
+modules, and the machine's clock and power. ``clone`` with a ``CLONE_NEW*`` flag fails the
+same way; ``clone3`` (whose flags a filter cannot read) fails with ``ENOSYS``, so the C
+library falls back to ``clone`` for threads and processes."""
+_CLONE_NEW = (0x00000080, 0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000,
+              0x20000000, 0x40000000)  # TIME, NS, CGROUP, UTS, IPC, USER, PID, NET
+
+
+def _seccomp() -> Any:
+    """The libseccomp binding (``pyseccomp``), or the reason it cannot be used. Loaded
+    before the box is built: finding the library runs ``ldconfig``, which the box lacks."""
+    try:
+        import pyseccomp
+    except (ImportError, OSError) as exc:
+        return f"not filtered (no libseccomp: {type(exc).__name__}: {exc})"
+    return pyseccomp
+
+
+def _filter_syscalls(seccomp: Any) -> str:
+    """Install the filter of :data:`DENIED_SYSCALLS` (needs ``no_new_privs``, set by
+    :func:`_become`); return what holds, for the report."""
+    if isinstance(seccomp, str):
+        return seccomp
+    import errno
+
+    rules = seccomp.SyscallFilter(seccomp.ALLOW)
+    deny = seccomp.ERRNO(errno.EPERM)
+    for name in DENIED_SYSCALLS:
+        with contextlib.suppress(Exception):  # a call this architecture does not have
+            rules.add_rule(deny, name)
+    for flag in _CLONE_NEW:
+        rules.add_rule(deny, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, flag, flag))
+    with contextlib.suppress(Exception):
+        rules.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")
+    try:
+        rules.load()
+    except OSError as exc:
+        raise SandboxError(f"the system call filter could not be loaded: {exc}") from exc
+    return "filtered"
 
 
 def _become(uid: int) -> None:

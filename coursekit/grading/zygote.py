@@ -49,11 +49,12 @@ __all__ = ["PRELOAD", "Zygote", "ZygoteError", "shared"]
 PRELOAD = (
     "numpy", "torch", "torch._dynamo", "torch.optim", "matplotlib.pyplot", "pandas",
     "IPython.core.inputtransformer2", "coursekit.primer", "coursekit.viz.plot",
-    "coursekit.experiments.sweep", "coursekit.grading.selfcheck",
+    "coursekit.experiments.sweep", "coursekit.grading.selfcheck", "pyseccomp",
 )
 """What the course's notebooks import (``torch._dynamo`` is what a first
-``optimizer.step()`` loads, two seconds by itself); a module this machine lacks is
-skipped, and the submission that needs it imports it."""
+``optimizer.step()`` loads, two seconds by itself), and the system call filter's
+binding; a module this machine lacks is skipped, and the submission that needs it
+imports it."""
 
 START_TIMEOUT = 120.0  # seconds for the imports
 ANSWER_TIMEOUT = 60.0  # seconds for a fork or a reap (both take milliseconds)
