@@ -23,7 +23,9 @@ two-worker Dask ``LocalCluster`` (two worker processes, each with its own zygote
 Each line gives submissions per minute, its ratio to the one-worker rate (2.0 would
 be perfect scaling on two cores) and the CPU seconds the submissions' processes used
 per submission (for warm runs including the zygotes' own imports, once per zygote).
-The zygotes are started before the clock starts (a batch pays that once, about 8 s).
+The zygotes, here and on each Dask worker, are started before the clock starts (a batch
+pays that once, about 8 s). The example assignment is graded in five times as many
+copies, so that its rate is not that of a handful of submissions.
 
 The assignments are Homework 1 (``solutions/hw1_primer_optimizers*``), when it is in
 the repository, and the small example assignment of the grader's tests
@@ -114,9 +116,16 @@ def per_minute(grading: Path, submissions: Path, out: Path, timeout: float, **ho
     """Submissions graded per minute as ``how`` says (workers, preload, dask), the CPU
     seconds per submission of the processes that ran them (here; counted once they are
     reaped, so the zygotes are stopped first), and the count of each status."""
-    preload = how.get("preload")
+    preload, start_zygote = how.get("preload"), (zygote.shared, how.get("preload"),
+                                                 [sys.executable, str(CHILD_SCRIPT)],
+                                                 _child_env())
     if preload is not None and how.get("dask") is None:  # started before the clock
-        zygote.shared(preload, [sys.executable, str(CHILD_SCRIPT)], _child_env())
+        start_zygote[0](*start_zygote[1:])
+    elif preload is not None:  # on every worker of the cluster
+        from distributed import Client
+
+        with Client(how["dask"]) as client:
+            client.run(*start_zygote)
     cpu, start = _children_cpu(), time.perf_counter()
     results = grade(grading, submissions, out, timeout=timeout, progress=False, force=True,
                     **how)
@@ -182,10 +191,11 @@ def main() -> None:
         print(f"crafted notebook ({args.crafted} cells of 499 magic lines): the grader used "
               f"{cpu:.2f} s of CPU time in {wall:.1f} s (status {status})")
         for i, (grading, solution, what) in enumerate(assignments()):
-            print(f"assignment: {what}, {args.copies} copies of its solution")
+            copies = args.copies * (1 if grading.parent == ROOT / "solutions" else 5)
+            print(f"assignment: {what}, {copies} copies of its solution")
             folder = Path(tmp) / f"assignment{i}"
             folder.mkdir()
-            throughput(grading, solution, args.copies, args.timeout, not args.no_dask, folder)
+            throughput(grading, solution, copies, args.timeout, not args.no_dask, folder)
 
 
 if __name__ == "__main__":
