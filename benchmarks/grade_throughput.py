@@ -32,8 +32,16 @@ the repository, and the small example assignment of the grader's tests
 (``tests/grading_example``), whose notebook does almost nothing: its rate is what the
 start-up alone allows. Every run uses ``force=True``, so nothing is reused.
 
+Last, a class: ``--class-size`` submissions (300 by default; 0 skips it) of the example
+assignment, copies of its solution and of typical mistakes drawn as the fault tests draw
+them (``tests/grading_helpers.py``, ``write_class``; ``tests/test_grading_faults.py``
+grades the same class while killing its grader, a Dask worker and its disk), graded warm
+with two workers: the batch's minutes and rate, the zygote started before the clock (its
+start is printed beside).
+
     python benchmarks/grade_throughput.py [--starts 7] [--crafted 12] [--copies 8]
-                                          [--timeout 600] [--no-dask]
+                                          [--timeout 600] [--no-dask] [--class-size 300]
+                                          [--class-only]
 """
 
 from __future__ import annotations
@@ -168,6 +176,26 @@ def throughput(grading: Path, solution: Path, copies: int, timeout: float, dask:
             cluster.close()
 
 
+def class_batch(size: int, timeout: float, folder: Path) -> None:
+    """Print the minutes and rate of grading a class of ``size`` submissions of the example
+    assignment (solutions and typical mistakes), warm, with two workers."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from grading_helpers import write_class
+
+    kinds = Counter(write_class(folder / "class", size).values())
+    start = time.perf_counter()
+    zygote.shared(zygote.PRELOAD, [sys.executable, str(CHILD_SCRIPT)], _child_env())
+    startup = time.perf_counter() - start
+    rate, cpu, statuses = per_minute(EXAMPLE / "example_grading.py", folder / "class",
+                                     folder / "class-out", timeout, workers=2,
+                                     preload=zygote.PRELOAD)
+    print(f"a class of {size} submissions of the example assignment "
+          f"({', '.join(f'{n} {kind}' for kind, n in sorted(kinds.items()))}), warm, "
+          f"2 workers: {size / rate:.1f} min, {rate:.1f} submissions/min, {cpu:.1f} CPU s "
+          f"per submission (the zygote's start before it: {startup:.1f} s; statuses: "
+          f"{dict(sorted(statuses.items()))})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=8, help="submissions per run")
@@ -176,7 +204,14 @@ def main() -> None:
     parser.add_argument("--crafted", type=int, default=12,
                         help="cells of the slow-to-transform notebook")
     parser.add_argument("--no-dask", action="store_true", help="skip the Dask cluster")
+    parser.add_argument("--class-size", type=int, default=300,
+                        help="submissions in the class batch (0: skip it)")
+    parser.add_argument("--class-only", action="store_true", help="only the class batch")
     args = parser.parse_args()
+    if args.class_only:
+        with tempfile.TemporaryDirectory(prefix="coursekit-bench-") as tmp:
+            class_batch(args.class_size, args.timeout, Path(tmp))
+        return
     for label, preload in (("cold", None), ("warm", zygote.PRELOAD)):
         for what, imports in (("imports nothing", ""), (f"runs {IMPORTS!r}", IMPORTS)):
             if preload is not None:  # the zygote's own start is not part of a submission's
@@ -196,6 +231,8 @@ def main() -> None:
             folder = Path(tmp) / f"assignment{i}"
             folder.mkdir()
             throughput(grading, solution, copies, args.timeout, not args.no_dask, folder)
+        if args.class_size > 0:
+            class_batch(args.class_size, args.timeout, Path(tmp))
 
 
 if __name__ == "__main__":

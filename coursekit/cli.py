@@ -34,7 +34,7 @@ from pathlib import Path
 
 from coursekit.grading.authoring import MarkerError, release
 from coursekit.grading.grader import DEFAULT_CELL_TIMEOUT, DEFAULT_TIMEOUT, grade
-from coursekit.grading.report import write_atomic
+from coursekit.grading.report import OutputError, write_atomic
 from coursekit.grading.sandbox import Limits, SandboxError
 from coursekit.grading.selfcheck import check_notebook
 from coursekit.grading.spec import GradingSpecError
@@ -418,7 +418,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "import-nbgrader": _import_nbgrader, "export-nbgrader": _export_nbgrader}
     try:
         return commands[args.command](args)
-    except (MarkerError, GradingSpecError, SandboxError, ValueError, FileNotFoundError) as exc:
+    except (MarkerError, GradingSpecError, SandboxError, OutputError, ValueError,
+            FileNotFoundError) as exc:
         print(f"coursekit {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

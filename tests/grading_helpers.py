@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import copy
 import importlib.util
+import random
 import re
 from pathlib import Path
 
@@ -167,3 +168,33 @@ def load_module(path: Path, name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+# A class: copies of the solution and of typical mistakes, as a real batch looks.
+CLASS_MIX = {"solution": 10, "wrong_sign": 3, "no_bias_correction": 3, "off_by_one": 2,
+             "not_attempted": 2}
+"""How often each kind of submission is drawn (weights) by :func:`write_class`."""
+
+
+def class_notebook(kind: str) -> nbformat.NotebookNode:
+    """A submission of ``kind`` (a key of :data:`CLASS_MIX`)."""
+    edits = {"wrong_sign": SIGN_ERROR, "no_bias_correction": NO_BIAS_CORRECTION,
+             "off_by_one": OFF_BY_ONE}
+    if kind == "not_attempted":
+        return homework()
+    return edit(solution(), *edits[kind]) if kind in edits else solution()
+
+
+def write_class(folder: Path, size: int, seed: int = 18) -> dict[str, str]:
+    """Write ``size`` submissions ``s000.ipynb``, ``s001.ipynb``, ... to ``folder``: each
+    of a kind drawn from :data:`CLASS_MIX` by a generator seeded with ``seed``, so the
+    first ``n`` of a class of any size are the same. Returns each name's kind."""
+    rng = random.Random(seed)
+    kinds, weights = zip(*CLASS_MIX.items(), strict=True)
+    files = {kind: nbformat.writes(class_notebook(kind)) for kind in kinds}
+    folder.mkdir(parents=True, exist_ok=True)
+    drawn = {}
+    for i in range(size):
+        drawn[f"s{i:03d}"] = kind = rng.choices(kinds, weights)[0]
+        (folder / f"s{i:03d}.ipynb").write_text(files[kind], encoding="utf-8")
+    return drawn

@@ -17,11 +17,15 @@ For each submission, the steps and where they live:
    then the record, each atomically).
 
 All three run under one guard per submission: any exception in them (a bug in
-the grader, a full disk) becomes that submission's ``grader_error`` status, with
-a one-line reason in its feedback (the step and the exception's type) and in the
-gradebook (with the exception's message), and the batch goes on,
-here or on Dask. Only :class:`~coursekit.grading.sandbox.SandboxError` (this
-machine cannot run submissions safely) stops the batch.
+the grader, a Dask worker that died on it) becomes that submission's ``grader_error``
+status, with a one-line reason in its feedback (the step and the exception's type) and
+in the gradebook (with the exception's message), and the batch goes on,
+here or on Dask. Two things stop the batch, because they would fail every later
+submission too: :class:`~coursekit.grading.sandbox.SandboxError` (this machine cannot
+run submissions safely) and :class:`~coursekit.grading.report.OutputError` (the output
+folder is full or read-only: the error names the path). Either way the records written
+so far are kept, and no gradebook is written short: the one of an earlier run, if any,
+stays as it was.
 
 The output folder is made private to the grader (mode 0700) and locked while a
 run writes to it. A record whose fingerprint (notebook, tests, limits) still
@@ -33,7 +37,6 @@ its own process can change a verdict.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -45,6 +48,7 @@ from typing import Any
 from coursekit.grading.child import MAX_NOTEBOOK_BYTES, clip
 from coursekit.grading.feedback_html import render
 from coursekit.grading.report import (
+    OutputError,
     exclusive,
     feedback,
     fingerprint,
@@ -55,6 +59,7 @@ from coursekit.grading.report import (
     summary,
     to_json,
     write_atomic,
+    writing,
 )
 from coursekit.grading.runner import read_notebook, run_submission
 from coursekit.grading.sandbox import Limits, SandboxError
@@ -255,8 +260,13 @@ def grade(assignment: str | Path, submissions: str | Path, out: str | Path, *,
     ------
     SandboxError
         If submissions cannot be run safely here (nothing is recorded for the
-        submission that found it; the records of the others are kept). Anything
-        else that goes wrong while grading one submission is its ``grader_error``.
+        submission that found it; the records of the others are kept).
+    OutputError
+        If ``out`` takes no more writes (full, read-only, not permitted): the message
+        names the path. The records written before are kept whole; ``gradebook.csv`` and
+        ``summary.json`` are not written (an earlier run's stay as they were), so make
+        room and run again to grade the rest. Anything else that goes wrong while
+        grading one submission is its ``grader_error``.
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be an int >= 1, got {workers!r}")
@@ -274,8 +284,9 @@ def grade(assignment: str | Path, submissions: str | Path, out: str | Path, *,
     plan = build_plan(load_assignment(assignment), seed=seed)
     plan_json = plan_to_json(plan)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    os.chmod(out, 0o700)
+    with writing(out):
+        out.mkdir(parents=True, exist_ok=True)
+        os.chmod(out, 0o700)
     options = _Options(float(timeout), float(cell_timeout),
                        Limits() if limits is None else limits,
                        hide=_secret_paths(Path(assignment), folder, out, hide),
@@ -284,7 +295,8 @@ def grade(assignment: str | Path, submissions: str | Path, out: str | Path, *,
 
     with exclusive(out):
         for partial in out.rglob(".*.partial"):  # left by a run that was killed
-            partial.unlink()
+            with writing(partial):
+                partial.unlink()
         reused, todo = [], []
         for name, path in _submissions(folder):
             data = None if force else _read(path)
@@ -312,10 +324,16 @@ def grade(assignment: str | Path, submissions: str | Path, out: str | Path, *,
         def finish(result: SubmissionResult, data: bytes) -> SubmissionResult:
             try:
                 write(result, data)
-            except Exception as exc:  # rendering or writing: this submission's grader_error
+            except OutputError:
+                raise  # full or read-only: every later write would fail too
+            except Exception as exc:  # rendering its page, say: its grader_error
                 result = _grader_error(result.name, plan, "writing its feedback", exc)
-                with contextlib.suppress(Exception):  # a full disk: the gradebook says it
+                try:
                     write(result, data)
+                except OutputError:
+                    raise
+                except Exception:  # its page again, say: the gradebook says it
+                    pass
             if on_result is not None:
                 on_result(result)
             bar.update()

@@ -32,13 +32,17 @@ its JSON is at most :data:`MAX_VALUE_CHARS` characters (else a description of
 it), at most :data:`MAX_CELL_PROBLEMS` cells are listed, and a submission's
 feedback and record together stay under :data:`MAX_SUBMISSION_BYTES`.
 
-While a run writes to the folder it holds a lock on it (:func:`exclusive`).
+While a run writes to the folder it holds a lock on it (:func:`exclusive`). A folder that
+cannot take more writes (full, over quota, read-only, not permitted) raises
+:class:`OutputError`, naming the path (:func:`writing`): every later write would fail as
+well, so the batch stops there, with the records written so far kept whole.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import hashlib
 import io
 import json
@@ -70,6 +74,8 @@ __all__ = [
     "MAX_VALUE_CHARS",
     "POINTS_POSSIBLE",
     "RECORD_FORMAT",
+    "UNWRITABLE",
+    "OutputError",
     "box",
     "exclusive",
     "feedback",
@@ -82,6 +88,7 @@ __all__ = [
     "summary",
     "to_json",
     "write_atomic",
+    "writing",
 ]
 
 RECORD_FORMAT = 3
@@ -338,30 +345,67 @@ def reuse(path: Path, name: str, fingerprint: str, plan: Plan) -> SubmissionResu
 
 # Keeping the folder whole: atomic writes, one writer at a time ----------------------------
 
+UNWRITABLE = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EROFS,
+                        errno.EACCES, errno.EPERM, errno.EIO})
+"""The ``errno`` values that say the file system will take no more writes from the grader
+(full, over quota, read-only, not permitted, failing), whatever is written next."""
+
+
+class OutputError(OSError):
+    """The grader's output folder cannot be written: ``filename`` is the path it tried,
+    ``strerror`` why (one of :data:`UNWRITABLE`). Every later write would fail too, so
+    :func:`coursekit.grading.grade` stops the batch (``coursekit grade``: exit status 2)."""
+
+    def __str__(self) -> str:
+        return f"cannot write to {self.filename}: {self.strerror}"
+
+
+@contextlib.contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Raise an :class:`OutputError` naming ``path`` for an ``OSError`` in the block that says
+    the file system takes no more writes (:data:`UNWRITABLE`); let any other through."""
+    try:
+        yield
+    except OutputError:
+        raise
+    except OSError as exc:
+        if exc.errno in UNWRITABLE:
+            raise OutputError(exc.errno, exc.strerror, str(path)) from exc
+        raise
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Replace ``path`` by ``text`` all at once: a crash leaves the old file or the new.
 
     Written as UTF-8; a lone surrogate (from a file name, say) is written as its
     escape, ``\\udc80``, which in JSON reads back as the same character.
+
+    Raises
+    ------
+    OutputError
+        If the file system takes no more writes (full, read-only, ...): ``path`` is
+        left as it was (or absent), and no temporary file stays beside it.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(partial, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(partial)
-        raise
-    if os.name == "posix":  # make the rename itself durable
-        folder = os.open(path.parent, os.O_RDONLY)
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial",
+                                       dir=path.parent)
         try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
+            with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(partial, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(partial)
+            raise
+        if os.name == "posix":  # make the rename itself durable
+            folder = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(folder)
+            finally:
+                os.close(folder)
 
 
 @contextlib.contextmanager
@@ -372,11 +416,15 @@ def exclusive(out: Path) -> Iterator[None]:
     ------
     ValueError
         If another run holds it.
+    OutputError
+        If the lock file cannot be made (a read-only folder, say).
     """
     if fcntl is None:
         yield
         return
-    with open(out / ".lock", "a+") as lock:
+    with writing(out / ".lock"):
+        lock = open(out / ".lock", "a+")  # closed by the with below
+    with lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
