@@ -25,11 +25,32 @@ The semantics follow the authors' reference implementation (adabelief-pytorch
         else:
             no update
 
+Where the package and the paper part ways, coursekit follows the package. The paper's
+Algorithm 2 has neither weight decay nor rectification; the package (since 0.1.0) by
+default decouples weight decay and rectifies the step as RAdam (Liu et al., 2020) does,
+with its threshold ``rho_t >= 5``, and so do our defaults. ``rectify=False`` with
+``weight_decay=0`` is the paper's update. The package's ``fixed_decay=True``
+(``theta *= 1 - wd``, not scaled by lr) is ``weight_decay=wd / lr`` here at a constant lr.
+One deliberate difference: with L2 weight decay the package adds ``wd * theta`` into
+``p.grad`` in place, while we leave ``p.grad`` the loss's gradient (as torch.optim does).
+The per-parameter state (``step``, ``exp_avg``, ``exp_avg_var``, ``max_exp_avg_var``) has
+the package's names and meaning, so the ``state`` of a ``state_dict()`` saved by one
+continues the run in the other (under the other's own ``param_groups``).
+
+tests/test_reference_optimizers.py runs this class beside adabelief-pytorch over all its
+flag combinations (and beside pytorch-optimizer's AdaBelief, which differs from the
+authors in two places: its ``ams_bound`` also bounds the rectified step, and it counts
+steps per parameter group, so a parameter that first gets a gradient late starts with the
+group's bias correction; we count per parameter, as the authors do).
+
 References
 ----------
 .. [1] Zhuang, J., Tang, T., Ding, Y., Tatikonda, S., Dvornek, N., Papademetris, X. and
    Duncan, J. S. (2020). AdaBelief optimizer: Adapting stepsizes by the belief in observed
    gradients. NeurIPS 2020. arXiv:2010.07468. [zhuang2020adabelief]
+.. [2] Liu, L., Jiang, H., He, P., Chen, W., Liu, X., Gao, J. and Han, J. (2020). On the
+   variance of the adaptive learning rate and beyond. ICLR 2020. arXiv:1908.03265.
+   [liu2020variance]
 """
 
 from __future__ import annotations

@@ -13,7 +13,19 @@ weights ended up, and the fast weights restart from there::
             theta = phi
 
 The inner optimizer's state (momentum, Adam moments) is kept as it is at the
-synchronisation, as in the paper's reference implementation.
+synchronisation, as in the authors' code (michaelrzhang/lookahead, whose default is
+``pullback_momentum="none"``); its other options, zeroing (``"reset"``) or interpolating
+(``"pullback"``) the SGD momentum like the weights, are not offered here. The defaults
+``k=5, alpha=0.5`` are those of pytorch-optimizer and torch-optimizer (the authors' code
+defaults to ``la_alpha=0.8``). ``state_dict()`` saves the slow weights with the inner
+optimizer's state (the authors' code saves only the latter), so a resumed run continues
+exactly.
+
+tests/test_reference_optimizers.py checks this class against pytorch-optimizer's Lookahead
+(``pullback_momentum="none"``: the same numbers) and torch-optimizer's. torch-optimizer
+copies the slow weights *after* the first inner step and synchronises at steps 1, k + 1,
+2k + 1, ...: that is this class wrapped around the inner optimizer after one plain step
+(and its ``state_dict()`` fails under torch 2, which the test records).
 
 References
 ----------
