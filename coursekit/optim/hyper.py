@@ -39,32 +39,53 @@ What is treated as a constant (the paper's detach rule): the gradient ``g_t``,
 the weights ``w_t`` and every state buffer (momentum, moments) enter an update
 detached; only the hyperparameters carry graph. So a hypergradient sees one step
 back, the graph lives for exactly one step, and the cost per step is O(1) extra
-small ops per level. The paper's code calls ``loss.backward(create_graph=True)``
-but then detaches the gradient, so the second-order graph it builds is never
-used; we skip building it, with the same hypergradients (the tests check
-``-g_t . g_{t-1}`` exactly).
+small ops per level. Within a step the levels update top first, and every level
+updates the one below with the values it has just been given (``w_{t+1}`` uses
+``alpha_t``), as in the paper's code. That code calls
+``loss.backward(create_graph=True)`` but then detaches the gradient, so the
+second-order graph it builds is never used; we skip building it, with the same
+hypergradients (the tests check ``-g_t . g_{t-1}`` exactly, and that
+``create_graph`` changes no value of the paper's code).
 
-Where we differ from the paper's code, and why:
+Where we differ from the paper's code, and why. ``tests/test_reference_gdtuo.py``
+runs a transcription of that code (the ``gdtuo`` module of Chandra et al.'s package)
+beside these classes: they agree to float64 rounding once each difference below is
+given our choice, and each difference is shown to be there.
 
 - The base rules are torch.optim's (``eps`` added outside the square root, Adam
   and RMSProp moments starting at 0, AdaGrad's sum at
   ``initial_accumulator_value = 0``), so with the top step size 0 every stack
-  reproduces ``torch.optim.SGD/Adam/Adagrad/RMSprop`` exactly. The paper puts
-  ``eps`` inside the square root for RMSProp, starts Adam's ``v`` at ``eps`` and
-  AdaGrad's sum at 0.1.
-- The paper starts ``v`` at ``eps`` because ``d sqrt(v) / dv`` is infinite at 0.
-  We keep ``v_0 = 0`` and take that derivative as 0 where ``v`` is exactly 0
+  reproduces ``torch.optim.SGD/Adam/Adagrad/RMSprop`` exactly. The paper's code
+  puts ``eps`` inside the square root for RMSProp and AdaGrad (``sqrt(v + eps)``),
+  starts Adam's ``v`` at ``eps`` and AdaGrad's sum at 0.1; with ``eps = 0`` on
+  both sides, :class:`RMSProp` is its RMSProp, and
+  ``AdaGrad(initial_accumulator_value=0.1)`` its AdaGrad.
+- The paper's code starts ``v`` at ``eps`` because ``d sqrt(v) / dv`` is infinite
+  at 0. We keep ``v_0 = 0`` and take that derivative as 0 where ``v`` is exactly 0
   (:func:`_zero_safe_sqrt`): ``v`` is then 0 for every value of the
   hyperparameters (all past gradients of that coordinate were 0), so 0 is the
   exact derivative, where autograd alone would give ``0 * inf = nan``.
-- Reparameterisations keep learned hyperparameters in range, as the paper does:
-  ``beta1``, ``beta2`` and ``gamma`` are stored as ``x`` with
+- Reparameterisations keep learned hyperparameters in range, as the paper's code
+  does: ``beta1``, ``beta2`` and ``gamma`` are stored as ``x`` with
   ``beta = (1 + tanh x) / 2`` in (0, 1), RMSProp's ``alpha`` as ``a`` with
   ``alpha = a^2 >= 0``. SGD's and Adam's ``alpha`` are learned as they are (and
-  may turn negative, as in the paper). SGD's momentum ``mu``, which the paper
-  leaves unconstrained, goes through the same map as the betas here. The level
-  above descends on the stored ``x`` or ``a``; :attr:`HyperOptimizer.history`
-  records the natural values.
+  may turn negative, as in the paper's code). SGD's momentum ``mu``, which the
+  paper's code leaves unconstrained, goes through the same map as the betas here,
+  so that no step can push it to 1 or beyond. The level above descends on the
+  stored ``x`` or ``a``; :attr:`HyperOptimizer.history` records the natural values.
+- At the first step there is no hypergradient yet, and the levels above the bottom
+  do not step at all (:meth:`ModuleWrapper.step`). The paper's code steps them with
+  a zero hypergradient, which only a level with state notices: an Adam above the
+  bottom counts that empty step in its bias correction, which shrinks its first
+  real step to ``sqrt(1 + beta2) / (1 + beta1)`` of Adam's usual first step
+  (about 0.74 at the defaults, with ``v_0 = 0``).
+  We count only steps that have something to learn from.
+- ``learn=`` chooses which hyperparameters the level above learns; the paper's
+  code learns all of a level's (SGD's ``mu`` even without momentum, where its
+  hypergradient is 0 and it stays 0), except in its ``RMSPropAlpha`` and
+  ``AdamBaydin`` (our :class:`AdamAlpha`). Our hyperparameters take the model's
+  dtype and device; the paper's code makes them in torch's default dtype (float32
+  unless changed) whatever the model's.
 
 References
 ----------
@@ -355,7 +376,8 @@ class SGD(HyperOptimizer):
         Step size, >= 0. Learned as it is, so it may become negative.
     mu : float
         Momentum in [0, 1); 0 disables momentum (and ``mu`` is then not a
-        hyperparameter). Learned as ``mu = (1 + tanh x) / 2``.
+        hyperparameter). Learned as ``mu = (1 + tanh x) / 2`` (the paper's code
+        learns it as it is; see the module docstring).
     optimizer, learn, clip
         See :class:`HyperOptimizer`; ``learn`` may name ``"alpha"`` and ``"mu"``.
 
@@ -402,7 +424,8 @@ class Adam(HyperOptimizer):
         w_{t+1} = w_t - alpha * m_hat / (sqrt(v_hat) + eps)
 
     Both moments depend on the betas of *this* step only: ``m_{t-1}`` and
-    ``v_{t-1}`` are detached.
+    ``v_{t-1}`` are detached. The paper's code starts ``v`` at ``eps`` instead
+    (``v_0 = eps``); with ``v_0 = 0`` it is this rule (module docstring).
 
     Parameters
     ----------
@@ -460,7 +483,8 @@ class Adam(HyperOptimizer):
 class AdamAlpha(Adam):
     """Adam^alpha: Adam that learns only its step size ``alpha`` (the betas stay fixed).
 
-    Same arguments as :class:`Adam`, without ``learn``.
+    Same arguments as :class:`Adam`, without ``learn``. The paper's code calls it
+    ``AdamBaydin`` (after Baydin et al., 2018); it differs as :class:`Adam` does.
     """
 
     def __init__(self, alpha: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
@@ -479,6 +503,9 @@ class AdaGrad(HyperOptimizer):
 
         s_t     = s_{t-1} + g_t^2                      (s_0 = initial_accumulator_value)
         w_{t+1} = w_t - alpha * g_t / (sqrt(s_t) + eps)
+
+    The paper's code starts at ``s_0 = 0.1`` and divides by ``sqrt(s_t + eps)``:
+    with ``eps = 0`` on both sides, ``initial_accumulator_value=0.1`` is its rule.
 
     Parameters
     ----------
@@ -531,6 +558,9 @@ class RMSProp(HyperOptimizer):
 
         v_t     = gamma * v_{t-1} + (1 - gamma) * g_t^2         (v_0 = 0)
         w_{t+1} = w_t - alpha * g_t / (sqrt(v_t) + eps)
+
+    The paper's code divides by ``sqrt(v_t + eps)``: with ``eps = 0`` on both sides
+    the two rules are the same.
 
     Parameters
     ----------
