@@ -106,9 +106,10 @@ def _adabelief_cases() -> list[dict]:
     return cases
 
 
-def _authors_adabelief(groups, case: dict):
+def _authors_adabelief(model: TinyMLP, case: dict):
     package = pytest.importorskip("adabelief_pytorch")
-    return _quiet(lambda: package.AdaBelief(groups, print_change_log=False, **case))
+    return _quiet(lambda: package.AdaBelief(_param_groups(model), print_change_log=False,
+                                            **case))
 
 
 def _pytorch_optimizer():
@@ -139,7 +140,7 @@ def _assert_same_adabelief_state(ours, theirs, ours_model, theirs_model) -> None
                          ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
 def test_adabelief_matches_the_authors_package(case):
     ours_model, theirs_model = TinyMLP(torch.float64), TinyMLP(torch.float64)
-    theirs = _authors_adabelief(_param_groups(theirs_model), case)
+    theirs = _authors_adabelief(theirs_model, case)
     ours = _our_adabelief(ours_model, case)
     _train(theirs_model, theirs, 0, STEPS)
     _train(ours_model, ours, 0, STEPS)
@@ -154,14 +155,11 @@ def test_adabelief_state_moves_between_coursekit_and_the_authors_package():
     case = dict(weight_decouple=True, fixed_decay=False, rectify=True, degenerated_to_sgd=True,
                 amsgrad=True, eps=1e-16)
     whole = TinyMLP(torch.float64)
-    _train(whole, _authors_adabelief(_param_groups(whole), case), 0, STEPS)
+    _train(whole, _authors_adabelief(whole, case), 0, STEPS)
 
-    for first_is_ours in (False, True):
+    for build_first, build_second in ((_authors_adabelief, _our_adabelief),
+                                      (_our_adabelief, _authors_adabelief)):
         first_model, second_model = TinyMLP(torch.float64), TinyMLP(torch.float64)
-        build_first = _our_adabelief if first_is_ours else (
-            lambda m, c: _authors_adabelief(_param_groups(m), c))
-        build_second = (lambda m, c: _authors_adabelief(_param_groups(m), c)) \
-            if first_is_ours else _our_adabelief
         first = build_first(first_model, case)
         _train(first_model, first, 0, STEPS // 2)
         saved = copy.deepcopy(first.state_dict())
