@@ -191,7 +191,8 @@ def class_batch(size: int, timeout: float, folder: Path) -> None:
                                      preload=zygote.PRELOAD)
     print(f"a class of {size} submissions of the example assignment "
           f"({', '.join(f'{n} {kind}' for kind, n in sorted(kinds.items()))}), warm, "
-          f"2 workers: {size / rate:.1f} min, {rate:.1f} submissions/min, {cpu:.1f} CPU s "
+          f"2 workers: {size / rate:.2f} min ({size / rate * 60:.0f} s), {rate:.0f} "
+          f"submissions/min, {cpu:.2f} CPU s "
           f"per submission (the zygote's start before it: {startup:.1f} s; statuses: "
           f"{dict(sorted(statuses.items()))})")
 

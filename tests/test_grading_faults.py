@@ -17,6 +17,7 @@ under the test's ``tmp_path`` (never over an existing path) and unmounted in a
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -36,7 +37,7 @@ import pytest
 from grading_helpers import GRADING, full_plan, points_without, write_class
 
 from coursekit.cli import main
-from coursekit.grading import grade
+from coursekit.grading import grade, zygote
 
 REPO = Path(__file__).resolve().parent.parent
 SIZE = int(os.environ.get("COURSEKIT_CLASS_SIZE", "24"))
@@ -150,6 +151,23 @@ def _survivors(processes: dict[int, tuple[int, str]]) -> list[str]:
         time.sleep(0.1)
 
 
+def _zygote_folders(processes: dict[int, tuple[int, str]]) -> list[Path]:
+    """The temporary folders the zygotes among ``processes`` run in: their grader removes
+    one when it closes its zygote, which a killed grader cannot (a few dozen KB each)."""
+    folders = []
+    for pid, (_, command) in processes.items():
+        if "child.py --zygote" in command:
+            with contextlib.suppress(OSError):
+                folders.append(Path(os.readlink(f"/proc/{pid}/cwd")))
+    return folders
+
+
+def _remove(folders: list[Path]) -> None:
+    for folder in folders:
+        if folder.name.startswith("coursekit-zygote-"):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 # (a) The grader killed three times ---------------------------------------------------------
 
 def _forged(data: bytes, fingerprint: str | None = None) -> str:
@@ -187,11 +205,13 @@ def test_a_grader_killed_three_times_at_random_points_ends_with_the_reference_gr
         time.sleep(pause)
         os.kill(run.pid, signal.SIGSTOP)  # no new process while the tree is listed
         processes = _tree(run.pid)
+        folders = _zygote_folders(processes)
         os.kill(run.pid, signal.SIGKILL)
         assert run.wait() == -signal.SIGKILL
         assert any("child.py --zygote" in command for _, command in processes.values())
         del processes[run.pid]
         assert _survivors(processes) == []  # the zygote and the submissions died with it
+        _remove(folders)
         records = _records(out)
         _assert_whole(records)
         assert {name: records[name] for name in kept} == kept  # each recorded once
@@ -232,6 +252,8 @@ def cluster():
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as local:
         yield local
+        with distributed.Client(local.scheduler_address) as client:
+            client.run(zygote._close_all)  # their temporary folders with them
 
 
 def _worker_pids(cluster) -> dict[str, int]:
@@ -247,7 +269,7 @@ class _WorkerKiller:
     as soon as it runs a submission (its zygote has a child), noting what it killed."""
 
     def __init__(self, pid: int, at: int):
-        self.pid, self.at, self.seen, self.killed = pid, at, 0, {}
+        self.pid, self.at, self.seen, self.killed, self.folders = pid, at, 0, {}, []
 
     def __call__(self, result) -> None:
         self.seen += 1
@@ -258,6 +280,7 @@ class _WorkerKiller:
             processes = _tree(self.pid)
             zygotes = [pid for pid, (_, command) in processes.items() if "--zygote" in command]
             if zygotes and any(_stat(pid)[0] in zygotes for pid in processes if _stat(pid)):
+                self.folders = _zygote_folders(processes)
                 os.kill(self.pid, signal.SIGKILL)
                 self.killed = processes
             assert time.monotonic() < deadline, "the worker ran no submission for 60 s"
@@ -281,6 +304,7 @@ def test_a_dask_worker_killed_mid_batch_is_replaced_and_the_batch_ends_with_the_
     assert [r.name for r in results] == sorted(reference.kinds)
     del killer.killed[killer.pid]
     assert _survivors(killer.killed) == []  # its zygote and submission went with it
+    _remove(killer.folders)
     assert killer.pid not in _worker_pids(cluster).values()  # the nanny started another
 
 
@@ -299,8 +323,12 @@ def test_a_submission_whose_worker_died_with_no_retry_left_is_graded_again_next_
                       cell_timeout=float(CELL_TIMEOUT), progress=False, on_result=killer)
     finally:
         scheduler.allowed_failures = allowed
+    assert killer.killed
+    del killer.killed[killer.pid]
+    assert _survivors(killer.killed) == []
+    _remove(killer.folders)
     lost = [r for r in first if r.status == "grader_error"]
-    assert killer.killed and lost  # not vanished: in the gradebook, with the reason
+    assert lost  # not vanished: in the gradebook, with the reason
     assert {r.detail for r in lost} == {
         "the grader failed while grading it on a Dask worker (KilledWorker)"}
     book = list(csv.DictReader(io.StringIO(
