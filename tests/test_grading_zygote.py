@@ -9,6 +9,7 @@ replaced; and a grader that dies takes its zygote and the zygote's processes wit
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -171,7 +172,7 @@ def _gone(pid: int) -> bool:
         return True
 
 
-def test_a_grader_that_dies_takes_its_zygote_and_the_zygote_s_processes_with_it(tmp_path):
+def test_a_grader_that_dies_takes_its_zygote_its_processes_and_its_folder_with_it(tmp_path):
     # a grading process forks a child that waits for its setup forever, then dies
     # without closing anything (as a killed grader would)
     script = tmp_path / "grader.py"
@@ -185,16 +186,19 @@ def test_a_grader_that_dies_takes_its_zygote_and_the_zygote_s_processes_with_it(
         output_r, output_w = os.pipe()
         notebook = os.open(os.devnull, os.O_RDONLY)
         pid, _ = warm.spawn(requests_r, replies_w, output_w, notebook, os.getcwd())
-        print(warm._process.pid, pid, flush=True)
+        print(warm._process.pid, pid, warm._folder.name, flush=True)
         os._exit(1)
     """))
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                          timeout=120, cwd=tmp_path, check=False)
-    zygote_pid, child_pid = (int(x) for x in out.stdout.split())
+    zygote_pid, child_pid, folder = out.stdout.split()
+    zygote_pid, child_pid = int(zygote_pid), int(child_pid)
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not (_gone(zygote_pid) and _gone(child_pid)):
+    while time.monotonic() < deadline and not (_gone(zygote_pid) and _gone(child_pid)
+                                               and not os.path.exists(folder)):
         time.sleep(0.1)
     assert _gone(zygote_pid) and _gone(child_pid)
+    assert not os.path.exists(folder)  # removed by the zygote: the dead grader could not
 
 
 def test_grade_refuses_a_preload_that_is_not_module_names(tmp_path):

@@ -687,13 +687,14 @@ def serve(control: int, modules: list[str]) -> None:
     The zygote itself never runs a line of any submission, so each submission starts
     from the same imported modules and nothing one leaves behind reaches the next.
     When the grader goes away (end of file on ``control``), every process the zygote
-    started is killed.
+    started is killed and its folder (``coursekit-zygote-*``) removed.
     """
     import socket
 
     import sandbox  # noqa: F401  (loaded once, here, for every submission)
 
     sys.path[0] = ""
+    home = os.getcwd()  # the folder the grader made for it
     channel = socket.socket(fileno=control)
     loaded, failed = [], {}
     for name in modules:
@@ -745,6 +746,10 @@ def serve(control: int, modules: list[str]) -> None:
                 kill(pid, signal.SIGKILL)
         with contextlib.suppress(OSError):
             os.waitpid(pid, 0)
+    if os.path.basename(home).startswith("coursekit-zygote-"):  # its folder, even if the
+        import shutil  # grader was killed and cannot remove it
+
+        shutil.rmtree(home, ignore_errors=True)
     os._exit(0)
 
 

@@ -81,7 +81,8 @@ class Zygote:
     def __init__(self, preload: tuple[str, ...], command: list[str], env: dict[str, str]):
         self.preload = tuple(preload)
         self._lock = threading.Lock()
-        self._folder = tempfile.TemporaryDirectory(prefix="coursekit-zygote-")
+        self._folder = tempfile.TemporaryDirectory(prefix="coursekit-zygote-",
+                                                   ignore_cleanup_errors=True)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         log = Path(self._folder.name, "zygote.log")
         env = {**env, "HOME": self._folder.name, "MPLCONFIGDIR": self._folder.name,
