@@ -58,7 +58,7 @@ from collections import Counter
 from pathlib import Path
 
 from coursekit.grading import Plan, build_plan, grade, grade_notebook, load_assignment, zygote
-from coursekit.grading.runner import CHILD_SCRIPT, _child_env, run_submission
+from coursekit.grading.runner import run_submission, warm
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "tests" / "grading_example" / "solutions"
@@ -124,16 +124,14 @@ def per_minute(grading: Path, submissions: Path, out: Path, timeout: float, **ho
     """Submissions graded per minute as ``how`` says (workers, preload, dask), the CPU
     seconds per submission of the processes that ran them (here; counted once they are
     reaped, so the zygotes are stopped first), and the count of each status."""
-    preload, start_zygote = how.get("preload"), (zygote.shared, how.get("preload"),
-                                                 [sys.executable, str(CHILD_SCRIPT)],
-                                                 _child_env())
+    preload = how.get("preload")
     if preload is not None and how.get("dask") is None:  # started before the clock
-        start_zygote[0](*start_zygote[1:])
+        warm(preload)
     elif preload is not None:  # on every worker of the cluster
         from distributed import Client
 
         with Client(how["dask"]) as client:
-            client.run(*start_zygote)
+            client.run(warm, preload)
     cpu, start = _children_cpu(), time.perf_counter()
     results = grade(grading, submissions, out, timeout=timeout, progress=False, force=True,
                     **how)
@@ -184,7 +182,7 @@ def class_batch(size: int, timeout: float, folder: Path) -> None:
 
     kinds = Counter(write_class(folder / "class", size).values())
     start = time.perf_counter()
-    zygote.shared(zygote.PRELOAD, [sys.executable, str(CHILD_SCRIPT)], _child_env())
+    warm(zygote.PRELOAD)
     startup = time.perf_counter() - start
     rate, cpu, statuses = per_minute(EXAMPLE / "example_grading.py", folder / "class",
                                      folder / "class-out", timeout, workers=2,
@@ -216,7 +214,7 @@ def main() -> None:
     for label, preload in (("cold", None), ("warm", zygote.PRELOAD)):
         for what, imports in (("imports nothing", ""), (f"runs {IMPORTS!r}", IMPORTS)):
             if preload is not None:  # the zygote's own start is not part of a submission's
-                zygote.shared(preload, [sys.executable, str(CHILD_SCRIPT)], _child_env())
+                warm(preload)
             delays = first_cell_start(args.starts, preload, imports)
             print(f"{label} start, first cell that {what}: done "
                   f"{statistics.median(delays):.3f} s after the grader starts its child "

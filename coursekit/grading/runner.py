@@ -60,6 +60,7 @@ __all__ = [
     "RunResult",
     "read_notebook",
     "run_submission",
+    "warm",
 ]
 
 CHILD_SCRIPT = Path(child.__file__).resolve()
@@ -460,6 +461,14 @@ def run_submission(notebook: bytes, plan: Plan, *, timeout: float,
                      output_bytes=child.output_bytes,
                      isolation={**setup["isolation"], "start": "warm" if child.warm else "cold"},
                      problem=run["problem"])
+
+
+def warm(preload: tuple[str, ...] = zygote.PRELOAD) -> bool:
+    """Start this process's zygote for ``preload`` now, rather than with the first
+    submission (on Dask: ``client.run(warm)`` starts one on every worker). True if this
+    process has one, False where warm starts are unavailable (submissions start cold)."""
+    return zygote.shared(tuple(preload), [sys.executable, str(CHILD_SCRIPT)],
+                         _child_env()) is not None
 
 
 def _start(cwd: Path, notebook_fd: int, preload: tuple[str, ...] | None) -> _Child:
