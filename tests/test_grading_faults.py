@@ -29,6 +29,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -193,9 +194,11 @@ def test_a_grader_killed_three_times_at_random_points_ends_with_the_reference_gr
     rng = random.Random(20180303)
     kept: dict[str, tuple[int, int, bytes]] = {}
     for kill in range(3):
-        # a random point: after 1 to SIZE/6 more records, then up to a second more
+        # a random point: after 1 to SIZE/6 more records, then up to 0.3 s more (a longer
+        # pause could let the third run grade the rest of a small class and end before the
+        # kill: its zygote gone, nothing left to interrupt)
         wait_for = len(kept) + rng.randint(1, max(1, SIZE // 6))
-        pause = rng.uniform(0.0, 1.0)
+        pause = rng.uniform(0.0, 0.3)
         with open(tmp_path / f"run{kill}.log", "wb") as log:
             run = subprocess.Popen(command, env=env, stdout=log, stderr=log)
         deadline = time.monotonic() + 300
@@ -269,20 +272,25 @@ def _worker_pids(cluster) -> dict[str, int]:
 
 
 class _WorkerKiller:
-    """An ``on_result`` that, at the ``at``-th result, SIGKILLs the first of the Dask
-    workers ``pids`` seen running a submission (its zygote has a child: whichever worker
-    the scheduler gave the next task), noting what it killed."""
+    """An ``on_result`` that, at the ``at``-th result, sets off a hunt (in a thread of its
+    own, so that the grader keeps sending notebooks: it keeps only a few in flight) that
+    SIGKILLs the first of the Dask workers ``pids`` seen running a submission (its zygote
+    has a child: whichever worker the scheduler gave the next task), noting what it killed.
+    :meth:`join` waits for the hunt to end."""
 
     def __init__(self, pids: list[int], at: int):
         self.pids, self.at, self.seen, self.killed, self.folders = pids, at, 0, {}, []
-        self.pid = None
+        self.pid, self._hunt = None, None
 
     def __call__(self, result) -> None:
         self.seen += 1
-        if self.seen != self.at:
-            return
+        if self.seen == self.at:
+            self._hunt = threading.Thread(target=self._kill, daemon=True)
+            self._hunt.start()
+
+    def _kill(self) -> None:
         deadline = time.monotonic() + 60
-        while not self.killed:
+        while not self.killed and time.monotonic() < deadline:
             for pid in self.pids:
                 processes = _tree(pid)
                 zygotes = [p for p, (_, command) in processes.items() if "--zygote" in command]
@@ -290,9 +298,13 @@ class _WorkerKiller:
                     self.folders = _zygote_folders(processes)
                     os.kill(pid, signal.SIGKILL)
                     self.pid, self.killed = pid, processes
-                    break
-            assert time.monotonic() < deadline, "no worker ran a submission for 60 s"
-            time.sleep(0.02)
+                    return
+            time.sleep(0.01)
+
+    def join(self) -> None:
+        assert self._hunt is not None, f"only {self.seen} results came, fewer than {self.at}"
+        self._hunt.join()
+        assert self.killed, "no worker was seen running a submission"
 
 
 @pytest.mark.slow
@@ -306,6 +318,7 @@ def test_a_dask_worker_killed_mid_batch_is_replaced_and_the_batch_ends_with_the_
     results = grade(GRADING, tmp_path / "subs", tmp_path / "out", dask=cluster.scheduler_address,
                     timeout=float(TIMEOUT), cell_timeout=float(CELL_TIMEOUT), progress=False,
                     on_result=killer)
+    killer.join()
     assert killer.killed and killer.seen == SIZE  # killed mid-batch, while grading
     assert (tmp_path / "out" / "gradebook.csv").read_text(encoding="utf-8") == \
         reference.gradebook
@@ -331,6 +344,7 @@ def test_a_submission_whose_worker_died_with_no_retry_left_is_graded_again_next_
                       cell_timeout=float(CELL_TIMEOUT), progress=False, on_result=killer)
     finally:
         scheduler.allowed_failures = allowed
+    killer.join()
     assert killer.killed
     del killer.killed[killer.pid]
     assert _survivors(killer.killed) == []
