@@ -61,31 +61,42 @@ class MarkerError(ValueError):
     """A solution notebook whose markers cannot be released as written."""
 
 
-def _regions(lines: list[str], marker: re.Pattern, where: str) -> list[tuple[int, int]]:
-    """``(begin, end)`` line indices of each marked region; checks that they balance."""
+def balanced_regions(lines: list[str], marker: re.Pattern, where: str,
+                     error: type[Exception] = MarkerError) -> list[tuple[int, int]]:
+    """``(begin, end)`` line indices of each region that ``marker`` (whose first group is
+    ``BEGIN`` or ``END``) opens and closes; raises ``error`` naming ``where`` and the line
+    when they do not balance. nbgrader's import reads its markers with it too."""
     regions, begin = [], None
     for i, line in enumerate(lines):
         match = marker.match(line.strip())
         if match is None:
             continue
         text = line.strip()
-        if match.lastindex == 2 and match.group(2).upper().startswith("HIDDEN"):
-            raise MarkerError(f"{where}, line {i + 1}: {text!r}: hidden tests belong in the "
-                              "assignment's _grading.py, never in the notebook")
         if match.group(1).upper() == "BEGIN":
             if begin is not None:
-                raise MarkerError(f"{where}, line {i + 1}: {text!r} inside the region opened "
-                                  f"on line {begin + 1}, which is not closed")
+                raise error(f"{where}, line {i + 1}: {text!r} inside the region opened "
+                            f"on line {begin + 1}, which is not closed")
             begin = i
         else:
             if begin is None:
-                raise MarkerError(f"{where}, line {i + 1}: {text!r} has no matching BEGIN")
+                raise error(f"{where}, line {i + 1}: {text!r} has no matching BEGIN")
             regions.append((begin, i))
             begin = None
     if begin is not None:
-        raise MarkerError(f"{where}, line {begin + 1}: {lines[begin].strip()!r} is never "
-                          "closed by an END marker")
+        raise error(f"{where}, line {begin + 1}: {lines[begin].strip()!r} is never "
+                    "closed by an END marker")
     return regions
+
+
+def _regions(lines: list[str], marker: re.Pattern, where: str) -> list[tuple[int, int]]:
+    """:func:`balanced_regions` of a solution notebook, which holds no hidden tests."""
+    for i, line in enumerate(lines):
+        match = marker.match(line.strip())
+        if match is not None and match.lastindex == 2 \
+                and match.group(2).upper().startswith("HIDDEN"):
+            raise MarkerError(f"{where}, line {i + 1}: {line.strip()!r}: hidden tests belong "
+                              "in the assignment's _grading.py, never in the notebook")
+    return balanced_regions(lines, marker, where)
 
 
 def _enclosing_function(lines: list[str], index: int) -> str | None:

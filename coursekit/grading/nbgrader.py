@@ -62,7 +62,7 @@ from typing import Any
 import nbformat
 import numpy as np
 
-from coursekit.grading.authoring import MarkerError, release_notebook
+from coursekit.grading.authoring import MarkerError, balanced_regions, release_notebook
 from coursekit.grading.child import python_source
 from coursekit.grading.spec import Assignment, Question, load_assignment
 
@@ -144,26 +144,7 @@ def _where(name: str, number: int, cell: dict) -> str:
 
 def _marked(source: str, pattern: re.Pattern, where: str) -> list[tuple[int, int]]:
     """``(begin, end)`` line indices of each region; raises if they do not balance."""
-    regions, begin = [], None
-    lines = source.split("\n")
-    for i, line in enumerate(lines):
-        match = pattern.match(line.strip())
-        if match is None:
-            continue
-        if match.group(1) == "BEGIN":
-            if begin is not None:
-                raise NbgraderError(f"{where}, line {i + 1}: {line.strip()!r} inside the "
-                                    f"region opened on line {begin + 1}")
-            begin = i
-        elif begin is None:
-            raise NbgraderError(f"{where}, line {i + 1}: {line.strip()!r} has no BEGIN")
-        else:
-            regions.append((begin, i))
-            begin = None
-    if begin is not None:
-        raise NbgraderError(f"{where}, line {begin + 1}: {lines[begin].strip()!r} is never "
-                            "closed by an END marker")
-    return regions
+    return balanced_regions(source.split("\n"), pattern, where, NbgraderError)
 
 
 def check_nbgrader(notebook: dict, name: str = "notebook") -> list[str | None]:
