@@ -364,19 +364,14 @@ def _allow_list_view(config: dict, needed: list[str], uid: int) -> tuple[list[st
     os.chdir("/")
     _check(_libc().umount2(b"/.old", _MNT_DETACH), "umount /.old")
     os.rmdir("/.old")
-    own = True
-    try:
-        _mount("proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, "hidepid=invisible")
-    except SandboxError:  # before Linux 5.8: every process of the namespace shows
-        _mount("proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
-        own = False
+    own = _remount_proc()
     covered = []
     for path in sorted(config["hide"], key=lambda p: (p.count("/"), p)):
         if os.path.lexists(path) and not os.path.islink(path):
             _cover(path, False, [], 1)
             covered.append(path)
     _mount(None, "/", None, _MS_REMOUNT | _MS_RDONLY | flags)
-    return [p for p in sources], covered, own
+    return sources, covered, own
 
 
 def _private_view(config: dict, needed: list[str]) -> list[str]:
@@ -441,12 +436,17 @@ def _read_only(skip: list[str]) -> None:
 
 
 def _remount_proc() -> bool:
-    """A ``/proc`` showing only this user's processes (one procfs per mount: Linux 5.8+)."""
+    """Mount a new ``/proc``: one showing only this user's processes where the kernel
+    allows it (one procfs per mount: Linux 5.8+), else every process; True in the first
+    case."""
+    flags = _MS_NOSUID | _MS_NODEV | _MS_NOEXEC
     major, minor = (int(x) for x in os.uname().release.split(".")[:2])
-    if (major, minor) < (5, 8):
-        return False
-    _mount("proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, "hidepid=invisible")
-    return True
+    if (major, minor) >= (5, 8):
+        with contextlib.suppress(SandboxError):
+            _mount("proc", "/proc", "proc", flags, "hidepid=invisible")
+            return True
+    _mount("proc", "/proc", "proc", flags)
+    return False
 
 
 def _count_own_tasks() -> int:
