@@ -25,7 +25,8 @@ Names are loaded from their submodule on first use, so that a notebook's
 import importlib
 
 _SOURCES = {
-    "authoring": ["MarkerError", "check_sync", "release", "release_notebook",
+    "answers": ["WrittenAnswer"],
+    "authoring": ["MarkerError", "answer_names", "check_sync", "release", "release_notebook",
                   "render_release", "strip_code", "strip_markdown"],
     "selfcheck": ["CheckReport", "EditedChecksError", "check", "check_notebook",
                   "checks_fingerprint", "embedded_metadata", "load_public_plan"],
@@ -33,9 +34,9 @@ _SOURCES = {
     "nbgrader": ["NbgraderError", "export_nbgrader", "import_nbgrader"],
     "report": ["feedback"],
     "sandbox": ["Limits", "SandboxError"],
-    "spec": ["Assignment", "GradingSpecError", "Plan", "PlannedTest", "Probe", "Question",
-             "Test", "build_plan", "load_assignment", "plan_from_json", "plan_to_json",
-             "probe"],
+    "spec": ["Assignment", "GradingSpecError", "Item", "Late", "Plan", "PlannedTest",
+             "PlannedWritten", "Probe", "Question", "Test", "Written", "build_plan",
+             "load_assignment", "plan_from_json", "plan_to_json", "probe", "written_of"],
     "verdict": ["STATUSES", "SubmissionResult", "TestResult", "compare"],
 }
 _MODULE_OF = {name: module for module, names in _SOURCES.items() for name in names}

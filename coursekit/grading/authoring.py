@@ -48,12 +48,14 @@ from coursekit.grading.child import python_source
 from coursekit.grading.selfcheck import checks_fingerprint, embedded_metadata
 from coursekit.grading.spec import Plan, build_plan, load_assignment
 
-__all__ = ["MarkerError", "check_sync", "release", "release_notebook", "render_release",
-           "strip_code", "strip_markdown"]
+__all__ = ["MarkerError", "answer_names", "check_sync", "release", "release_notebook",
+           "render_release", "strip_code", "strip_markdown"]
 
 ANSWER_PLACEHOLDER = "YOUR ANSWER HERE"
 _CODE_MARKER = re.compile(r"###\s*(BEGIN|END)\s+(SOLUTION|HIDDEN\s+TESTS)\Z", re.IGNORECASE)
-_ANSWER_MARKER = re.compile(r"<!--\s*(BEGIN|END)\s+ANSWER\s*-->\Z", re.IGNORECASE)
+_ANSWER_MARKER = re.compile(
+    r"<!--\s*(BEGIN|END)\s+ANSWER(?:\s+(?P<answer>[a-z][a-z0-9_]*/[a-z][a-z0-9_]*))?\s*-->\Z",
+    re.IGNORECASE)
 _DEF = re.compile(r"\s*(?:async\s+)?def\s+([A-Za-z_]\w*)\s*\(")
 
 
@@ -92,7 +94,7 @@ def _regions(lines: list[str], marker: re.Pattern, where: str) -> list[tuple[int
     """:func:`balanced_regions` of a solution notebook, which holds no hidden tests."""
     for i, line in enumerate(lines):
         match = marker.match(line.strip())
-        if match is not None and match.lastindex == 2 \
+        if marker is _CODE_MARKER and match is not None \
                 and match.group(2).upper().startswith("HIDDEN"):
             raise MarkerError(f"{where}, line {i + 1}: {line.strip()!r}: hidden tests belong "
                               "in the assignment's _grading.py, never in the notebook")
@@ -172,9 +174,42 @@ def _check_compiles(source: str, released: str, where: str) -> None:
                           "inside a block that has other lines") from None
 
 
-def strip_markdown(source: str, where: str = "cell") -> str:
+def answer_names(source: str, where: str = "cell") -> list[str]:
+    """The names of the written answers a markdown cell's regions declare
+    (``<!-- BEGIN ANSWER part3/a -->`` declares ``part3/a``), in order.
+
+    Raises
+    ------
+    MarkerError
+        Unbalanced markers, an END naming another answer than its BEGIN, or more
+        than one named answer in the cell (each graded answer has a cell of its own,
+        which is how the grader finds it in a submission).
+    """
+    lines = source.splitlines()
+    names = []
+    for begin, end in _regions(lines, _ANSWER_MARKER, where):
+        name = _ANSWER_MARKER.match(lines[begin].strip()).group("answer")
+        closing = _ANSWER_MARKER.match(lines[end].strip()).group("answer")
+        if closing is not None and closing != name:
+            raise MarkerError(f"{where}, line {end + 1}: {lines[end].strip()!r} closes the "
+                              f"answer opened on line {begin + 1} as {name!r}")
+        if name is not None:
+            names.append(name)
+    if len(names) > 1:
+        raise MarkerError(f"{where}: holds the written answers {', '.join(names)}; give each "
+                          "graded answer a markdown cell of its own")
+    return names
+
+
+def _points_line(points: float) -> str:
+    return f"*{points:g} point{'s' * (points != 1)}, graded by hand.*"
+
+
+def strip_markdown(source: str, where: str = "cell",
+                   points: dict[str, float] | None = None) -> str:
     """Replace each ``<!-- BEGIN ANSWER -->`` ... ``<!-- END ANSWER -->`` region by
-    ``YOUR ANSWER HERE``.
+    ``YOUR ANSWER HERE``; a named answer's region (``<!-- BEGIN ANSWER part3/a -->``)
+    is preceded by its points from ``points`` ("3 points, graded by hand").
 
     Raises
     ------
@@ -186,9 +221,28 @@ def strip_markdown(source: str, where: str = "cell") -> str:
     regions = _regions(lines, _ANSWER_MARKER, where)
     out, last = [], 0
     for begin, end in regions:
-        out += [*lines[last:begin], ANSWER_PLACEHOLDER]
+        name = _ANSWER_MARKER.match(lines[begin].strip()).group("answer")
+        shown = [_points_line(points[name]), ""] if points and name in points else []
+        out += [*lines[last:begin], *shown, ANSWER_PLACEHOLDER]
         last = end + 1
     return _join(out + lines[last:], source) if regions else source
+
+
+def _check_answers(declared: dict[str, str], checks: Plan | None, name: str) -> None:
+    """Every named answer region has a written answer in the grading file, and back."""
+    expected = {w.key for w in checks.written} if checks is not None else set()
+    for key, where in declared.items():
+        if key not in expected:
+            grading = (f"{checks.assignment}_grading.py" if checks is not None
+                       else "no grading file")
+            raise MarkerError(f"{where}: the answer region {key!r} has no Written answer "
+                              f"in {grading}")
+    missing = sorted(expected - set(declared))
+    if missing:
+        raise MarkerError(f"{checks.assignment}_grading.py declares the written answer"
+                          f"{'s' * (len(missing) > 1)} {', '.join(missing)}, but {name} has "
+                          f"no region <!-- BEGIN ANSWER {missing[0]} --> for "
+                          f"{'them' if len(missing) > 1 else 'it'}")
 
 
 def release_notebook(notebook: nbformat.NotebookNode, assignment: str,
@@ -199,17 +253,33 @@ def release_notebook(notebook: nbformat.NotebookNode, assignment: str,
     (``cell-<n>`` when a cell has none) and only their ``tags`` metadata. The
     public tests of ``checks`` (hidden ones are dropped) go into the notebook's
     metadata with their hash, as :func:`~coursekit.grading.selfcheck.embedded_metadata`
-    writes them.
+    writes them. A cell holding a named written answer (``<!-- BEGIN ANSWER part3/a
+    -->``) shows its points and keeps its name in ``metadata["coursekit"]["answer"]``,
+    where the grader finds the student's answer; the rubric stays behind.
+
+    Raises
+    ------
+    MarkerError
+        Misplaced markers, or an answer region and the written answers of ``checks``
+        that do not match one to one (each names the other).
     """
-    cells = []
+    points = {w.key: w.points for w in checks.written} if checks is not None else {}
+    cells, declared = [], {}
     for number, cell in enumerate(notebook.cells, start=1):
         kind = cell.get("cell_type")
         cell_id = cell.get("id") or f"cell-{number}"
         where = f"{name}, cell {number} ({kind}, id {cell_id})"
+        answers = []
         if kind == "code":
             new = nbformat.v4.new_code_cell(strip_code(cell.source, where))
         elif kind == "markdown":
-            new = nbformat.v4.new_markdown_cell(strip_markdown(cell.source, where))
+            answers = answer_names(cell.source, where)
+            for key in answers:
+                if key in declared:
+                    raise MarkerError(f"{where}: the answer {key!r} is declared again "
+                                      f"(first in {declared[key]})")
+                declared[key] = where
+            new = nbformat.v4.new_markdown_cell(strip_markdown(cell.source, where, points))
             if cell.get("attachments"):
                 new.attachments = cell.attachments
         else:
@@ -220,7 +290,10 @@ def release_notebook(notebook: nbformat.NotebookNode, assignment: str,
         tags = cell.get("metadata", {}).get("tags")
         if tags:
             new.metadata = nbformat.NotebookNode({"tags": list(tags)})
+        if answers:
+            new.metadata["coursekit"] = {"answer": answers[0]}
         cells.append(new)
+    _check_answers(declared, checks, name)
     released = nbformat.v4.new_notebook(cells=cells)
     for key in ("kernelspec", "language_info"):
         if key in notebook.metadata:

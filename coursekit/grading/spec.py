@@ -21,6 +21,21 @@ tests worth points. A test names a *probe*, the inputs to call it on and a
         ]),
     ])
 
+A question may also hold written answers, graded by people with a rubric::
+
+    Question("part3", "Experiments", tests=[...], written=[
+        Written("a", "Momentum as a larger rate", points=3, rubric=[
+            Item("factor", 2, "explains v = g / (1 - mu), so ten times the rate"),
+            Item("numbers", 1, "quotes the two final losses"),
+            Item("no_run", -1, "claims a number the notebook does not compute"),
+        ]),
+    ])
+
+The solution notebook marks the answer's region ``<!-- BEGIN ANSWER part3/a -->``; the
+release shows the student the points ("3 points, graded by hand"), never the rubric. A
+grade by hand is the sum of the rubric items chosen plus extra points, between 0 and the
+answer's points (``coursekit review``; :mod:`coursekit.grading.store`).
+
 The probe runs in the student's process and returns raw outputs; the reference
 runs in the grader's process on the same inputs; the grader compares the two
 with the test's tolerances. Public tests have fixed inputs and ship with the
@@ -58,16 +73,22 @@ from coursekit.grading.child import WireError, decode, encode
 __all__ = [
     "Assignment",
     "GradingSpecError",
+    "Item",
+    "Late",
     "Plan",
     "PlannedTest",
+    "PlannedWritten",
     "Probe",
     "Question",
+    "RubricItem",
     "Test",
+    "Written",
     "build_plan",
     "load_assignment",
     "plan_from_json",
     "plan_to_json",
     "probe",
+    "written_of",
 ]
 
 PLAN_FORMAT = 1
@@ -195,44 +216,150 @@ class Test:
             raise GradingSpecError(f"test {self.name}: points must be > 0, got 0")
 
 
+def _check_points(what: str, value: Any, *, signed: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value) or (not signed and value <= 0) or value == 0:
+        rule = "a finite number other than 0" if signed else "a finite number > 0"
+        raise GradingSpecError(f"{what} must be {rule}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Item:
+    """One rubric item of a written answer: an id, its points and what earns them.
+
+    ``points`` may be negative: a deduction (``Item("no_units", -1, "numbers without
+    units")``). The id names the item in the grading store, so the rubric's wording
+    and points can be corrected after grading has started: stored grades follow.
+    """
+
+    id: str
+    points: float
+    description: str
+
+    def __post_init__(self) -> None:
+        _check_id("rubric item id", self.id)
+        _check_points(f"rubric item {self.id}: points", self.points, signed=True)
+        if not isinstance(self.description, str) or not self.description.strip():
+            raise GradingSpecError(f"rubric item {self.id} needs a description")
+
+
+@dataclass(frozen=True)
+class Written:
+    """A written answer graded by people: ``name`` (with its question's id, the answer
+    region ``question/name`` of the solution notebook), a title, its maximum points and
+    the rubric items a grader chooses from (kept from students)."""
+
+    name: str
+    title: str
+    points: float
+    rubric: Sequence[Item]
+
+    def __post_init__(self) -> None:
+        _check_id("written answer name", self.name)
+        _check_points(f"written answer {self.name}: points", self.points)
+        object.__setattr__(self, "rubric", tuple(self.rubric))
+        if not self.rubric or not all(isinstance(i, Item) for i in self.rubric):
+            raise GradingSpecError(f"written answer {self.name}: rubric must be a "
+                                   f"non-empty list of Item, got {self.rubric!r}")
+        ids = [i.id for i in self.rubric]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise GradingSpecError(f"written answer {self.name}: duplicate rubric item "
+                                   f"ids {duplicates}")
+        best = math.fsum(i.points for i in self.rubric if i.points > 0)
+        if best < self.points:
+            raise GradingSpecError(
+                f"written answer {self.name}: its rubric's positive items add up to "
+                f"{best:g}, less than its {self.points:g} points")
+
+
 @dataclass(frozen=True)
 class Question:
-    """A graded question: an id (a gradebook column), a title and its tests."""
+    """A graded question: an id (a gradebook column), a title, its tests and its
+    written answers (at least one of the two)."""
 
     id: str
     title: str
-    tests: Sequence[Test]
+    tests: Sequence[Test] = ()
+    written: Sequence[Written] = ()
 
     def __post_init__(self) -> None:
         _check_id("question id", self.id)
         object.__setattr__(self, "tests", tuple(self.tests))
-        if not self.tests:
-            raise GradingSpecError(f"question {self.id} has no tests")
-        names = [t.name for t in self.tests]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise GradingSpecError(f"question {self.id}: duplicate test names {duplicates}")
+        object.__setattr__(self, "written", tuple(self.written))
+        if not self.tests and not self.written:
+            raise GradingSpecError(f"question {self.id} has no tests and no written answers")
+        if not all(isinstance(w, Written) for w in self.written):
+            raise GradingSpecError(f"question {self.id}: written must hold Written(...), "
+                                   f"got {self.written!r}")
+        for kind, names in (("test", [t.name for t in self.tests]),
+                            ("written answer", [w.name for w in self.written])):
+            duplicates = sorted({n for n in names if names.count(n) > 1})
+            if duplicates:
+                raise GradingSpecError(f"question {self.id}: duplicate {kind} names "
+                                       f"{duplicates}")
 
     @property
     def points(self) -> float:
-        """The question's maximum score: the sum of its tests' points."""
-        return math.fsum(t.points for t in self.tests)
+        """The question's maximum score: its tests' points and its written answers'."""
+        return math.fsum([*(t.points for t in self.tests), *(w.points for w in self.written)])
+
+
+@dataclass(frozen=True)
+class Late:
+    """The late policy of an assignment with a deadline.
+
+    ``per_day`` percent of the score is deducted for each day or part of a day after
+    the deadline (and the student's extension); a submission at most ``grace`` late
+    (``"15min"``, ``"2h"``) counts as on time; at most ``cap`` percent is ever
+    deducted. See :mod:`coursekit.grading.late` for the arithmetic.
+    """
+
+    per_day: float = 0.0
+    grace: str = "0"
+    cap: float = 100.0
+
+    def __post_init__(self) -> None:
+        for arg, value in (("per_day", self.per_day), ("cap", self.cap)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not math.isfinite(value) or not 0 <= value <= 100:
+                raise GradingSpecError(f"late {arg} must be a percentage in [0, 100], "
+                                       f"got {value!r}")
+        from coursekit.grading.late import parse_duration
+
+        try:
+            parse_duration(self.grace)
+        except ValueError as exc:
+            raise GradingSpecError(f"late grace: {exc}") from None
 
 
 @dataclass(frozen=True)
 class Assignment:
     """Every question of an assignment, and the secret seed of its hidden inputs.
 
-    ``name`` is filled in by :func:`load_assignment` from the file name
+    ``deadline`` (ISO 8601 with its offset, ``"2026-10-02T23:59+02:00"``) and ``late``
+    (a :class:`Late` policy) apply to the gradebook; ``coursekit grade --deadline``
+    overrides the deadline. ``name`` is filled in by :func:`load_assignment` from the file name
     (``hw1_grading.py`` grades ``hw1.ipynb``).
     """
 
     questions: Sequence[Question]
     seed: int
     name: str = ""
+    deadline: str | None = None
+    late: Late | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "questions", tuple(self.questions))
+        if self.deadline is not None:
+            from coursekit.grading.late import parse_deadline
+
+            try:
+                parse_deadline(self.deadline)
+            except ValueError as exc:
+                raise GradingSpecError(f"deadline: {exc}") from None
+        if self.late is not None and not isinstance(self.late, Late):
+            raise GradingSpecError(f"late must be a Late(...), got {self.late!r}")
         if not self.questions:
             raise GradingSpecError("an assignment needs at least one question")
         ids = [q.id for q in self.questions]
@@ -298,21 +425,72 @@ class PlannedTest:
 
 
 @dataclass(frozen=True)
+class RubricItem:
+    """A rubric item as plain data: id, points, description."""
+
+    id: str
+    points: float
+    description: str
+
+
+@dataclass(frozen=True)
+class PlannedWritten:
+    """A written answer as plain data; ``rubric`` is empty in a public plan."""
+
+    question: str
+    name: str
+    title: str
+    points: float
+    rubric: tuple[RubricItem, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """``"question/name"``: the answer region's name in the notebook."""
+        return f"{self.question}/{self.name}"
+
+    def item_points(self) -> dict[str, float]:
+        """``{item id: points}`` of the rubric."""
+        return {item.id: item.points for item in self.rubric}
+
+
+def written_of(assignment: Assignment, *, rubric: bool = True) -> tuple[PlannedWritten, ...]:
+    """The written answers of ``assignment`` as plain data, in question order (no
+    reference runs: cheap). ``rubric=False`` leaves the rubrics out, as the release does."""
+    return tuple(
+        PlannedWritten(question.id, w.name, w.title, float(w.points),
+                       tuple(RubricItem(i.id, float(i.points), i.description)
+                             for i in w.rubric) if rubric else ())
+        for question in assignment.questions for w in question.written)
+
+
+@dataclass(frozen=True)
 class Plan:
     """What the runner and grader need, as plain data (no functions, no secrets).
 
-    A plan without hidden tests is exactly what ``coursekit release`` publishes.
+    A plan without hidden tests (and without the rubrics of its written answers) is
+    exactly what ``coursekit release`` publishes.
     """
 
     assignment: str
     questions: tuple[tuple[str, str], ...]
     tests: tuple[PlannedTest, ...]
     probes: dict[str, str] = field(default_factory=dict)
+    written: tuple[PlannedWritten, ...] = ()
 
     def max_points(self, question: str | None = None) -> float:
-        """Total points of the plan's tests (of one question when given)."""
+        """Total points of the plan's tests, the autograded part (of one question when
+        given)."""
         return math.fsum(t.points for t in self.tests
                          if question is None or t.question == question)
+
+    def written_points(self, question: str | None = None) -> float:
+        """Total points of the written answers (of one question when given)."""
+        return math.fsum(w.points for w in self.written
+                         if question is None or w.question == question)
+
+    def total_points(self, question: str | None = None) -> float:
+        """Tests and written answers together: what the gradebook counts."""
+        return self.max_points(question) + self.written_points(question)
 
     def select(self, question: str | None = None, *, public_only: bool = False) -> Plan:
         """The plan restricted to one question and/or to its public tests.
@@ -329,9 +507,12 @@ class Plan:
         tests = tuple(t for t in self.tests
                       if (question is None or t.question == question)
                       and not (public_only and t.hidden))
-        kept = {t.question for t in tests}
+        written = tuple(replace(w, rubric=()) if public_only else w for w in self.written
+                        if question is None or w.question == question)
+        kept = {t.question for t in tests} | {w.question for w in written}
         return Plan(self.assignment, tuple(q for q in self.questions if q[0] in kept), tests,
-                    {name: self.probes[name] for name in sorted({t.probe for t in tests})})
+                    {name: self.probes[name] for name in sorted({t.probe for t in tests})},
+                    written)
 
 
 def _stable_hash(text: str) -> int:
@@ -390,9 +571,11 @@ def build_plan(assignment: Assignment, *, seed: int | None = None,
                                      inputs, expected, float(test.rtol), float(test.atol)))
             if probes.setdefault(test.probe.name, test.probe.source) != test.probe.source:
                 raise GradingSpecError(f"two different probes are named {test.probe.name}")
-    kept = {t.question for t in tests}
+    written = written_of(assignment, rubric=include_hidden)
+    kept = {t.question for t in tests} | {w.question for w in written}
     questions = tuple((q.id, q.title) for q in assignment.questions if q.id in kept)
-    return Plan(assignment.name, questions, tuple(tests), dict(sorted(probes.items())))
+    return Plan(assignment.name, questions, tuple(tests), dict(sorted(probes.items())),
+                written)
 
 
 def plan_to_json(plan: Plan) -> str:
@@ -409,6 +592,12 @@ def plan_to_json(plan: Plan) -> str:
             "rtol": t.rtol, "atol": t.atol,
         } for t in plan.tests],
     }
+    if plan.written:  # absent when there are none: plans of such assignments are unchanged
+        data["written"] = [{
+            "question": w.question, "name": w.name, "title": w.title, "points": w.points,
+            "rubric": [{"id": i.id, "points": i.points, "description": i.description}
+                       for i in w.rubric],
+        } for w in plan.written]
     return json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
@@ -431,7 +620,11 @@ def plan_from_json(text: str, source: str = "public checks") -> Plan:
             float(t["atol"])) for t in data["tests"])
         questions = tuple((q["id"], q["title"]) for q in data["questions"])
         probes = {str(k): str(v) for k, v in data["probes"].items()}
-        plan = Plan(str(data["assignment"]), questions, tests, probes)
+        written = tuple(PlannedWritten(
+            str(w["question"]), str(w["name"]), str(w["title"]), float(w["points"]),
+            tuple(RubricItem(str(i["id"]), float(i["points"]), str(i["description"]))
+                  for i in w["rubric"])) for w in data.get("written", ()))
+        plan = Plan(str(data["assignment"]), questions, tests, probes, written)
     except GradingSpecError:
         raise
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
