@@ -1,0 +1,329 @@
+"""Shampoo, SOAP, LARS and LAMB beside two maintained implementations each (issue 26).
+
+The references, all in the ``dev`` extra (a test whose package is missing is skipped):
+
+- ``pytorch-optimizer`` (4.1): Shampoo, ScalableShampoo, SOAP (a transcription of the SOAP
+  authors' code), LARS, Lamb;
+- ``heavyball`` (3.2.1): SOAP. It has no plain Shampoo, LARS or LAMB; it is run eagerly
+  (``heavyball.utils.compile_mode = None``, ``compile_step=False``), one tensor at a time
+  (``multi_tensor=False``), with its state in float64 (``storage_dtype="float64"``), so it
+  is a plain, deterministic float64 computation;
+- ``torch-optimizer`` (0.3, no longer released but still installed widely): Shampoo, LARS,
+  Lamb, the second implementation where heavyball has none.
+
+As in tests/test_reference_optimizers.py, two runs start from the same float64 weights,
+see the same mini-batches, use three parameter groups with their own hyperparameters, and
+after 100 steps (SOAP and Shampoo: 60 to 100) agree to 1e-12 relative (``RTOL``); where
+eigenvectors are computed by two different routines (SOAP against heavyball) to 1e-9
+(``EIG_RTOL``), because an eigenbasis is only as well defined as the gaps between
+eigenvalues, and the runs carry that rounding forward. Where the packages differ from each
+other or from the paper, a test shows the difference (they disagree by more than the
+tolerance) and that coursekit with the matching option agrees with each; the optimizer's
+docstring says which coursekit follows by default.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import warnings
+
+import pytest
+import torch
+
+from coursekit.optim.layerwise import LAMB, LARS
+from tests._optim_helpers import TinyMLP, rel_error
+
+STEPS = 100
+RTOL = 1e-12
+EIG_RTOL = 1e-9
+_ROWS = torch.Generator().manual_seed(26)
+BATCHES = [torch.randperm(8, generator=_ROWS)[:6] for _ in range(STEPS)]
+
+
+def _batch_loss(model: TinyMLP, rows: torch.Tensor) -> torch.Tensor:
+    hidden = torch.tanh(model.x[rows] @ model.w1.t() + model.b1)
+    return ((hidden @ model.w2.t() + model.b2 - model.y[rows]) ** 2).mean()
+
+
+def _train(model: TinyMLP, optimizer: torch.optim.Optimizer, start: int = 0,
+           stop: int = STEPS) -> list[float]:
+    losses = []
+    for rows in BATCHES[start:stop]:
+        optimizer.zero_grad()
+        loss = _batch_loss(model, rows)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+def _groups(model: TinyMLP, options: tuple[dict, dict, dict]) -> list[dict]:
+    """Three groups: (w1, unused), (b1,), (w2, b2), each with its own options."""
+    params = ([model.w1, model.unused], [model.b1], [model.w2, model.b2])
+    return [{"params": ps, **dict(o)} for ps, o in zip(params, options, strict=True)]
+
+
+def _quiet(make):
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return make()
+
+
+def _gap(a: TinyMLP, b: TinyMLP) -> float:
+    return max(rel_error(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+
+
+def _assert_trained(model: TinyMLP) -> None:
+    assert rel_error(model.w2, TinyMLP(torch.float64).w2) > 1e-2
+
+
+def _run_pair(make_ours, make_theirs, options, steps: int = STEPS, model=TinyMLP):
+    """Train coursekit's and a package's optimizer from the same start; return both models."""
+    ours_model, theirs_model = model(torch.float64), model(torch.float64)
+    ours = make_ours(_groups(ours_model, options))
+    theirs = _quiet(lambda: make_theirs(_groups(theirs_model, options)))
+    ours_losses = _train(ours_model, ours, 0, steps)
+    theirs_losses = _train(theirs_model, theirs, 0, steps)
+    return ours_model, theirs_model, ours_losses, theirs_losses
+
+
+def _assert_same_run(make_ours, make_theirs, options, rtol: float = RTOL, steps: int = STEPS,
+                     model=TinyMLP) -> None:
+    ours_model, theirs_model, ours_losses, theirs_losses = _run_pair(
+        make_ours, make_theirs, options, steps, model)
+    _assert_trained(ours_model)
+    assert rel_error(torch.tensor(ours_losses), torch.tensor(theirs_losses)) <= rtol
+    assert _gap(ours_model, theirs_model) <= rtol
+
+
+def _package(name: str):
+    return pytest.importorskip(name)
+
+
+# --- LARS -------------------------------------------------------------------------------
+
+LARS_GROUPS = (
+    {"lr": 1.0, "weight_decay": 0.01, "momentum": 0.9, "trust_coefficient": 0.02},
+    {"lr": 0.05, "weight_decay": 0.0, "momentum": 0.8, "trust_coefficient": 0.01},
+    {"lr": 2.0, "weight_decay": 0.05, "momentum": 0.5, "trust_coefficient": 0.005},
+)
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_lars_matches_pytorch_optimizer_with_vectors_excluded(nesterov):
+    """pytorch-optimizer's LARS leaves parameters with ndim <= 1 out of the trust ratio and
+    the weight decay: coursekit's default ``exclude="vectors"``; no eps in the ratio."""
+    package = _package("pytorch_optimizer")
+    _assert_same_run(lambda g: LARS(g, nesterov=nesterov),
+                     lambda g: package.LARS(g, nesterov=nesterov, foreach=False), LARS_GROUPS)
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_lars_matches_torch_optimizer_with_no_weight_decay_groups_excluded(nesterov):
+    """torch-optimizer's LARS leaves out the groups with ``weight_decay=0`` and adds 1e-8 to
+    the ratio's denominator: ``exclude="no_weight_decay", eps=1e-8``."""
+    package = _package("torch_optimizer")
+    _assert_same_run(lambda g: LARS(g, nesterov=nesterov, exclude="no_weight_decay", eps=1e-8),
+                     lambda g: package.LARS(g, momentum=0.9, nesterov=nesterov), LARS_GROUPS)
+
+
+def test_lars_packages_disagree_on_which_parameters_are_excluded():
+    """b2 (a bias in a group with weight decay) is excluded by pytorch-optimizer's rule and
+    not by torch-optimizer's: the two packages part ways, and coursekit's rules follow each."""
+    first, second = _package("pytorch_optimizer"), _package("torch_optimizer")
+    a, b, _, _ = _run_pair(lambda g: first.LARS(g, foreach=False), second.LARS, LARS_GROUPS)
+    assert _gap(a, b) > 1e-6
+    ours_vectors, _, _, _ = _run_pair(LARS, second.LARS, LARS_GROUPS)
+    ours_no_wd, _, _, _ = _run_pair(lambda g: LARS(g, exclude="no_weight_decay", eps=1e-8),
+                                    second.LARS, LARS_GROUPS)
+    assert _gap(ours_vectors, a) <= RTOL and _gap(ours_no_wd, b) <= RTOL
+
+
+def test_lars_starts_the_momentum_buffer_as_torch_sgd_where_pytorch_optimizer_damps_it():
+    """With ``dampening > 0`` pytorch-optimizer's buffer starts at 0, so its first step is
+    ``(1 - dampening) d_1``; coursekit (like torch.optim.SGD and torch-optimizer) starts it
+    at ``d_1``."""
+    first, second = _package("pytorch_optimizer"), _package("torch_optimizer")
+    options = tuple({**o, "dampening": 0.3} for o in LARS_GROUPS)
+    _assert_same_run(lambda g: LARS(g, exclude="no_weight_decay", eps=1e-8), second.LARS,
+                     options)
+    ours, theirs, _, _ = _run_pair(LARS, lambda g: first.LARS(g, foreach=False), options)
+    assert _gap(ours, theirs) > 1e-3
+
+
+def test_lars_scales_each_layer_by_its_trust_ratio():
+    """One step from known values: d = eta ||w|| / (||g|| + wd ||w||) (g + wd w)."""
+    w = torch.nn.Parameter(torch.tensor([[3.0, 4.0]], dtype=torch.float64))      # ||w|| = 5
+    b = torch.nn.Parameter(torch.tensor([1.0], dtype=torch.float64))
+    w.grad = torch.tensor([[0.0, 2.0]], dtype=torch.float64)                    # ||g|| = 2
+    b.grad = torch.tensor([0.5], dtype=torch.float64)
+    LARS([w, b], lr=1.0, momentum=0.0, weight_decay=0.1, trust_coefficient=0.01).step()
+    ratio = 0.01 * 5 / (2 + 0.1 * 5)
+    expected = [[3.0 - ratio * 0.3, 4.0 - ratio * (2.0 + 0.4)]]
+    assert torch.allclose(w, torch.tensor(expected, dtype=torch.float64), rtol=0, atol=1e-15)
+    assert torch.allclose(b, torch.tensor([0.5], dtype=torch.float64), rtol=0, atol=1e-15)
+
+
+# --- LAMB -------------------------------------------------------------------------------
+
+LAMB_GROUPS = (
+    {"lr": 0.01, "weight_decay": 0.01, "betas": (0.9, 0.999)},
+    {"lr": 0.003, "weight_decay": 0.0, "betas": (0.85, 0.99)},
+    {"lr": 0.02, "weight_decay": 0.05, "betas": (0.8, 0.99)},
+)
+# The settings of the paper's third version that both packages implement.
+PACKAGES_LAMB = dict(bias_correction=False, weight_norm_clip=10.0, exclude="none")
+
+
+@pytest.mark.parametrize("decoupled", [True, False])
+def test_lamb_matches_pytorch_optimizer(decoupled):
+    """pytorch-optimizer: no bias correction, ||theta|| clipped at 10, eps added to the
+    step's norm too, nothing excluded; decoupled weight decay by default. ``adam_debias=True``
+    turns off its division of the step by ``1 - beta1^t`` (next test)."""
+    package = _package("pytorch_optimizer")
+    _assert_same_run(
+        lambda g: LAMB(g, eps=1e-6, decoupled_weight_decay=decoupled, eps_in_trust_ratio=True,
+                       **PACKAGES_LAMB),
+        lambda g: package.Lamb(g, eps=1e-6, weight_decouple=decoupled, adam_debias=True,
+                               foreach=False),
+        LAMB_GROUPS)
+
+
+def test_pytorch_optimizer_lamb_lengthens_its_first_steps_by_default():
+    """By default pytorch-optimizer divides the whole step, after the trust ratio, by
+    ``1 - beta1^t``: step t is ``lr / (1 - beta1^t) * ||theta||`` long, ten times the
+    paper's at t = 1 with beta1 = 0.9. Neither the paper nor torch-optimizer does this, and
+    coursekit offers no option for it."""
+    package = _package("pytorch_optimizer")
+    w = torch.nn.Parameter(torch.tensor([[3.0, 4.0], [0.0, 1.0]], dtype=torch.float64))
+    start = w.detach().clone()
+    w.grad = torch.tensor([[1.0, -2.0], [0.5, 0.0]], dtype=torch.float64)
+    package.Lamb([w], lr=0.01, betas=(0.9, 0.999), foreach=False).step()
+    length = (w - start).norm().item() / start.norm().item()
+    assert abs(length - 0.01 / (1 - 0.9)) < 1e-6   # eps = 1e-6 in the ratio: not exactly
+    ours, theirs, _, _ = _run_pair(
+        lambda g: LAMB(g, decoupled_weight_decay=True, eps_in_trust_ratio=True, **PACKAGES_LAMB),
+        lambda g: package.Lamb(g, foreach=False), LAMB_GROUPS)
+    assert _gap(ours, theirs) > 1e-3
+
+
+def test_lamb_matches_torch_optimizer():
+    """torch-optimizer: the paper's third version (no bias correction, ``weight_decay *
+    theta`` added to the step before the ratio), ||theta|| clipped at 10, nothing excluded."""
+    package = _package("torch_optimizer")
+    _assert_same_run(lambda g: LAMB(g, eps=1e-6, **PACKAGES_LAMB),
+                     lambda g: package.Lamb(g, eps=1e-6), LAMB_GROUPS)
+
+
+def test_lamb_packages_differ_on_weight_decay_and_the_ratios_eps():
+    """With weight decay pytorch-optimizer (decoupled, eps in the ratio) and torch-optimizer
+    (the paper's coupled form) part ways; coursekit's options reproduce each (above)."""
+    first, second = _package("pytorch_optimizer"), _package("torch_optimizer")
+    a, b, _, _ = _run_pair(lambda g: first.Lamb(g, adam_debias=True, foreach=False),
+                           second.Lamb, LAMB_GROUPS)
+    assert _gap(a, b) > 1e-6
+
+
+def test_lamb_default_is_the_published_algorithm_not_the_packages():
+    """coursekit's default bias-corrects m and v (the published Algorithm 2) and excludes
+    vectors; the packages do neither, and land elsewhere. Each setting alone matters."""
+    second = _package("torch_optimizer")
+    reference, _, _, _ = _run_pair(lambda g: LAMB(g, **PACKAGES_LAMB), second.Lamb, LAMB_GROUPS)
+    for change in ({"bias_correction": True}, {"exclude": "vectors"}):
+        ours, _, _, _ = _run_pair(lambda g, c=change: LAMB(g, **{**PACKAGES_LAMB, **c}),
+                                  second.Lamb, LAMB_GROUPS)
+        assert _gap(ours, reference) > 1e-4
+
+
+class _BigMLP(TinyMLP):
+    """TinyMLP with its weights scaled so that ||w1|| and ||w2|| exceed 10."""
+
+    def __init__(self, dtype: torch.dtype, seed: int = 0):
+        super().__init__(dtype, seed)
+        with torch.no_grad():
+            self.w1.mul_(5)
+            self.w2.mul_(5)
+
+
+def test_lamb_clips_the_weight_norm_at_10_only_when_asked():
+    """Both packages compute phi(||theta||) = min(||theta||, 10); the authors' BERT code and
+    coursekit's default use ||theta|| itself. On weights of norm above 10 the runs differ."""
+    package = _package("torch_optimizer")
+    _assert_same_run(lambda g: LAMB(g, **PACKAGES_LAMB), package.Lamb, LAMB_GROUPS,
+                     model=_BigMLP)
+    unclipped = {**PACKAGES_LAMB, "weight_norm_clip": None}
+    ours, theirs, _, _ = _run_pair(lambda g: LAMB(g, **unclipped), package.Lamb, LAMB_GROUPS,
+                                   model=_BigMLP)
+    assert _gap(ours, theirs) > 1e-3
+
+
+def test_lamb_step_has_the_norm_of_the_weight_times_lr():
+    """phi(||theta||) / ||u|| * u has norm ||theta||: the step is lr ||theta|| long."""
+    w = torch.nn.Parameter(torch.tensor([[3.0, 4.0], [0.0, 1.0]], dtype=torch.float64))
+    start = w.detach().clone()
+    w.grad = torch.tensor([[1.0, -2.0], [0.5, 0.0]], dtype=torch.float64)
+    LAMB([w], lr=0.1, weight_decay=0.01).step()
+    assert abs((w - start).norm().item() - 0.1 * start.norm().item()) < 1e-14
+
+
+# --- state_dict round trips and bad hyperparameters --------------------------------------
+
+ROUND_TRIPS = {
+    "LARS": lambda model: LARS(_groups(model, LARS_GROUPS), nesterov=True),
+    "LARS-excluding-no-weight-decay": lambda model: LARS(_groups(model, LARS_GROUPS),
+                                                         exclude="no_weight_decay"),
+    "LAMB": lambda model: LAMB(_groups(model, LAMB_GROUPS)),
+    "LAMB-packages": lambda model: LAMB(_groups(model, LAMB_GROUPS), **PACKAGES_LAMB,
+                                        decoupled_weight_decay=True),
+}
+
+
+@pytest.mark.parametrize("name", list(ROUND_TRIPS))
+def test_state_dict_round_trip_continues_the_uninterrupted_run(name):
+    """Save at step 50, load into a fresh optimizer on a copy of the weights, continue:
+    the result is the uninterrupted run's, bit for bit."""
+    make = ROUND_TRIPS[name]
+    whole = TinyMLP(torch.float64)
+    _train(whole, make(whole))
+    first, second = TinyMLP(torch.float64), TinyMLP(torch.float64)
+    optimizer = make(first)
+    _train(first, optimizer, 0, 50)
+    saved = copy.deepcopy(optimizer.state_dict())
+    second.copy_from(first)
+    resumed = make(second)
+    resumed.load_state_dict(saved)
+    _train(second, resumed, 50, STEPS)
+    for p, q in zip(second.parameters(), whole.parameters(), strict=True):
+        assert torch.equal(p, q)
+
+
+BAD_HYPERPARAMETERS = [
+    (LARS, {"lr": -1}, "lr must be >= 0, got -1"),
+    (LARS, {"momentum": 1.0}, r"momentum must be in \[0, 1\), got 1.0"),
+    (LARS, {"trust_coefficient": 0}, "trust_coefficient must be > 0, got 0"),
+    (LARS, {"weight_decay": -0.1}, "weight_decay must be >= 0, got -0.1"),
+    (LARS, {"nesterov": True, "momentum": 0.0},
+     "nesterov must be False unless momentum > 0 and dampening = 0, got True"),
+    (LARS, {"exclude": "bias"},
+     "exclude must be one of 'vectors', 'no_weight_decay', 'all', 'none', got 'bias'"),
+    (LAMB, {"betas": (0.9, 1.0)}, r"betas\[1\] must be in \[0, 1\), got 1.0"),
+    (LAMB, {"eps": -1e-6}, "eps must be >= 0, got -1e-06"),
+    (LAMB, {"weight_norm_clip": 0.0}, "weight_norm_clip must be > 0, got 0.0"),
+    (LAMB, {"exclude": None}, "exclude must be one of .*, got None"),
+]
+
+
+@pytest.mark.parametrize(("cls", "options", "message"), BAD_HYPERPARAMETERS,
+                         ids=lambda v: str(v) if isinstance(v, dict) else None)
+def test_bad_hyperparameters_fail_with_a_message_naming_them(cls, options, message):
+    with pytest.raises(ValueError, match=message):
+        cls([torch.nn.Parameter(torch.zeros(2, 2))], **options)
+
+
+@pytest.mark.parametrize("cls", [LARS, LAMB])
+def test_a_group_with_an_unknown_exclude_rule_is_refused(cls):
+    params = [torch.nn.Parameter(torch.zeros(2, 2)), torch.nn.Parameter(torch.zeros(2))]
+    with pytest.raises(ValueError, match="exclude must be one of"):
+        cls([{"params": [params[0]]}, {"params": [params[1]], "exclude": "biases"}])
