@@ -380,18 +380,20 @@ def test_unknown_submissions_and_answers_are_404_with_a_message(client):
     status, _, body = client.get(answer_path("alice", "part9/z"))
     assert status == 404 and b"part1/a, part2/b" in body
     status, reply = client.save(grade(submission="mallory"))
-    assert status == 404 and reply["error"] == "unknown submission 'mallory'"
+    assert status == 404 and reply["error"] == "no submission 'mallory'"
     status, reply = client.save(grade(answer="part1/zz"))
     assert status == 404 and "unknown answer 'part1/zz'" in reply["error"]
     status, _, body = client.get("/api/grade?submission=alice&answer=nope")
     assert status == 404 and "unknown answer" in json.loads(body)["error"]
+    status, _, body = client.get("/api/grade?submission=zed&answer=part1%2Fa")
+    assert status == 404 and json.loads(body)["error"] == "no submission 'zed'"
 
 
 def test_a_save_over_another_graders_save_is_a_409_and_logged(served, client):
     assert client.save(grade(grader="tina"))[0] == 200  # both loaded the page at no grade
     status, reply = client.save(grade(grader="tom", items=["figure"], comment="mine"))
     assert status == 409
-    assert "tina" in reply["error"]
+    assert reply["error"] == "another grader saved this answer since you opened it"
     assert reply["current"]["grader"] == "tina" and reply["current"]["version"] == 1
     assert reply["current"]["items"] == ["valley"] and reply["current"]["score"] == 2.5
     with Store.open(served[1]) as store:

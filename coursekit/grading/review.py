@@ -118,7 +118,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import tornado.httpserver
 import tornado.netutil
@@ -428,11 +428,9 @@ class _Review:
     def names(self) -> list[str]:
         return [row.name for row in self.store.submissions()]
 
-    def submission(self, name: str) -> Any:
-        for row in self.store.submissions():
-            if row.name == name:
-                return row
-        raise _Refused(404, f"unknown submission {name!r}")
+    def not_found(self, exc: NotFound) -> _Refused:
+        """The store's NotFound as a 404, without the store's path."""
+        return _Refused(404, str(exc).removeprefix(f"{self.store.path}: "))
 
 
 def _href(path: str, **query: str | None) -> str:
@@ -441,7 +439,8 @@ def _href(path: str, **query: str | None) -> str:
 
 
 def _answer_href(submission: str, answer: str, mode: str) -> str:
-    return _href("/answer", submission=submission, answer=answer, mode=mode)
+    return (f"/answer?submission={quote(submission, safe='')}&answer={quote(answer, safe='')}"
+            f"&mode={mode}")
 
 
 # Requests ------------------------------------------------------------------------------------
@@ -566,10 +565,12 @@ class _Overview(_Handler):
         rows = {(row.submission, row.answer): row for row in review.store.answers()}
         counts = {w.key: dict.fromkeys(("graded", "ungraded", "flagged", "changed", "missing"), 0)
                   for w in review.written}
+        hrefs = [_e(f"answer={quote(w.key, safe='')}&mode=student") for w in review.written]
         body_rows = []
         for name in names:
             cells = [f'<th scope="row">{_e(name)}</th>']
-            for written in review.written:
+            quoted = _e(quote(name, safe=""))
+            for written, href in zip(review.written, hrefs, strict=True):
                 row = rows.get((name, written.key))
                 state, text = _state(row)
                 counts[written.key][state] += 1
@@ -579,8 +580,8 @@ class _Overview(_Handler):
                         text += " (answer changed since graded)"
                     elif state == "flagged":
                         text += " \u2691"
-                href = _e(_answer_href(name, written.key, "student"))
-                cells.append(f'<td class="{state}"><a href="{href}">{_e(text)}</a></td>')
+                cells.append(f'<td class="{state}"><a href="/answer?submission={quoted}&amp;'
+                             f'{href}">{_e(text)}</a></td>')
             body_rows.append(f"<tr>{''.join(cells)}</tr>")
         head = "".join(
             f'<th scope="col"><a href="{_e(_href("/next", mode="question", answer=w.key))}" '
@@ -589,7 +590,7 @@ class _Overview(_Handler):
             f'<span class="points">{_fmt(w.points)} points</span></th>'
             for w in review.written)
         foot = "".join(
-            "<td>" + "<br>".join(f'<span class="{state}">{count} {state}</span>'
+            "<td>" + "".join(f'<span class="{state}">{count} {state}</span>'
                                  for state, count in counts[w.key].items() if count) + "</td>"
             for w in review.written)
         needed = sum(c["ungraded"] + c["changed"] for c in counts.values())
@@ -640,10 +641,12 @@ class _Answer(_Handler):
         mode = self.get_query_argument("mode", "student")
         if mode not in MODES:
             mode = "student"
-        submission = review.submission(name)
+        submissions = {row.name: row for row in review.store.submissions()}
+        if name not in submissions:
+            raise _Refused(404, f"unknown submission {name!r}")
         row = _answer_row(review.store, name, written.key)
-        read, problem = _read_answer(review, submission, written.key)
-        names = review.names()
+        read, problem = _read_answer(review, submissions[name], written.key)
+        names = list(submissions)
         order = review.order(mode, names)
         index = order.index((name, written.key))
         grade = row.grade if row is not None else None
@@ -754,17 +757,20 @@ class _GradeApi(_Handler):
         review = self.review
         name = self.get_query_argument("submission", "")
         written = review.find(self.get_query_argument("answer", ""))
-        review.submission(name)
-        row = _answer_row(review.store, name, written.key)
-        self.finish({"grade": _grade_json(row.grade if row else None, written.items),
-                     "changed": bool(row and row.changed)})
+        try:
+            row = review.store.answer(name, written.key)
+        except NotFound as exc:
+            raise review.not_found(exc) from None
+        self.finish({"grade": _grade_json(row.grade, written.items), "changed": row.changed})
 
     def post(self) -> None:
         review = self.review
         origin = self.request.headers.get("Origin")
-        if origin is not None and origin.lower() != f"{self.request.protocol}://{self.request.host}".lower():
+        own = f"{self.request.protocol}://{self.request.host}"
+        if origin is not None and origin.lower() != own.lower():
             raise _Refused(403, f"forbidden: a request from another origin ({origin})")
-        if self.request.headers.get("Content-Type", "").split(";")[0].strip() != "application/json":
+        content_type = self.request.headers.get("Content-Type", "").split(";")[0].strip()
+        if content_type != "application/json":
             raise _Refused(400, "the body must be JSON (Content-Type: application/json)")
         try:
             body = json.loads(self.request.body)
@@ -776,7 +782,6 @@ class _GradeApi(_Handler):
         if not isinstance(name, str) or not isinstance(key, str):
             raise _Refused(400, "submission and answer must be strings")
         written = review.find(key)
-        review.submission(name)
         grade = _checked(body, written)
         if not grade["answer_sha256"]:  # the client did not say: the answer as last read
             row = _answer_row(review.store, name, written.key)
@@ -790,12 +795,11 @@ class _GradeApi(_Handler):
         except Conflict as conflict:
             self.set_status(409)
             current = conflict.current
-            who = f"{current.grader} at {current.graded_at}" if current else "someone"
-            self.finish({"error": f"{who} saved this answer since you opened it",
+            self.finish({"error": "another grader saved this answer since you opened it",
                          "current": _grade_json(current, written.items)})
             return
         except NotFound as exc:
-            raise _Refused(404, str(exc)) from None
+            raise review.not_found(exc) from None
         except ValueError as exc:  # the store's own range and item checks
             raise _Refused(400, str(exc)) from None
         self.finish({"grade": _grade_json(saved, written.items)})
@@ -1073,8 +1077,8 @@ pre { white-space: pre-wrap; word-break: break-word; background: #f6f8fa; paddin
 .score { font-size: 1.2em; font-weight: 600; } .score .out { color: #a40e26; }
 #who { color: #57606a; font-size: 0.9em; }
 #status.error { color: #a40e26; } #status.saved { color: #116329; }
-#conflict { border: 2px solid #cf222e; border-radius: 6px; padding: 0.5em; margin-top: 0.8em;
-            white-space: pre-wrap; }
+#conflict { border: 2px solid #cf222e; border-radius: 6px; padding: 0.5em; margin-top: 0.8em; }
+#conflict-text { white-space: pre-wrap; margin-top: 0; }
 #help { position: fixed; top: 3em; right: 2em; background: #fff; border: 1px solid #57606a;
         border-radius: 6px; padding: 0.5em 1em; box-shadow: 0 4px 16px #0003; }
 #help td { padding: 0.15em 0.5em; }
@@ -1165,7 +1169,8 @@ _JS = r"""'use strict';
 
     const describe = (grade) => {
       const items = grade.items.length ? grade.items.join(', ') : 'none';
-      const lines = [`saved by ${grade.grader} at ${grade.graded_at} (version ${grade.version})`,
+      const lines = [`their grade: saved by ${grade.grader} at ${grade.graded_at} ` +
+        `(version ${grade.version})`,
         `score ${fmt(grade.score)} / ${fmt(maximum)}`,
         `items: ${items}; extra ${fmt(grade.extra)}${grade.flagged ? '; flagged' : ''}`];
       if (grade.comment) lines.push(`comment: ${grade.comment}`);
