@@ -33,6 +33,7 @@ import pytest
 import torch
 
 from coursekit.optim.layerwise import LAMB, LARS
+from coursekit.optim.shampoo import Shampoo
 from tests._optim_helpers import TinyMLP, rel_error
 
 STEPS = 100
@@ -76,23 +77,27 @@ def _gap(a: TinyMLP, b: TinyMLP) -> float:
 
 
 def _assert_trained(model: TinyMLP) -> None:
-    assert rel_error(model.w2, TinyMLP(torch.float64).w2) > 1e-2
+    """The run moved the weights: agreement is not two copies of the initial point."""
+    assert _gap(model, TinyMLP(torch.float64)) > 1e-2
 
 
-def _run_pair(make_ours, make_theirs, options, steps: int = STEPS, model=TinyMLP):
-    """Train coursekit's and a package's optimizer from the same start; return both models."""
+def _run_pair(make_ours, make_theirs, options, steps: int = STEPS, model=TinyMLP,
+              theirs_options=None):
+    """Train coursekit's and a package's optimizer from the same start; return both models.
+
+    ``theirs_options`` are the package's names for ``options`` where they differ."""
     ours_model, theirs_model = model(torch.float64), model(torch.float64)
     ours = make_ours(_groups(ours_model, options))
-    theirs = _quiet(lambda: make_theirs(_groups(theirs_model, options)))
+    theirs = _quiet(lambda: make_theirs(_groups(theirs_model, theirs_options or options)))
     ours_losses = _train(ours_model, ours, 0, steps)
     theirs_losses = _train(theirs_model, theirs, 0, steps)
     return ours_model, theirs_model, ours_losses, theirs_losses
 
 
 def _assert_same_run(make_ours, make_theirs, options, rtol: float = RTOL, steps: int = STEPS,
-                     model=TinyMLP) -> None:
+                     model=TinyMLP, theirs_options=None) -> None:
     ours_model, theirs_model, ours_losses, theirs_losses = _run_pair(
-        make_ours, make_theirs, options, steps, model)
+        make_ours, make_theirs, options, steps, model, theirs_options)
     _assert_trained(ours_model)
     assert rel_error(torch.tensor(ours_losses), torch.tensor(theirs_losses)) <= rtol
     assert _gap(ours_model, theirs_model) <= rtol
@@ -268,6 +273,117 @@ def test_lamb_step_has_the_norm_of_the_weight_times_lr():
     assert abs((w - start).norm().item() - 0.1 * start.norm().item()) < 1e-14
 
 
+# --- Shampoo ----------------------------------------------------------------------------
+
+SHAMPOO_GROUPS = (
+    {"lr": 0.05, "eps": 1e-4, "momentum": 0.0, "weight_decay": 0.01},
+    {"lr": 0.02, "eps": 1e-3, "momentum": 0.5, "weight_decay": 0.0},
+    {"lr": 0.1, "eps": 1e-4, "momentum": 0.9, "weight_decay": 0.05},
+)
+
+
+def _renamed(options, **names):
+    """The groups' options under a package's names (``eps="matrix_eps"``)."""
+    return tuple({names.get(k, k): v for k, v in o.items()} for o in options)
+
+
+@pytest.mark.parametrize("decoupled", [False, True])
+def test_shampoo_matches_pytorch_optimizer(decoupled):
+    """pytorch-optimizer's Shampoo is the paper's algorithm with the same momentum and weight
+    decay; it takes roots by SVD and coursekit by eigendecomposition, equal here to 1e-12."""
+    package = _package("pytorch_optimizer")
+    _assert_same_run(lambda g: Shampoo(g, decoupled_weight_decay=decoupled),
+                     lambda g: package.Shampoo(g, weight_decouple=decoupled),
+                     SHAMPOO_GROUPS, theirs_options=_renamed(SHAMPOO_GROUPS, eps="matrix_eps"))
+
+
+def test_shampoo_matches_pytorch_optimizers_scalable_shampoo_set_up_as_the_paper():
+    """ScalableShampoo (Anil et al., 2020) becomes the paper's algorithm on matrices without
+    grafting, momentum or exponential averaging (betas=(0, 1)), preconditioning from the
+    first step with fresh roots at every step, SVD roots and whole matrices. It leaves
+    vectors unpreconditioned, so only the weights are trained here (the biases stay put)."""
+    package = _package("pytorch_optimizer")
+    from pytorch_optimizer.optimizer.utils.graft import LayerWiseGrafting
+
+    def weights_only(groups):
+        return [{**g, "params": [p for p in g["params"] if p.ndim == 2]} for g in groups]
+
+    options = tuple({"lr": o["lr"]} for o in SHAMPOO_GROUPS)
+    # beta2 = 1 sums the statistics; its constructor refuses 1, a group's own betas do not.
+    theirs_options = tuple({**o, "betas": (0.0, 1.0)} for o in options)
+    _assert_same_run(
+        lambda g: Shampoo(weights_only(g), eps=1e-4),
+        lambda g: package.ScalableShampoo(
+            weights_only(g), matrix_eps=1e-4, start_preconditioning_step=1,
+            preconditioning_compute_steps=1, graft_type=LayerWiseGrafting.NONE, nesterov=False,
+            use_svd=True, shape_interpretation=False),
+        options, theirs_options=theirs_options)
+
+
+def test_shampoo_refreshes_its_roots_from_the_first_step_where_pytorch_optimizer_waits():
+    """With ``precondition_frequency=f`` pytorch-optimizer computes the roots at t = f, 2f,
+    ... from zero matrices, so its first f - 1 steps leave the weights where they are;
+    coursekit refreshes at t = 1, 1 + f, ... (as torch-optimizer does) and moves at once."""
+    package = _package("pytorch_optimizer")
+    model = TinyMLP(torch.float64)
+    start = model.w2.detach().clone()
+    _train(model, package.Shampoo(model.parameters(), lr=0.1, preconditioning_compute_steps=3),
+           0, 2)
+    assert torch.equal(model.w2, start)
+    ours = TinyMLP(torch.float64)
+    _train(ours, Shampoo(ours.parameters(), lr=0.1, precondition_frequency=3), 0, 2)
+    assert rel_error(ours.w2, start) > 1e-3
+
+
+def test_shampoo_matches_torch_optimizer_on_vectors_with_its_exponent():
+    """torch-optimizer raises H to -1/k, not the paper's -1/(2k): with ``inverse_root=1``
+    coursekit agrees with it on vectors (k = 1), trained here with the weights held fixed,
+    including the refresh every third step that both take at t = 1, 4, 7, ..."""
+    package = _package("torch_optimizer")
+
+    def vectors_only(groups):
+        return [{**g, "params": [p for p in g["params"] if p.ndim == 1]} for g in groups]
+
+    # H^{-1} g is a long step while H is small: eps of order one keeps it in bounds.
+    options = tuple({**o, "eps": 1.0 + i} for i, o in enumerate(SHAMPOO_GROUPS))
+    _assert_same_run(
+        lambda g: Shampoo(vectors_only(g), inverse_root=1, precondition_frequency=3),
+        lambda g: package.Shampoo(vectors_only(g), update_freq=3),
+        options, theirs_options=_renamed(options, eps="epsilon"))
+
+
+def test_torch_optimizer_shampoo_differs_from_the_paper_on_matrices():
+    """On matrices torch-optimizer differs twice: the exponent (-1/2 for a matrix, not -1/4)
+    and statistics of the right side taken from the gradient already preconditioned on the
+    left. Even with coursekit's ``inverse_root=2`` the runs part ways (the second
+    difference); with the paper's exponent too."""
+    package = _package("torch_optimizer")
+    theirs_options = _renamed(SHAMPOO_GROUPS, eps="epsilon")
+    same_root, theirs, _, _ = _run_pair(lambda g: Shampoo(g, inverse_root=2), package.Shampoo,
+                                        SHAMPOO_GROUPS, theirs_options=theirs_options)
+    paper, _, _, _ = _run_pair(Shampoo, package.Shampoo, SHAMPOO_GROUPS,
+                               theirs_options=theirs_options)
+    assert rel_error(same_root.w2, theirs.w2) > 1e-4
+    assert rel_error(paper.w2, theirs.w2) > 1e-4
+
+
+def test_shampoo_on_a_vector_is_full_matrix_adagrad():
+    """k = 1: theta -= lr (eps I + sum g g^T)^{-1/2} g, written out with numpy-free torch."""
+    theta = torch.nn.Parameter(torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64))
+    gradients = [torch.tensor(g, dtype=torch.float64)
+                 for g in ([0.3, -0.1, 0.2], [0.1, 0.4, -0.3], [-0.2, 0.2, 0.1])]
+    optimizer = Shampoo([theta], lr=0.1, eps=1e-3)
+    expected = theta.detach().clone()
+    h = 1e-3 * torch.eye(3, dtype=torch.float64)
+    for g in gradients:
+        theta.grad = g.clone()
+        optimizer.step()
+        h = h + torch.outer(g, g)
+        eigenvalues, vectors = torch.linalg.eigh(h)
+        expected = expected - 0.1 * (vectors @ torch.diag(eigenvalues**-0.5) @ vectors.T @ g)
+    assert rel_error(theta, expected) <= 1e-14
+
+
 # --- state_dict round trips and bad hyperparameters --------------------------------------
 
 ROUND_TRIPS = {
@@ -277,6 +393,7 @@ ROUND_TRIPS = {
     "LAMB": lambda model: LAMB(_groups(model, LAMB_GROUPS)),
     "LAMB-packages": lambda model: LAMB(_groups(model, LAMB_GROUPS), **PACKAGES_LAMB,
                                         decoupled_weight_decay=True),
+    "Shampoo": lambda model: Shampoo(_groups(model, SHAMPOO_GROUPS), precondition_frequency=3),
 }
 
 
@@ -312,6 +429,11 @@ BAD_HYPERPARAMETERS = [
     (LAMB, {"eps": -1e-6}, "eps must be >= 0, got -1e-06"),
     (LAMB, {"weight_norm_clip": 0.0}, "weight_norm_clip must be > 0, got 0.0"),
     (LAMB, {"exclude": None}, "exclude must be one of .*, got None"),
+    (Shampoo, {"eps": 0}, "eps must be > 0, got 0"),
+    (Shampoo, {"momentum": -0.5}, r"momentum must be in \[0, 1\), got -0.5"),
+    (Shampoo, {"precondition_frequency": 0},
+     "precondition_frequency must be an integer >= 1, got 0"),
+    (Shampoo, {"inverse_root": 2.5}, "inverse_root must be an integer >= 1, got 2.5"),
 ]
 
 
