@@ -38,6 +38,7 @@ from coursekit.grading.report import OutputError, write_atomic
 from coursekit.grading.sandbox import Limits, SandboxError
 from coursekit.grading.selfcheck import check_notebook
 from coursekit.grading.spec import GradingSpecError
+from coursekit.grading.store import StoreError
 from coursekit.grading.verdict import STATUSES, SubmissionResult
 from coursekit.grading.zygote import PRELOAD
 
@@ -137,7 +138,48 @@ def _parser() -> argparse.ArgumentParser:
     grd.add_argument("--cold", action="store_true", help="start every submission's process "
                      "cold (python child.py) instead of forking it from a zygote that has "
                      "imported numpy, torch, matplotlib and pandas once; results are the same")
+    grd.add_argument("--deadline", metavar="WHEN", help="the deadline, ISO 8601 with its "
+                     "offset (2026-10-02T23:59+02:00), overriding the grading file's: adds "
+                     "late columns to the gradebook and applies the grading file's late policy")
+    grd.add_argument("--times", type=Path, metavar="CSV", help="submission times as an LMS "
+                     "exports them (a name and a time column); default: each notebook's "
+                     "modification time")
     _add_timeouts(grd)
+
+    rev = commands.add_parser(
+        "review", help="grade written answers by hand, in a page served on this machine",
+        description="Serve the grading page for the written answers of a graded assignment "
+                    "on 127.0.0.1, protected by a random token in its URL: every submission's "
+                    "answers with their rubric, keyboard-driven. Grades go into "
+                    "OUT/grades.sqlite; run `coursekit grade` again to put them into the "
+                    "gradebook and the feedback.")
+    rev.add_argument("assignment", help="assignment name (looked up as "
+                     "SOLUTIONS/<name>_grading.py) or the path of its grading file")
+    rev.add_argument("--out", type=Path, required=True,
+                     help="the folder `coursekit grade` wrote (holds grades.sqlite)")
+    rev.add_argument("--solutions", type=Path, default=Path("solutions"),
+                     help="folder of the grading files (default: solutions)")
+    rev.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    rev.add_argument("--grader", help="your name in the grades and the log (default: your "
+                     "login name); changeable in the page")
+    rev.add_argument("--open", action="store_true", help="open the page in a browser")
+
+    ovr = commands.add_parser(
+        "override", help="give a student an extension, or excuse them",
+        description="Record a per-student override in OUT/grades.sqlite (logged with who and "
+                    "when); without STUDENT, list the overrides. Run `coursekit grade` again "
+                    "to apply it to the gradebook.")
+    ovr.add_argument("out", type=Path, help="the folder `coursekit grade` wrote")
+    ovr.add_argument("student", nargs="?", help="the submission's name (its notebook's file "
+                     "name without .ipynb)")
+    ovr.add_argument("--extension", metavar="DURATION",
+                     help="time added to the deadline for this student: 48h, 2d, 90min")
+    excuse = ovr.add_mutually_exclusive_group()
+    excuse.add_argument("--excused", action="store_true", default=None,
+                        help="excused from this assignment (no grade counted)")
+    excuse.add_argument("--not-excused", dest="excused", action="store_false")
+    ovr.add_argument("--note", default="", help="why, for the log")
+    ovr.add_argument("--who", help="your name in the log (default: your login name)")
 
     sld = commands.add_parser(
         "slides", help="export notebooks as reveal.js slides",
@@ -351,6 +393,59 @@ def _export_nbgrader(args: argparse.Namespace) -> int:
     return 0
 
 
+def _login() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "grader"
+
+
+def _review(args: argparse.Namespace) -> int:
+    from coursekit.grading import review
+
+    grading = _grading_file(args.assignment, args.solutions)
+    if not grading.is_file():
+        raise GradingSpecError(f"no grading file for {args.assignment!r}: looked for {grading}")
+    server = review.serve(grading, args.out, port=args.port, grader=args.grader or _login(),
+                          open_browser=args.open)
+    print(f"grading page for {grading.name.removesuffix('_grading.py')}: {server.url}\n"
+          "(Ctrl+C stops it; then run `coursekit grade` again to fold the grades into the "
+          "gradebook and the feedback)", flush=True)
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+def _override(args: argparse.Namespace) -> int:
+    from coursekit.grading.late import parse_duration
+    from coursekit.grading.store import Store
+
+    with Store.open(args.out) as store:
+        if args.student is None:
+            for student, o in sorted(store.overrides().items()):
+                print(f"{student}: extension {o.extension_hours:g} h, "
+                      f"{'excused' if o.excused else 'not excused'}"
+                      f"{f' ({o.note})' if o.note else ''}; by {o.who} at {o.at}")
+            return 0
+        if args.extension is None and args.excused is None:
+            raise ValueError("give --extension, --excused or --not-excused (or no student, "
+                             "to list the overrides)")
+        hours = (None if args.extension is None
+                 else parse_duration(args.extension).total_seconds() / 3600)
+        o = store.set_override(args.student, extension_hours=hours, excused=args.excused,
+                               note=args.note, who=args.who or _login())
+        print(f"{args.student}: extension {o.extension_hours:g} h, "
+              f"{'excused' if o.excused else 'not excused'}; run `coursekit grade` again to "
+              "apply it")
+    return 0
+
+
 def _grade(args: argparse.Namespace) -> int:
     grading = _grading_file(args.assignment, args.solutions)
     if not grading.is_file():
@@ -360,7 +455,8 @@ def _grade(args: argparse.Namespace) -> int:
     results = grade(grading, args.submissions, args.out, workers=args.workers,
                     timeout=args.timeout, cell_timeout=args.cell_timeout, seed=args.seed,
                     progress=not args.no_progress, limits=limits, force=args.force,
-                    dask=args.dask, hide=args.hide, preload=None if args.cold else PRELOAD)
+                    dask=args.dask, hide=args.hide, preload=None if args.cold else PRELOAD,
+                    deadline=args.deadline, times=args.times)
     elapsed = time.perf_counter() - start
     counts = ", ".join(f"{n} {status}" for status in STATUSES
                        if (n := sum(r.status == status for r in results)))
@@ -370,7 +466,7 @@ def _grade(args: argparse.Namespace) -> int:
         graded += f" and kept {kept} recorded by an earlier run (--force grades them again)"
     print(f"{graded} in {elapsed:.1f} s ({counts or 'none'})")
     print(f"wrote {args.out / 'gradebook.csv'}, {args.out / 'feedback'}/, "
-          f"{args.out / 'summary.json'}")
+          f"{args.out / 'summary.json'}, {args.out / 'grades.sqlite'}")
     failed = [r.name for r in results if r.status == "grader_error"]
     if failed:
         print(f"warning: the grader itself failed on {len(failed)} submission"
@@ -415,11 +511,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     commands = {"release": _release, "check": _check, "grade": _grade, "slides": _slides,
                 "launch": _launch, "site": _site, "export": _export,
-                "import-nbgrader": _import_nbgrader, "export-nbgrader": _export_nbgrader}
+                "import-nbgrader": _import_nbgrader, "export-nbgrader": _export_nbgrader,
+                "review": _review, "override": _override}
     try:
         return commands[args.command](args)
     except (MarkerError, GradingSpecError, SandboxError, OutputError, ValueError,
-            FileNotFoundError) as exc:
+            FileNotFoundError, StoreError) as exc:
         print(f"coursekit {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

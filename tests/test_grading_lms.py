@@ -48,9 +48,13 @@ def gradebook(totals: dict[str, float]) -> str:
     """A gradebook.csv as the grader writes it (its header and points-possible row), then
     one row per submission."""
     header, possible = write_gradebook([], PLAN).splitlines()
-    questions = len(PLAN.questions)
-    rows = [",".join([name, *["0"] * questions, f"{total:g}", "", "ok", ""])
-            for name, total in totals.items()]
+    columns = header.split(",")
+    rows = []
+    for name, total in totals.items():
+        row = dict.fromkeys(columns, "0")
+        row.update(submission=name, total=f"{total:g}", percent="", status="ok", reason="",
+                   graded_by_hand="0/0", review="")
+        rows.append(",".join(row[c] for c in columns))
     return "\n".join([header, possible, *rows]) + "\n"
 
 
@@ -110,9 +114,9 @@ def test_unusable_input_is_refused_with_a_reason(book, roster, options, message)
 
 def test_readers_accept_the_grader_gradebook_and_skip_points_possible():
     assert read_gradebook(gradebook({"a": 1.5, "b": 0})) == {"a": 1.5, "b": 0.0}
-    assert gradebook_maximum(gradebook({})) == pytest.approx(PLAN.max_points())
+    assert gradebook_maximum(gradebook({})) == pytest.approx(PLAN.total_points())
     # without max_points, the gradebook's points-possible row gives the maximum
-    book = gradebook({"jdoe": PLAN.max_points() / 4})
+    book = gradebook({"jdoe": PLAN.total_points() / 4})
     table = rows(export(book, CANVAS_ROSTER, "canvas", "HW1", percent=True).text)
     assert table[1][-1] == "100" and {r[3]: r[5] for r in table[2:]}["jdoe"] == "25"
     assert [s.name for s in read_roster(CANVAS_ROSTER)] == ["Doe, Jane", "Lee, Ann",

@@ -133,6 +133,12 @@ td.differs { background: #fff5f5; }
 .cell.problem .source { border-color: #ff8182; }
 .linenos { color: #8c959f; padding-right: 0.8em; user-select: none; }
 .hll { background: #ffebe9; display: block; }
+.written { border: 1px solid #d0d7de; border-left: 6px solid #8250df; border-radius: 6px;
+           padding: 0.6em 0.9em; margin: 0.7em 0; }
+.written.ungraded { border-left-color: #d0d7de; color: #57606a; }
+.written .comment { background: #fbefff; padding: 0.3em 0.6em; border-radius: 4px; }
+.late { background: #fff8c5; border: 1px solid #d4a72c; padding: 0.4em 0.9em;
+        border-radius: 6px; }
 """
 
 
@@ -371,16 +377,46 @@ def _hidden_tests_html(entries: list[Mapping[str, Any]]) -> str:
             f"</th></tr>{''.join(rows)}</table>")
 
 
+def _written_html(entry: Mapping[str, Any]) -> str:
+    """A written answer: its points, the rubric items awarded and the grader's comment."""
+    answer = _e(entry.get("answer", ""))
+    if not entry.get("graded"):
+        state = ("not graded yet" if entry.get("present", True)
+                 else "no answer found in the notebook")
+        return (f'<div class="written ungraded" data-answer="{answer}"><h3>Written answer '
+                f'{answer}: {_e(entry.get("title", ""))} <span class="points">'
+                f'{_e(state)} (out of {_fmt(entry.get("max_points"))})</span></h3></div>')
+    items = [i for i in entry.get("items", []) if isinstance(i, Mapping)]
+    rows = "".join(f'<li><span class="points">{_fmt(i.get("points"))}</span> '
+                   f'{_e(i.get("description", ""))}</li>' for i in items)
+    comment = entry.get("comment") or ""
+    return (f'<div class="written graded" data-answer="{answer}"><h3>Written answer '
+            f'{answer}: {_e(entry.get("title", ""))} <span class="points">'
+            f'{_fmt(entry.get("points"))} / {_fmt(entry.get("max_points"))}</span> points, '
+            f"graded by hand</h3>{f'<ul class=rubric>{rows}</ul>' if rows else ''}"
+            f"{f'<pre class=comment>{_e(comment)}</pre>' if comment else ''}</div>")
+
+
+def _late_html(late: Any) -> str:
+    if not isinstance(late, Mapping):
+        return ""
+    penalty = late.get("penalty_points")
+    deducted = (f" ({_fmt(penalty)} points)" if isinstance(penalty, (int, float))
+                and penalty else "")
+    return f'<p class="late">{_e(late.get("explanation", ""))}{_e(deducted)}</p>'
+
+
 def _question_html(question: Mapping[str, Any]) -> str:
     tests = [t for t in question.get("tests", []) if isinstance(t, Mapping)]
     public = [t for t in tests if t.get("visibility") == "public"]
     hidden = [t for t in tests if t.get("visibility") != "public"]
+    written = [w for w in question.get("written", []) if isinstance(w, Mapping)]
     qid = _e(question.get("id", ""))
     return (f'<section class="question" id="question-{qid}"><h2>Question {qid}: '
             f'{_e(question.get("title", ""))} <span class="score" data-question="{qid}">'
             f'{_fmt(question.get("score"))} / {_fmt(question.get("max_score"))}</span></h2>'
             f"{''.join(_public_test_html(t) for t in public)}{_hidden_tests_html(hidden)}"
-            "</section>")
+            f"{''.join(_written_html(w) for w in written)}</section>")
 
 
 def _problem_html(problem: Mapping[str, Any]) -> str:
@@ -563,6 +599,7 @@ def render(feedback: Mapping[str, Any], notebook: bytes | None = None, *,
 {banner}
 <p class="total">Score: <span class="score" data-question="">{_fmt(score)} / {_fmt(maximum)}\
 </span>{_e(percent)}</p>
+{_late_html(feedback.get("late"))}
 <p><span class="status {_status_class(status)}">{_e(status)}</span> \
 <span class="detail">{_e(feedback.get("detail", ""))}</span></p>
 <table class="questions"><tr><th>question</th><th></th><th>score</th></tr>{summary}</table>

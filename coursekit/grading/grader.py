@@ -27,6 +27,16 @@ folder is full or read-only: the error names the path). Either way the records w
 so far are kept, and no gradebook is written short: the one of an earlier run, if any,
 stays as it was.
 
+Beside the records, each run brings the grading store (``grades.sqlite``,
+:mod:`.store`) up to date: each submission's autograded scores, when it was handed in,
+and the hash of each written answer. The store is where people's grades live
+(``coursekit review``); the run never changes them, and folds them, with the late policy
+(:mod:`.late`), into the gradebook and each student's feedback (:mod:`.byhand`). So
+running ``coursekit grade`` again after reviewing (every record reused: seconds) writes
+the gradebook and feedback with the people's grades in them. A store that cannot be
+opened (locked by another program past its timeout, not a database, not writable)
+stops the run before anything is graded, naming the path and the cause.
+
 The output folder is made private to the grader (mode 0700) and locked while a
 run writes to it. A record whose fingerprint (notebook, tests, limits) still
 matches is kept, so a run that was killed grades only what is missing;
@@ -37,14 +47,18 @@ its own process can change a verdict.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from coursekit.grading import answers, late
+from coursekit.grading.byhand import ByHand, collect, policy_for
 from coursekit.grading.child import MAX_NOTEBOOK_BYTES, clip
 from coursekit.grading.feedback_html import render
 from coursekit.grading.report import (
@@ -64,6 +78,7 @@ from coursekit.grading.report import (
 from coursekit.grading.runner import read_notebook, run_submission
 from coursekit.grading.sandbox import Limits, SandboxError
 from coursekit.grading.spec import Plan, build_plan, load_assignment, plan_to_json
+from coursekit.grading.store import Store, SubmissionRow
 from coursekit.grading.verdict import SubmissionResult, judge, run_status
 from coursekit.grading.zygote import PRELOAD
 
@@ -209,7 +224,8 @@ def grade(assignment: str | Path, submissions: str | Path, out: str | Path, *,
           on_result: Callable[[SubmissionResult], None] | None = None,
           limits: Limits | None = None, force: bool = False, dask: str | None = None,
           hide: Sequence[str | Path] = (),
-          preload: Sequence[str] | None = PRELOAD) -> list[SubmissionResult]:
+          preload: Sequence[str] | None = PRELOAD, deadline: str | None = None,
+          times: str | Path | None = None) -> list[SubmissionResult]:
     """Grade every notebook under ``submissions`` and write the results to ``out``.
 
     Parameters
@@ -250,6 +266,13 @@ def grade(assignment: str | Path, submissions: str | Path, out: str | Path, *,
         with them loaded instead of importing them again (:mod:`.zygote`; each
         process is still fresh and set up as in a cold start). None starts every
         submission cold. No result depends on it.
+    deadline : str, optional
+        ISO 8601 with its offset (``"2026-10-02T23:59+02:00"``); overrides the grading
+        file's. With a deadline the gradebook gets late columns and the grading file's
+        ``late`` policy applies (none: lateness is shown, nothing deducted).
+    times : path, optional
+        A CSV of submission times, as an LMS exports it (:func:`.late.submission_times`);
+        by default a notebook's modification time is its submission time.
 
     Returns
     -------
@@ -261,6 +284,9 @@ def grade(assignment: str | Path, submissions: str | Path, out: str | Path, *,
     SandboxError
         If submissions cannot be run safely here (nothing is recorded for the
         submission that found it; the records of the others are kept).
+    StoreError
+        If the grading store cannot be opened or written (the message names the path and
+        the cause); raised before any grading, or, later, with the records kept.
     OutputError
         If ``out`` takes no more writes (full, read-only, not permitted): the message
         names the path. The records written before are kept whole; ``gradebook.csv`` and
@@ -281,8 +307,10 @@ def grade(assignment: str | Path, submissions: str | Path, out: str | Path, *,
     folder = Path(submissions)
     if not folder.is_dir():
         raise ValueError(f"submissions must be a folder, got {str(folder)!r}")
-    plan = build_plan(load_assignment(assignment), seed=seed)
+    spec = load_assignment(assignment)
+    plan = build_plan(spec, seed=seed)
     plan_json = plan_to_json(plan)
+    policy = policy_for(deadline if deadline is not None else spec.deadline, spec.late)
     out = Path(out)
     with writing(out):
         out.mkdir(parents=True, exist_ok=True)
@@ -293,12 +321,20 @@ def grade(assignment: str | Path, submissions: str | Path, out: str | Path, *,
                        preload=None if preload is None else tuple(preload))
     from tqdm.auto import tqdm  # here: a notebook importing check need not load it
 
-    with exclusive(out):
+    with exclusive(out), Store.open(out, create=True) as store:
+        store.set_meta("assignment", plan.assignment)
+        store.set_meta("grading_file", str(Path(assignment).resolve()))
+        store.set_meta("submissions_folder", str(folder.resolve()))
         for partial in out.rglob(".*.partial"):  # left by a run that was killed
             with writing(partial):
                 partial.unlink()
+        found = _submissions(folder)
+        handed_in = late.submission_times(dict(found), times)
+        for problem in _time_problems(handed_in, times):
+            print(f"coursekit grade: {problem}", file=sys.stderr)
+        by_hand: dict[str, ByHand] = {}
         reused, todo = [], []
-        for name, path in _submissions(folder):
+        for name, path in found:
             data = None if force else _read(path)
             kept = None if data is None or isinstance(data, OSError) else reuse(
                 out / "results" / f"{name}.json", name,
@@ -308,8 +344,21 @@ def grade(assignment: str | Path, submissions: str | Path, out: str | Path, *,
             else:
                 reused.append((kept, path))
 
+        def remember(result: SubmissionResult, data: bytes, path: Path) -> ByHand:
+            """Bring the store up to date on ``result``; what people added to it."""
+            when = handed_in.times.get(result.name)
+            store.sync_submission(SubmissionRow(
+                result.name, str(path.resolve()), hashlib.sha256(data).hexdigest(),
+                when[0].isoformat(timespec="seconds") if when else None,
+                when[1] if when else None, result.status, result.detail,
+                {qid: result.score(qid) for qid, _ in plan.questions}, _graded_at(result)),
+                {key: (a.sha256, len(a.text), a.present)
+                 for key, a in answers.read(data, plan.written).items()})
+            by_hand[result.name] = collect(store, plan, result.name, policy, when)
+            return by_hand[result.name]
+
         def write(result: SubmissionResult, data: bytes) -> None:
-            report = feedback(result, plan)
+            report = feedback(result, plan, by_hand.get(result.name))
             for suffix, make in ((".json", to_json), (".html", lambda r: render(r, data or None))):
                 text = make(report)  # the JSON first: written even if the page fails
                 where = out / "feedback" / f"{result.name}{suffix}"
@@ -321,7 +370,10 @@ def grade(assignment: str | Path, submissions: str | Path, out: str | Path, *,
                 write_atomic(out / "results" / f"{result.name}.json",
                              to_json(record(result, stamp)))
 
+        paths = dict(found)
+
         def finish(result: SubmissionResult, data: bytes) -> SubmissionResult:
+            remember(result, data, paths[result.name])
             try:
                 write(result, data)
             except OutputError:
@@ -350,9 +402,26 @@ def grade(assignment: str | Path, submissions: str | Path, out: str | Path, *,
             else:
                 results += _run_on_dask(todo, plan, options, finish, dask)
         results.sort(key=lambda r: r.name)
-        write_atomic(out / "gradebook.csv", gradebook(results, plan))
+        write_atomic(out / "gradebook.csv",
+                     gradebook(results, plan, by_hand, late=policy is not None))
         write_atomic(out / "summary.json", to_json(summary(results, plan)))
     return results
+
+
+def _graded_at(result: SubmissionResult) -> str:
+    """When ``result`` was graded: now, or for a record reused, left as the store has it."""
+    if result.reused:
+        return ""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _time_problems(handed_in: late.SubmissionTimes, times: str | Path | None) -> list[str]:
+    """What a CSV of submission times did not match, one line each."""
+    problems = [f"{times}: no time for the submission {name} (no late penalty computed)"
+                for name in handed_in.missing]
+    problems += [f"{times}, line {line}: {name!r} is no submission in the folder"
+                 for name, line in handed_in.unknown]
+    return problems
 
 
 def _run_here(todo: list[tuple[str, Path]], plan: Plan, options: _Options,

@@ -24,8 +24,11 @@ both kinds, the exported file leaves an unmatched student's grade empty (not
 zero: the LMS keeps whatever it had), and ``coursekit export`` prints the lists
 and exits 1 when any exists.
 
-The grade exported is the submission's ``total`` (points, as in the gradebook),
-or with ``percent=True`` the total as a percentage of ``max_points``.
+The grade exported is the submission's ``total`` (points, as in the gradebook: the
+autograded and hand-graded points less any late penalty), or with ``percent=True`` the
+total as a percentage of ``max_points``. An excused student (gradebook total ``EX``) is
+exported as ``EX`` to Canvas, which marks the assignment excused; Moodle's grade import
+has no such mark, so their grade is left empty and :class:`Export` lists them.
 
 Standard library only, as the rest of :mod:`coursekit.grading`.
 """
@@ -38,7 +41,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from coursekit.grading.report import POINTS_POSSIBLE
+from coursekit.grading.report import EXCUSED, POINTS_POSSIBLE
 
 __all__ = ["CANVAS_COLUMNS", "LMS", "Export", "Student", "export", "gradebook_maximum", "match",
            "read_gradebook", "read_roster"]
@@ -92,6 +95,7 @@ class Export:
     unmatched_submissions: list[str] = field(default_factory=list)
     ambiguous_submissions: dict[str, list[str]] = field(default_factory=dict)
     students_without_submission: list[str] = field(default_factory=list)
+    excused: list[str] = field(default_factory=list)   # students' names
 
     @property
     def complete(self) -> bool:
@@ -106,6 +110,7 @@ class Export:
                   for name, who in self.ambiguous_submissions.items()]
         lines += [f"student without a submission (grade left empty): {name}"
                   for name in self.students_without_submission]
+        lines += [f"excused: {name}" for name in self.excused]
         return "\n".join(lines)
 
 
@@ -125,18 +130,21 @@ def gradebook_maximum(text: str) -> float | None:
     return None
 
 
-def read_gradebook(text: str) -> dict[str, float]:
+def read_gradebook(text: str) -> dict[str, float | None]:
     """Each submission's total from a ``gradebook.csv`` (columns ``submission``, ``total``;
-    the points-possible row is not a submission)."""
+    the points-possible row is not a submission); None for an excused student."""
     header, rows = _rows(text, "gradebook")
     missing = [c for c in ("submission", "total") if c not in header]
     if missing:
         raise ExportError(f"the gradebook lacks the column(s) {', '.join(missing)}: "
                           "is it coursekit grade's gradebook.csv?")
-    totals: dict[str, float] = {}
+    totals: dict[str, float | None] = {}
     for number, row in enumerate(rows, start=2):
         name = (row["submission"] or "").strip()
         if name == POINTS_POSSIBLE:
+            continue
+        if (row["total"] or "").strip() == EXCUSED:
+            totals[name] = None
             continue
         try:
             totals[name] = float(row["total"])
@@ -186,7 +194,10 @@ def match(submissions: Iterable[str], students: list[Student]
     return matched, unmatched, ambiguous
 
 
-def _grade(total: float, percent: bool, max_points: float | None) -> str:
+def _grade(total: float | None, percent: bool, max_points: float | None,
+           lms: str = "canvas") -> str:
+    if total is None:  # excused
+        return EXCUSED if lms == "canvas" else ""
     value = 100.0 * total / max_points if percent else total
     return f"{value:.6g}"
 
@@ -228,7 +239,7 @@ def export(gradebook: str, roster: str, lms: str, assignment: str, *,
     totals = read_gradebook(gradebook)
     students = read_roster(roster)
     matched, unmatched, ambiguous = match(totals, students)
-    grade_of = {id(student): _grade(totals[name], percent, max_points)
+    grade_of = {id(student): _grade(totals[name], percent, max_points, lms)
                 for name, student in matched.items()}
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -251,8 +262,9 @@ def export(gradebook: str, roster: str, lms: str, assignment: str, *,
             writer.writerow([key, grade_of.get(id(student), "")])
     without = [s.name or s.email or next(iter(s.identifiers())) for s in students
                if id(s) not in grade_of]
+    excused = [s.name or s.email for n, s in matched.items() if totals[n] is None]
     return Export(out.getvalue(), {n: s.name for n, s in matched.items()}, unmatched,
-                  ambiguous, without)
+                  ambiguous, without, excused)
 
 
 def export_files(gradebook: str | Path, roster: str | Path, out: str | Path, lms: str,

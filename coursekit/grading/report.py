@@ -50,13 +50,14 @@ import math
 import os
 import statistics
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from coursekit.grading.byhand import ByHand, Late, Marked
 from coursekit.grading.child import WireError, decode, encode
 from coursekit.grading.runner import CellProblem
 from coursekit.grading.spec import Plan
@@ -69,6 +70,7 @@ except ImportError:  # not POSIX: no lock on the output folder
 
 __all__ = [
     "BOX_KEYS",
+    "EXCUSED",
     "MAX_CELL_PROBLEMS",
     "MAX_SUBMISSION_BYTES",
     "MAX_VALUE_CHARS",
@@ -112,13 +114,32 @@ def _readable(value: Any) -> Any:
     return value
 
 
-def feedback(result: SubmissionResult, plan: Plan) -> dict:
+def _written_entry(marked: Marked) -> dict:
+    return {"answer": marked.answer, "title": marked.title, "max_points": marked.max_points,
+            "points": marked.points, "graded": marked.points is not None,
+            "present": marked.present, "changed": marked.changed,
+            "items": [{"description": d, "points": p} for d, p in marked.items],
+            "comment": marked.comment}
+
+
+def _late_entry(late: Late, penalty: float) -> dict:
+    return {"deadline": late.deadline, "submitted_at": late.submitted_at,
+            "time_source": late.time_source, "extension_hours": late.extension_hours,
+            "days_late": late.days_late, "penalty_percent": late.penalty_percent,
+            "penalty_points": penalty, "excused": late.excused, "explanation": late.explain()}
+
+
+def feedback(result: SubmissionResult, plan: Plan, by_hand: ByHand | None = None) -> dict:
     """The JSON-safe feedback for one submission.
 
     Public tests carry their description, tolerances, inputs, expected and returned
     values and the comparison's message; hidden tests carry only their name, points
-    and whether they passed, never inputs, references or messages.
+    and whether they passed, never inputs, references or messages. With written answers
+    (``by_hand``, from the grading store), each question lists them with the rubric items
+    awarded and the grader's comment (never the rubric's other items), its score adds
+    their points, and a late submission's penalty is explained and deducted.
     """
+    marked = {m.answer: m for m in by_hand.written} if by_hand is not None else {}
     questions = []
     for qid, title in plan.questions:
         tests = []
@@ -132,9 +153,17 @@ def feedback(result: SubmissionResult, plan: Plan) -> dict:
                              rtol=r.test.rtol, atol=r.test.atol, inputs=_readable(r.test.inputs),
                              expected=_readable(r.test.expected), got=_readable(r.got))
             tests.append(entry)
-        questions.append({"id": qid, "title": title, "score": result.score(qid),
-                          "max_score": plan.max_points(qid), "tests": tests})
-    return {
+        entry = {"id": qid, "title": title, "score": result.score(qid),
+                 "max_score": plan.max_points(qid), "tests": tests}
+        if plan.written:
+            written = [_written_entry(marked.get(w.key) or Marked(w.key, w.title, w.points,
+                                                                  None))
+                       for w in plan.written if w.question == qid]
+            entry.update(written=written, score=result.score(qid) + math.fsum(
+                w["points"] for w in written if w["points"] is not None),
+                max_score=plan.total_points(qid))
+        questions.append(entry)
+    report = {
         "assignment": plan.assignment,
         "submission": result.name,
         "status": result.status,
@@ -145,6 +174,14 @@ def feedback(result: SubmissionResult, plan: Plan) -> dict:
         "cells": [{"cell": p.cell, "status": p.status, "error": p.error}
                   for p in result.cell_problems],
     }
+    if plan.written:
+        report.update(score=math.fsum(q["score"] for q in questions),
+                      max_score=plan.total_points())
+    if by_hand is not None and by_hand.late is not None:
+        penalty = by_hand.penalty(report["score"])
+        report["late"] = _late_entry(by_hand.late, penalty)
+        report["score"] -= penalty
+    return report
 
 
 # What is kept: bounded whatever a submission does ----------------------------------------
@@ -226,26 +263,60 @@ def _percent(score: float, maximum: float) -> str:
     return f"{100.0 * score / maximum:.4g}" if maximum > 0 else ""
 
 
-def gradebook(results: list[SubmissionResult], plan: Plan) -> str:
+EXCUSED = "EX"
+"""The total of an excused student in the gradebook (Canvas's own mark for it)."""
+
+
+def gradebook(results: list[SubmissionResult], plan: Plan,
+              by_hand: Mapping[str, ByHand] | None = None, *, late: bool = False) -> str:
     """``gradebook.csv``: a header, a :data:`POINTS_POSSIBLE` row with the maximum of each
     question and of the total (and 100 for the percent), then a row per result in the
     order given: a column per question, the total, the total as a percentage of the
     maximum, the status and, for a submission that was not graded (a status in
     :data:`~coursekit.grading.verdict.NOT_GRADED`), the reason on one line (its
-    detail, and its note: for a ``grader_error``, the grader's error message)."""
+    detail, and its note: for a ``grader_error``, the grader's error message).
+
+    An assignment with written answers adds their points (``by_hand``, from the grading
+    store) to their questions and two columns: ``graded_by_hand`` ("5/8": answers graded
+    of those declared) and ``review`` (answers changed since graded, flagged, or graded
+    with rubric items no longer in the rubric). With a deadline (``late=True``) the
+    columns ``submitted_at``, ``days_late`` and ``penalty`` (points deducted) come before
+    the total, which is the score less the penalty; an excused student's total is
+    :data:`EXCUSED`."""
+    by_hand = by_hand or {}
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     questions = [qid for qid, _ in plan.questions]
-    maximum = plan.max_points()
-    writer.writerow(["submission", *questions, "total", "percent", "status", "reason"])
-    writer.writerow([POINTS_POSSIBLE, *(_fmt(plan.max_points(q)) for q in questions),
-                     _fmt(maximum), "100", "", ""])
+    maximum = plan.total_points()
+    written = bool(plan.written)
+    late_head = ["submitted_at", "days_late", "penalty"] if late else []
+    hand_head = ["graded_by_hand", "review"] if written else []
+    writer.writerow(["submission", *questions, *late_head, "total", "percent", "status",
+                     "reason", *hand_head])
+    writer.writerow([POINTS_POSSIBLE, *(_fmt(plan.total_points(q)) for q in questions),
+                     *([""] * len(late_head)), _fmt(maximum), "100", "", "",
+                     *(["", ""] if written else [])])
     for r in results:
         reason = " ".join(r.detail.split()) if r.status in NOT_GRADED else ""
         if reason and r.note:
             reason += f": {r.note}"
-        writer.writerow([r.name, *(_fmt(r.score(qid)) for qid in questions),
-                         _fmt(r.score()), _percent(r.score(), maximum), r.status, reason])
+        hand = by_hand.get(r.name) or ByHand()
+        scores = [r.score(qid) + hand.manual(qid) for qid in questions]
+        score = math.fsum(scores)
+        penalty = hand.penalty(score)
+        late_cells = []
+        if late:
+            info = hand.late
+            late_cells = [info.submitted_at or "" if info else "",
+                          str(info.days_late) if info and info.submitted_at else "",
+                          _fmt(penalty)]
+        total, percent = _fmt(score - penalty), _percent(score - penalty, maximum)
+        if hand.excused:
+            total, percent = EXCUSED, ""
+            reason = f"{reason}; excused" if reason else "excused"
+        hand_cells = [f"{hand.graded}/{len(plan.written)}", hand.notes()] if written else []
+        writer.writerow([r.name, *(_fmt(s) for s in scores), *late_cells, total, percent,
+                         r.status, reason, *hand_cells])
     return out.getvalue()
 
 

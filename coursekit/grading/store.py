@@ -554,7 +554,7 @@ class Store:
         Never touches a grade. Logged as one ``"autograde"`` row (the fields that changed,
         before and after) only when something other than ``graded_at`` changed: grading
         the same notebooks again writes no log row, and ``graded_at`` alone is updated
-        silently.
+        silently (an empty ``graded_at``, for a record reused, keeps the stored one).
         """
         new = _submission_values(row)
         seen = {}
@@ -574,6 +574,8 @@ class Store:
             stored = db.execute(f"SELECT {_SUBMISSION_COLUMNS} FROM submissions "
                                 "WHERE name = ?", (row.name,)).fetchone()
             old = None if stored is None else dict(zip(_SUBMISSION_FIELDS, stored, strict=True))
+            if old is not None and not new["graded_at"]:  # a reused record: keep its time
+                new["graded_at"] = old["graded_at"]
             before: dict[str, Any] = {}
             after: dict[str, Any] = {}
             if old is None:
