@@ -472,11 +472,19 @@ def test_mathml_is_rebuilt_from_allowed_elements_only():
     assert "<msup><mi>x</mi><mn>2</mn></msup>" in html
 
 
-def test_long_math_and_long_answers_are_bounded():
+def test_long_math_is_shown_as_code():
     long = "x+" * review.MAX_MATH_CHARS
     assert '<code class="tex-error"' in review.render_markdown(f"${long}x$")
-    html = review.render_markdown("a" * (review.MAX_ANSWER_CHARS + 10))
-    assert f"the first {review.MAX_ANSWER_CHARS:,} are shown" in html
+    assert "<math" in review.render_markdown(f"${long[:review.MAX_MATH_CHARS - 2]}x$")
+
+
+def test_a_long_answer_says_it_is_cut(served, client):
+    _, out = served
+    path = out.parent / "submitted" / "carol.ipynb"
+    nbformat.write(submitted_notebook("word " * answers.MAX_ANSWER_CHARS, None), path)
+    status, _, body = client.get(answer_path("carol", "part1/a"))
+    assert status == 200
+    assert f"its first {answers.MAX_ANSWER_CHARS:,} characters are shown".encode() in body
 
 
 def test_serve_refuses_a_plan_without_rubrics_or_a_missing_store(tmp_path):
@@ -488,3 +496,40 @@ def test_serve_refuses_a_plan_without_rubrics_or_a_missing_store(tmp_path):
         review.serve(Plan(ASSIGNMENT, (), (), {}), tmp_path)
     with pytest.raises(StoreError, match=r"grades\.sqlite: no grading store here"):
         review.serve(PLAN, tmp_path / "empty")
+
+
+def test_a_changed_answer_says_so_until_a_grader_saves_it_again(served, client):
+    _, out = served
+    assert client.save(grade("carol", "part1/a", items=["valley"], extra=0))[0] == 200
+    with Store.open(out) as store:
+        path = Path(store.meta()["submissions_folder"]) / "carol.ipynb"
+        nbformat.write(submitted_notebook("It goes faster, because of the average.", None), path)
+        sync(store, "carol", path)
+        assert store.answer("carol", "part1/a").changed
+    _, _, body = client.get(answer_path("carol", "part1/a"))
+    assert b"The answer changed since it was graded; the grade is kept." in body
+    assert b"because of the average" in body
+    sha = re.search(rb'data-sha="([0-9a-f]{64})"', body).group(1).decode()
+    status, reply = client.save(grade("carol", "part1/a", items=["valley"], extra=0, version=1,
+                                      answer_sha256=sha))
+    assert status == 200 and reply["grade"]["version"] == 2
+    with Store.open(out) as store:
+        assert not store.answer("carol", "part1/a").changed
+    _, _, body = client.get(answer_path("carol", "part1/a"))
+    assert b"The answer changed since it was graded" not in body
+
+
+def test_serve_takes_the_assignment_itself(tmp_path):
+    from coursekit.grading.spec import Assignment, Item, Question, Written
+
+    assignment = Assignment(questions=[
+        Question("part1", "Momentum", written=[Written("a", "Why does momentum help?", 3, [
+            Item("valley", 2, "explains the valley"), Item("figure", 1, "uses the figure")])]),
+        Question("part2", "Step sizes", written=[Written("b", "Which step size?", 2, [
+            Item("value", 1, "names a value"), Item("reason", 1, "gives the reason")])]),
+    ], seed=1, name=ASSIGNMENT)
+    out = make_class(tmp_path, small_class())
+    with review.serve(assignment, out) as server:
+        client = Client(server.url).login()
+        status, _, body = client.get(answer_path("bob", "part2/b"))
+        assert status == 200 and b"gives the reason" in body

@@ -78,9 +78,12 @@ The student's text is data, never markup: Markdown is rendered with markdown-it-
 ``html=False`` (raw HTML shown as text), math (``$...$``, ``$$...$$``) becomes MathML on
 the server with latex2mathml, and that MathML is rebuilt from an allow-list of MathML
 elements and attributes with every text escaped (latex2mathml copies ``\\text{...}``
-verbatim); LaTeX it cannot convert is shown as escaped code. Outputs: text escaped,
-PNG images only when the bytes start with the PNG signature, as ``data:`` URIs, each at
-most :data:`MAX_PNG_BYTES` and :data:`MAX_PAGE_IMAGE_BYTES` on one page. The page loads
+verbatim); LaTeX it cannot convert, or longer than :data:`MAX_MATH_CHARS`, is shown as
+escaped code. What is read of the notebook is bounded by :func:`answers.read
+<coursekit.grading.answers.read>` (the answer's text, each output, each PNG, the number
+of outputs). Outputs: text escaped, PNG images only when the bytes start with the PNG
+signature, as ``data:`` URIs, at most :data:`MAX_PAGE_IMAGE_BYTES` on one page. The
+page loads
 no inline script and the Content Security Policy (:data:`CONTENT_SECURITY_POLICY`)
 allows scripts only from the server's ``/static`` path, images only as ``data:``, and
 no other connection, frame or form target, so even a missed escape could neither run
@@ -103,7 +106,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import getpass
 import html
 import ipaddress
@@ -115,6 +117,7 @@ import threading
 import webbrowser
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -131,11 +134,8 @@ from coursekit.grading.store import Conflict, NotFound, Store, StoreError, writt
 
 __all__ = [
     "CONTENT_SECURITY_POLICY",
-    "MAX_ANSWER_CHARS",
     "MAX_MATH_CHARS",
-    "MAX_OUTPUT_CHARS",
     "MAX_PAGE_IMAGE_BYTES",
-    "MAX_PNG_BYTES",
     "Server",
     "app",
     "render_markdown",
@@ -146,10 +146,7 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'none'; img-src data:; style-src 'self' 'unsafe-inline'; "
     "script-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; "
     "frame-ancestors 'none'")
-MAX_ANSWER_CHARS = 50_000  # of the student's Markdown rendered
 MAX_MATH_CHARS = 2_000  # longer LaTeX is shown as code, not converted
-MAX_OUTPUT_CHARS = 20_000  # of each text output
-MAX_PNG_BYTES = 2 * 2**20  # each image
 MAX_PAGE_IMAGE_BYTES = 8 * 2**20  # all images of one page
 MAX_COMMENT_CHARS = 20_000
 MAX_GRADER_CHARS = 100
@@ -258,11 +255,7 @@ _MARKDOWN = None
 
 
 def render_markdown(text: str) -> str:
-    """The student's Markdown as HTML: raw HTML escaped, math as MathML.
-
-    At most :data:`MAX_ANSWER_CHARS` characters are rendered; the page says when the
-    answer was longer.
-    """
+    """The student's Markdown as HTML: raw HTML escaped, math as sanitised MathML."""
     global _MARKDOWN
     if _MARKDOWN is None:
         from markdown_it import MarkdownIt
@@ -272,48 +265,31 @@ def render_markdown(text: str) -> str:
             dollarmath_plugin, allow_space=True, allow_digits=False, double_inline=True,
             renderer=lambda content, options: _math_html(
                 content, bool(options.get("display_mode"))))
-    cut = len(text) > MAX_ANSWER_CHARS
-    rendered = _MARKDOWN.render(text[:MAX_ANSWER_CHARS])
-    if cut:
-        rendered += (f'<p class="note">[the answer is {len(text):,} characters long; the first '
-                     f"{MAX_ANSWER_CHARS:,} are shown]</p>")
-    return rendered
+    return _MARKDOWN.render(text)
 
 
-def _png(data: str | bytes) -> bytes | None:
-    """The bytes of a PNG output (given as bytes or base64), or None if they are not one."""
-    if isinstance(data, str):
-        try:
-            data = base64.b64decode("".join(data.split()), validate=True)
-        except (binascii.Error, ValueError):
-            return None
-    return data if isinstance(data, bytes) and data.startswith(PNG_SIGNATURE) else None
-
-
-def _outputs_html(outputs: Sequence[tuple[int, Sequence[Any]]]) -> str:
-    """The outputs of the code cells of the answer's part: text escaped, PNGs verified."""
+def _outputs_html(outputs: Sequence[tuple[int, Sequence[_answers.Output]]]) -> str:
+    """The outputs of the code cells of the answer's part (as :func:`answers.read` keeps
+    them, each already cut to its limit): text escaped, PNG bytes checked for the PNG
+    signature once more and shown while the page holds under :data:`MAX_PAGE_IMAGE_BYTES`."""
     if not outputs:
         return '<p class="note">The code cells of this part have no outputs.</p>'
     parts, image_bytes = [], 0
     for index, cell_outputs in outputs:
-        parts.append(f'<section class="cell"><h3>Code cell {_e(index)}</h3>')
+        parts.append(f'<section class="cell"><h3>Code cell {index + 1}</h3>')
         for output in cell_outputs:
-            if output.kind == "png":
-                png = _png(output.data)
-                if png is None:
-                    parts.append('<p class="note">[an image that is not a PNG: not shown]</p>')
-                elif len(png) > MAX_PNG_BYTES or image_bytes + len(png) > MAX_PAGE_IMAGE_BYTES:
-                    parts.append(f'<p class="note">[a PNG of {len(png):,} bytes: over the '
-                                 f"page's limit, not shown]</p>")
-                else:
-                    image_bytes += len(png)
-                    parts.append('<img alt="figure output" src="data:image/png;base64,'
-                                 f'{base64.b64encode(png).decode()}">')
+            data = output.data
+            if output.kind != "png":
+                parts.append(f"<pre>{_e(data)}</pre>")
+            elif not (isinstance(data, bytes) and data.startswith(PNG_SIGNATURE)):
+                parts.append('<p class="note">[an image that is not a PNG: not shown]</p>')
+            elif image_bytes + len(data) > MAX_PAGE_IMAGE_BYTES:
+                parts.append(f'<p class="note">[a PNG of {len(data):,} bytes: over the '
+                             f"page's {MAX_PAGE_IMAGE_BYTES:,} bytes of images, not shown]</p>")
             else:
-                text = str(output.data)
-                more = (f"\n[... {len(text) - MAX_OUTPUT_CHARS:,} more characters]"
-                        if len(text) > MAX_OUTPUT_CHARS else "")
-                parts.append(f"<pre>{_e(text[:MAX_OUTPUT_CHARS] + more)}</pre>")
+                image_bytes += len(data)
+                parts.append('<img alt="figure output" src="data:image/png;base64,'
+                             f'{base64.b64encode(data).decode()}">')
         parts.append("</section>")
     return "".join(parts)
 
@@ -329,8 +305,9 @@ class _Written:
     points: float
     rubric: tuple[tuple[str, float, str], ...]  # (item id, points, description)
 
-    @property
+    @cached_property
     def items(self) -> dict[str, float]:
+        """``{item id: points}``."""
         return {item: points for item, points, _ in self.rubric}
 
 
@@ -357,7 +334,7 @@ def _planned(assignment_or_plan: Any) -> tuple[str, tuple[PlannedWritten, ...]]:
     return name, planned
 
 
-def _written_of(planned: Sequence[PlannedWritten]) -> tuple[_Written, ...]:
+def _page_answers(planned: Sequence[PlannedWritten]) -> tuple[_Written, ...]:
     return tuple(_Written(w.key, w.title, float(w.points),
                           tuple((i.id, float(i.points), i.description) for i in w.rubric))
                  for w in planned)
@@ -621,12 +598,10 @@ class _Next(_Handler):
         only = self.get_query_argument("answer", None) if current[0] == "" else None
         if only is not None:  # a column's title: start that question, then go on
             review.find(only)
-            start = next(i for i, (_, key) in enumerate(order) if key == only) if order else 0
-            walk = order[start:] + order[:start]
+            start = next((i for i, (_, key) in enumerate(order) if key == only), 0)
         else:
             start = order.index(current) + 1 if current in order else 0
-            walk = order[start:] + order[:start]
-        for submission, answer in walk:
+        for submission, answer in order[start:] + order[:start]:
             if _needs_grade(rows.get((submission, answer))):
                 self.redirect(_answer_href(submission, answer, mode))
                 return
@@ -660,6 +635,9 @@ class _Answer(_Handler):
         else:
             answer_html = render_markdown(read.text) if read.text.strip() else (
                 '<p class="missing">The answer cell is empty.</p>')
+            if read.cut:
+                answer_html += (f'<p class="note">[the answer is longer: its first '
+                                f"{_answers.MAX_ANSWER_CHARS:,} characters are shown]</p>")
             if row is not None and row.sha256 and read.sha256 != row.sha256:
                 answer_html = ('<p class="problem">The notebook on disk differs from the one '
                                "the autograder last read: run coursekit grade again.</p>"
@@ -669,7 +647,7 @@ class _Answer(_Handler):
         chosen = set(grade.items) if grade else set()
         items = []
         for number, (item, points, description) in enumerate(written.rubric, start=1):
-            key = f"<kbd>{number}</kbd>" if number <= 9 else "<kbd></kbd>"
+            key = f"<kbd>{number}</kbd>" if number <= 9 else ""
             sign = "+" if points >= 0 else "\u2212"
             items.append(
                 f'<li><label><input type="checkbox" value="{_e(item)}" data-points="'
@@ -880,7 +858,7 @@ def app(assignment_or_plan: Any, store: Store, *, token: str, grader: str | None
     """
     name, planned = _planned(assignment_or_plan)
     review = _Review(
-        assignment=name, written=_written_of(planned), store=store, token=token,
+        assignment=name, written=_page_answers(planned), store=store, token=token,
         grader=grader or _login(), port=port,
         hosts=None if hosts is None else frozenset(h.lower() for h in hosts), planned=planned)
     shared = {"review": review}
@@ -1168,11 +1146,11 @@ _JS = r"""'use strict';
     update();
 
     const describe = (grade) => {
-      const items = grade.items.length ? grade.items.join(', ') : 'none';
+      const chosen = grade.items.length ? grade.items.join(', ') : 'none';
       const lines = [`their grade: saved by ${grade.grader} at ${grade.graded_at} ` +
         `(version ${grade.version})`,
         `score ${fmt(grade.score)} / ${fmt(maximum)}`,
-        `items: ${items}; extra ${fmt(grade.extra)}${grade.flagged ? '; flagged' : ''}`];
+        `items: ${chosen}; extra ${fmt(grade.extra)}${grade.flagged ? '; flagged' : ''}`];
       if (grade.comment) lines.push(`comment: ${grade.comment}`);
       return lines.join('\n');
     };
