@@ -519,17 +519,27 @@ def test_a_changed_answer_says_so_until_a_grader_saves_it_again(served, client):
     assert b"The answer changed since it was graded" not in body
 
 
-def test_serve_takes_the_assignment_itself(tmp_path):
-    from coursekit.grading.spec import Assignment, Item, Question, Written
+GRADING_FILE = """
+from coursekit.grading.spec import Assignment, Item, Question, Written
 
-    assignment = Assignment(questions=[
-        Question("part1", "Momentum", written=[Written("a", "Why does momentum help?", 3, [
-            Item("valley", 2, "explains the valley"), Item("figure", 1, "uses the figure")])]),
-        Question("part2", "Step sizes", written=[Written("b", "Which step size?", 2, [
-            Item("value", 1, "names a value"), Item("reason", 1, "gives the reason")])]),
-    ], seed=1, name=ASSIGNMENT)
+ASSIGNMENT = Assignment(questions=[
+    Question("part1", "Momentum", written=[Written("a", "Why does momentum help?", 3, [
+        Item("valley", 2, "explains the valley"), Item("figure", 1, "uses the figure")])]),
+    Question("part2", "Step sizes", written=[Written("b", "Which step size?", 2, [
+        Item("value", 1, "names a value"), Item("reason", 1, "gives the reason")])]),
+], seed=1)
+"""
+
+
+def test_serve_takes_the_grading_file_or_its_assignment(tmp_path):
+    from coursekit.grading.spec import load_assignment
+
+    grading = tmp_path / f"{ASSIGNMENT}_grading.py"
+    grading.write_text(GRADING_FILE)
     out = make_class(tmp_path, small_class())
-    with review.serve(assignment, out) as server:
-        client = Client(server.url).login()
-        status, _, body = client.get(answer_path("bob", "part2/b"))
-        assert status == 200 and b"gives the reason" in body
+    for source in (grading, load_assignment(grading)):
+        with review.serve(source, out) as server:
+            client = Client(server.url).login()
+            status, _, body = client.get(answer_path("bob", "part2/b"))
+            assert status == 200 and b"gives the reason" in body
+            assert b"<title>part2/b bob</title>" in body

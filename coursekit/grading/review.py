@@ -129,7 +129,7 @@ import tornado.web
 
 from coursekit.grading import answers as _answers
 from coursekit.grading.child import MAX_NOTEBOOK_BYTES
-from coursekit.grading.spec import PlannedWritten, written_of
+from coursekit.grading.spec import PlannedWritten, load_assignment, written_of
 from coursekit.grading.store import Conflict, NotFound, Store, StoreError, written_score
 
 __all__ = [
@@ -312,14 +312,19 @@ class _Written:
 
 
 def _planned(assignment_or_plan: Any) -> tuple[str, tuple[PlannedWritten, ...]]:
-    """The assignment's name and its written answers with their rubrics, from an
-    :class:`~coursekit.grading.spec.Assignment` or a full :class:`~coursekit.grading.spec.Plan`.
+    """The assignment's name and its written answers with their rubrics, from its grading
+    file's path, an :class:`~coursekit.grading.spec.Assignment` or a full
+    :class:`~coursekit.grading.spec.Plan`.
 
     Raises
     ------
     ValueError
-        If there are no written answers, or no rubrics (a public plan).
+        If there are no written answers, or no rubrics (a public plan); a
+        :class:`~coursekit.grading.spec.GradingSpecError` for a grading file that cannot
+        be loaded.
     """
+    if isinstance(assignment_or_plan, (str, Path)):
+        assignment_or_plan = load_assignment(assignment_or_plan)
     if hasattr(assignment_or_plan, "written"):
         name, planned = assignment_or_plan.assignment, tuple(assignment_or_plan.written)
     else:
@@ -843,8 +848,9 @@ def app(assignment_or_plan: Any, store: Store, *, token: str, grader: str | None
 
     Parameters
     ----------
-    assignment_or_plan : Assignment or Plan
-        The assignment, or its full plan: its written answers and their rubrics.
+    assignment_or_plan : path, Assignment or Plan
+        The grading file (``<hw>_grading.py``), the assignment it defines or its full
+        plan: its written answers and their rubrics.
     store : Store
         The out folder's grading store, used from the thread that runs the app only.
     token : str
@@ -934,9 +940,10 @@ def serve(assignment_or_plan: Any, out: str | Path, *, host: str = "127.0.0.1", 
 
     Parameters
     ----------
-    assignment_or_plan : Assignment or Plan
-        The assignment (:func:`~coursekit.grading.spec.load_assignment`), or its full
-        plan: its written answers and their rubrics.
+    assignment_or_plan : path, Assignment or Plan
+        The grading file (``<hw>_grading.py``), the assignment it defines
+        (:func:`~coursekit.grading.spec.load_assignment`) or its full plan: its written
+        answers and their rubrics.
     out : path
         The out folder of ``coursekit grade`` (its ``grades.sqlite``).
     host, port : str, int
@@ -960,6 +967,8 @@ def serve(assignment_or_plan: Any, out: str | Path, *, host: str = "127.0.0.1", 
     ValueError
         If the plan has no written answers.
     """
+    if isinstance(assignment_or_plan, (str, Path)):  # loaded once, here
+        assignment_or_plan = load_assignment(assignment_or_plan)
     _planned(assignment_or_plan)  # raises before any socket opens
     token = token or secrets.token_urlsafe(32)
     sockets = tornado.netutil.bind_sockets(port, host)
