@@ -241,9 +241,10 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--out", type=Path, help="where to write (default: <lms>_import.csv "
                      "beside the gradebook)")
     exp.add_argument("--percent", action="store_true", help="export percentages of the "
-                     "maximum (from summary.json, or --max-points) instead of points")
+                     "maximum (the gradebook's points-possible row, or --max-points) instead of "
+                     "points")
     exp.add_argument("--max-points", type=float, help="the assignment's maximum (default: "
-                     "summary.json's max_score)")
+                     "the gradebook's points-possible row: tests and written answers)")
     exp.add_argument("--identifier", choices=("email", "id"), default="email",
                      help="Moodle's user column: 'Email address' (default) or 'ID number'")
 
@@ -358,7 +359,7 @@ def _export(args: argparse.Namespace) -> int:
     assignment = args.assignment or summary.get("assignment")
     if not assignment:
         raise ValueError("no --assignment given and no summary.json beside the gradebook")
-    max_points = args.max_points if args.max_points is not None else summary.get("max_score")
+    max_points = args.max_points  # None: the gradebook's points-possible row (written too)
     out = args.out or args.gradebook.parent / f"{args.lms}_import.csv"
     result = lms.export_files(args.gradebook, args.roster, out, args.lms, assignment,
                               percent=args.percent, max_points=max_points,

@@ -124,6 +124,9 @@ def test_readers_accept_the_grader_gradebook_and_skip_points_possible():
 
 
 def test_export_command_reads_summary_json_and_exits_1_on_leftovers(tmp_path):
+    """The assignment's name comes from summary.json, the maximum from the gradebook's
+    points-possible row (tests and written answers: summary.json's max_score is the
+    autograder's alone)."""
     (tmp_path / "gradebook.csv").write_text(gradebook({"jdoe": 30, "alee": 20, "rroe": 5,
                                                        "epoe": 40}))
     (tmp_path / "summary.json").write_text(json.dumps({"assignment": "hw1_primer_optimizers",
@@ -134,11 +137,29 @@ def test_export_command_reads_summary_json_and_exits_1_on_leftovers(tmp_path):
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     table = rows((tmp_path / "canvas_import.csv").read_text())
-    assert table[0][-1] == "hw1_primer_optimizers" and table[1][-1] == "40"
+    maximum = PLAN.total_points()
+    assert table[0][-1] == "hw1_primer_optimizers" and table[1][-1] == f"{maximum:g}"
 
     (tmp_path / "roster.csv").write_text(CANVAS_ROSTER + '"New, Stu",9005,s1005,snew,Sec B,\n')
     done = subprocess.run([*command, "--percent"], capture_output=True, text=True, check=False)
     assert done.returncode == 1
     assert "student without a submission (grade left empty): New, Stu" in done.stdout
     table = rows((tmp_path / "canvas_import.csv").read_text())
-    assert {row[3]: row[5] for row in table[2:]}["jdoe"] == "75"
+    assert float({row[3]: row[5] for row in table[2:]}["jdoe"]) == pytest.approx(
+        100 * 30 / maximum, rel=1e-5)
+
+
+def test_an_excused_student_is_ex_in_canvas_and_listed_for_moodle():
+    book = gradebook({"jdoe": 12, "alee": 0})
+    columns = book.splitlines()[0].split(",")
+    lines = book.splitlines()
+    cells = lines[3].split(",")
+    cells[columns.index("total")] = "EX"  # as the grader writes an excused student
+    book = "\n".join([*lines[:3], ",".join(cells)]) + "\n"
+    assert read_gradebook(book) == {"jdoe": 12.0, "alee": None}
+    canvas = {row[3]: row[5] for row in rows(export(book, CANVAS_ROSTER, "canvas", "HW1").text)}
+    assert canvas["alee"] == "EX" and canvas["jdoe"] == "12"
+    roster = "Full name,Email address\nAnn Lee,alee@example.edu\nJane Doe,jdoe@example.edu\n"
+    moodle = export(book, roster, "moodle", "HW1")
+    assert rows(moodle.text)[1:] == [["alee@example.edu", ""], ["jdoe@example.edu", "12"]]
+    assert moodle.excused == ["Ann Lee"] and "excused: Ann Lee" in moodle.report()
