@@ -48,8 +48,8 @@ HOSTILE = ("Momentum averages $v_t = \\mu v_{t-1} + g_t$, so\n\n$$\n\\frac{1}{1-
            "$\\href{javascript:alert(3)}{link}$; broken: $\\frac{1}{$ done.")
 
 
-def tiny_png(width: int = 4, height: int = 3, rgb: tuple[int, int, int] = (200, 30, 30)) -> bytes:
-    """A valid PNG of one colour, written by hand (no matplotlib needed)."""
+def tiny_png(width: int = 160, height: int = 90, rgb: tuple[int, ...] = (200, 30, 30)) -> bytes:
+    """A valid PNG of one colour (a stand-in figure), written by hand: no matplotlib."""
     def chunk(kind: bytes, data: bytes) -> bytes:
         return (struct.pack(">I", len(data)) + kind + data
                 + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
