@@ -20,14 +20,16 @@ grader compares with zero (see Question 4 below).
 
 Points: 19 in all, 4 on public tests and 15 on hidden ones. Public tests ship with the
 homework, inputs and expected values included, so a notebook could recognise them;
-hidden tests carry the majority of the points (issue 24).
+hidden tests carry the majority of the points (issue 24). The written answers of Parts 4
+and 5 (``results/lr`` and ``results/betas``, 5 points each) add 10 points, graded by hand
+with the rubrics below: the homework is worth 29.
 """
 
 import numpy as np
 import torch
 
 from coursekit import primer
-from coursekit.grading import Assignment, Question, Test, probe
+from coursekit.grading import Assignment, Item, Question, Test, Written, probe
 
 ONE_NEURON = [["xw = ab*xa + bc*xb + cd*xc + ac*xd"]]
 MULTI_NEURON = [["xw = ap*xp + aq*xq + ar*xr + as*xs", "xz = bp*xp + bq*xq + br*xr + bs*xs"],
@@ -454,8 +456,50 @@ def random_beta_grid_rerun(rng):
     return {"batch_sizes": BATCH_SIZES, "beta1s": BETA1S, "beta2s": BETA2S, "cells": cells}
 
 
+# Written answers, graded by hand (Parts 4 and 5) ----------------------------------------
+# A grader ticks the rubric items an answer earns (`coursekit review`); the rubrics stay in
+# this file and never reach the released notebook. The items describe what a correct answer
+# contains, taken from the solution's reasoning; its numbers differ from run to run, so the
+# items ask for the student's own numbers, never for ours.
+
+LR_ANSWER = Written("lr", "Part 4: SGD, SGD+ and Adam at three learning rates", points=5, rubric=[
+    Item("same_curves", 1, "(a) sees that SGD+ at each rate and SGD at ten times that rate reach "
+                           "nearly the same losses (curves on top of each other), with numbers "
+                           "from the run"),
+    Item("factor", 1, "(a) explains the factor: v sums past gradients with weights 1, mu, mu^2, "
+                      "..., so v ~ g / (1 - mu) = 10 g while the gradient changes slowly"),
+    Item("adam_step", 2, "(b) names Adam as the least sensitive (its final losses across the "
+                         "rates) and says why: its step lr * m_hat / (sqrt(v_hat) + eps) is about "
+                         "lr per coordinate whatever the gradient's size, SGD's lr * g is tiny "
+                         "with the primer's small gradients"),
+    Item("floor", 1, "(c) once converged, the model and the data set the floor (overlapping "
+                     "classes; one neuron draws one hyperplane, the hidden layer bends it); "
+                     "where curves still fall, the number of iterations does"),
+    Item("unsupported", -1, "ranks the optimizers or claims a difference that the run's numbers "
+                            "do not show (e.g. from short runs still far from their floor)"),
+])
+
+BETAS_ANSWER = Written("betas", "Part 5: Adam's beta1 x beta2 grid", points=5, rubric=[
+    Item("spread", 1, "(a) compares the spread of the nine settings' final losses with the final "
+                      "loss's standard error, quoting both, and concludes only what that "
+                      "supports (no setting breaks training; at convergence the betas matter "
+                      "little)"),
+    Item("old_columns", 1, "(a) explains that the original homework's last-batch and minimum "
+                           "batch losses describe one unlucky or lucky batch, not the model"),
+    Item("batch_size", 1, "(b) batch 32: less noisy batch losses (smaller standard errors), "
+                          "lower losses early on; a run is far from 4x slower because the fixed "
+                          "cost of a primer iteration's small NumPy calls dominates"),
+    Item("betas", 2, "(c) beta1 sets the memory of the gradient average (about 1 / (1 - beta1) "
+                     "steps, averaging out the batch noise), beta2 that of the squared gradients "
+                     "that scale each step; describes the trend the table shows"),
+    Item("overclaim", -1, "claims a difference between settings smaller than their standard "
+                          "errors, or ranks the settings by their times"),
+])
+
+
 # Points: public 4 (sgd_plus/two_steps, adam/first_step, verify/matched,
 # verify/sgd_plus_on_model), hidden 15; tests/test_hw1.py checks this against the plan.
+# Written, graded by hand: 10 (results/lr 5, results/betas 5).
 ASSIGNMENT = Assignment(seed=60146, questions=[
     Question("sgd_plus", "SGD with momentum (SGD+)", [
         Test("two_steps", sgd_plus_steps, reference=sgd_plus_reference, points=1,
@@ -521,5 +565,5 @@ ASSIGNMENT = Assignment(seed=60146, questions=[
                          "failed, positive times, and final and minimum losses equal to your "
                          "adam_run re-run on cells the grader picks",
              inputs=random_beta_grid_rerun),
-    ]),
+    ], written=[LR_ANSWER, BETAS_ANSWER]),
 ])

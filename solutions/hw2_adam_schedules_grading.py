@@ -18,7 +18,10 @@ the solution notebook:
 
 Points: 20 in all, 5 on public tests and 15 on hidden ones. Public tests ship with the
 homework, inputs and expected values included, so a notebook could recognise them;
-hidden tests carry the majority of the points (issue 24).
+hidden tests carry the majority of the points (issue 24). The written answers, Questions
+2a and 2b (``schedule/betas``, ``schedule/bias``, 3 points each), 3 and 4
+(``experiment/comparison``, 4, ``experiment/moments``, 3), add 13 points, graded by hand
+with the rubrics below: the homework is worth 33.
 """
 
 import copy
@@ -26,7 +29,7 @@ import copy
 import numpy as np
 import torch
 
-from coursekit.grading import Assignment, Question, Test, probe
+from coursekit.grading import Assignment, Item, Question, Test, Written, probe
 from coursekit.schedules import exponential_decay
 
 
@@ -521,8 +524,70 @@ def exploration_reruns(rng):
     return _reruns(rng, ORDERS, full_from=["p3", "p4"], skewness=True)
 
 
+# Written answers, graded by hand (Questions 2a to 4) ----------------------------------------
+# A grader ticks the rubric items an answer earns (`coursekit review`); the rubrics stay in
+# this file and never reach the released notebook. The items describe what a correct answer
+# contains, taken from the solution's reasoning; its numbers differ from run to run, so the
+# items ask for the student's own numbers, never for ours.
+
+BETAS_ANSWER = Written("betas", "Question 2a: the report's schedule", points=3, rubric=[
+    Item("values", 1, "gives beta1 and beta2 in epochs 0 to 3 (beta * e^-epoch: about (0.9, "
+                      "0.999), (0.33, 0.37), (0.12, 0.14), (0.05, 0.05)): little memory left "
+                      "after two epochs"),
+    Item("sign_descent", 1, "with both betas near 0, m ~ g and v ~ g^2 (corrections ~ 1), so "
+                            "m_hat / sqrt(v_hat) ~ sign(g): sign descent (signSGD) on single "
+                            "minibatches, each coordinate moving by about lr"),
+    Item("per_step", 1, "t counting steps: the betas collapse within a few steps, so the whole "
+                        "run is sign descent (per epoch: Adam for one epoch, then sign descent)"),
+])
+
+BIAS_ANSWER = Written("bias", "Question 2b: the bias correction when the betas move", points=3,
+                      rubric=[
+    Item("induction", 1, "the induction: t = 1 has the one weight 1 - beta_{1,1}; the step "
+                         "beta_{1,t} (1 - P_{t-1}) + 1 - beta_{1,t} = 1 - P_t"),
+    Item("normaliser", 1, "at the first step of epoch 1 the product's 1 - prod(beta) is right "
+                          "(it is what v holds) and torch's 1 - beta_t^t ~ 1 is not: v_hat too "
+                          "small, torch's step too large by the table's factor"),
+    Item("duration", 1, "the discrepancy fades within a few steps and is negligible at later "
+                        "epoch boundaries: a one-off at the first boundary"),
+    Item("no_induction", -1, "checks the sum for a few t instead of proving the step"),
+])
+
+COMPARISON_ANSWER = Written("comparison", "Question 3: the tuned, repeated comparison",
+                            points=4, rubric=[
+    Item("ranking", 1, "ranks the optimizers by mean test accuracy with the spread over seeds "
+                       "(standard errors), numbers from the run"),
+    Item("resolved", 1, "says which differences exceed the seed spread and that the others are "
+                        "not resolved (best compared seed by seed, on the same initial weights "
+                        "and batches)"),
+    Item("schedule", 1, "says what scheduling the betas does, with numbers (training loss and "
+                        "accuracy), and ties it to 2a: after the first epoch sign descent on "
+                        "single minibatches, no averaging of their noise"),
+    Item("verdict", 1, "judges the report's conclusion against the tuned, repeated numbers (in "
+                       "the solution's runs its schedule is below Adam beyond the spread, and "
+                       "no better than a tuned Adagrad)"),
+    Item("overclaim", -1, "claims a ranking or difference that the standard errors do not "
+                          "support"),
+])
+
+MOMENTS_ANSWER = Written("moments", "Question 4: a higher moment?", points=3, rubric=[
+    Item("skewness", 1, "per-example gradients strongly skewed (more after training), minibatch "
+                        "gradients far less, about by 1/sqrt(B): measured against predicted "
+                        "values and the noise floor"),
+    Item("no_gain", 1, "compares p = 3 and p = 4 with Adam against the seed spread and concludes "
+                       "no gain beyond it (a larger p makes u_hat^(1/p) larger, the steps "
+                       "smaller)"),
+    Item("evidence", 1, "what would convince: a gain beyond the spread over many seeds, on more "
+                        "data sets (MNIST, CIFAR-10), at small batch sizes, with the same "
+                        "learning-rate search for every variant"),
+    Item("overclaim", -1, "claims that p = 3 or 4 helps on a difference within the seed spread"),
+])
+
+
 # Points: public 5 (adam/torch_contract, adam/bad_hyperparameters, adam/first_steps,
 # schedule/seed_form, schedule/no_decay_is_adam), hidden 15; tests/test_hw2.py checks this.
+# Written, graded by hand: 13 (schedule/betas 3, schedule/bias 3, experiment/comparison 4,
+# experiment/moments 3).
 ASSIGNMENT = Assignment(seed=20240501, questions=[
     Question("adam", "Adam from scratch, as torch.optim.Adam", [
         Test("torch_contract", adam_contract, reference=adam_contract_reference, points=1,
@@ -559,7 +624,7 @@ ASSIGNMENT = Assignment(seed=20240501, questions=[
              inputs=NO_DECAY),
         Test("per_epoch_steps", scheduled_run, reference=scheduled_recursion_reference,
              points=2, hidden=True, inputs=_scheduled_inputs),
-    ]),
+    ], written=[BETAS_ANSWER, BIAS_ANSWER]),
     Question("experiment", "Results of the comparison and the exploration", [
         Test("comparison_runs", experiment_reruns, reference=experiment_expected, points=2,
              hidden=True, rtol=0.0, atol=RESULTS_ATOL,
@@ -576,5 +641,5 @@ ASSIGNMENT = Assignment(seed=20240501, questions=[
              description="EXPLORATION['digits'] holds the p2, p3, p4 runs and the skewness "
                          "measurements as your code computes them again",
              inputs=exploration_reruns),
-    ]),
+    ], written=[COMPARISON_ANSWER, MOMENTS_ANSWER]),
 ])

@@ -24,13 +24,16 @@ Part 5 asks for when ``RESULTS`` holds something else (pandas is not imported he
 
 Points: 18 in all, 5 on public tests and 13 on hidden ones. Public tests ship with the
 homework, inputs and expected values included, so a notebook could recognise them;
-hidden tests carry the majority of the points (issue 24).
+hidden tests carry the majority of the points (issue 24). The four written answers of
+Part 6 (the question ``discussion``: ``table`` 3 points, ``alpha_path`` 3, ``sweep`` 4,
+``by_hand`` 2) add 12 points, graded by hand with the rubrics below: the homework is
+worth 30.
 """
 
 import numpy as np
 import torch
 
-from coursekit.grading import Assignment, Question, Test, probe
+from coursekit.grading import Assignment, Item, Question, Test, Written, probe
 from coursekit.optim import clip, hyper
 
 FINITE_DIFFERENCE_STEP = 1e-5
@@ -498,8 +501,63 @@ def hand_check_expected(runs):
 
 PUBLIC_CLIP = gradients_with_norms(np.random.default_rng(3), [1.0, 3.0, 1.8, 0.5, 10.0])
 
+# Written answers, graded by hand (Part 6) ----------------------------------------
+# A grader ticks the rubric items an answer earns (`coursekit review`); the rubrics stay in
+# this file and never reach the released notebook. The items describe what a correct answer
+# contains, taken from the solution's reasoning; its numbers differ from run to run, so the
+# items ask for the student's own numbers, never for ours.
+
+TABLE_ANSWER = Written("table", "1. The table: learned step sizes and their control rows",
+                       points=3, rubric=[
+    Item("gain", 1, "compares the stacks with the plain optimizer from the same alpha (SGD / SGD "
+                    "with SGD, Adam^alpha / SGD with Adam): means, standard errors, data set"),
+    Item("control", 1, "compares them with the control rows restarted at the learned alpha: "
+                       "equal within the noise"),
+    Item("source", 1, "concludes that the gain is an online search for a good constant step "
+                      "size (the starting values were too small), not a better schedule"),
+    Item("noise", -1, "treats a difference of about a point or less (a few test images, two "
+                      "seeds) as real"),
+])
+
+ALPHA_PATH_ANSWER = Written("alpha_path", "2. The path of alpha", points=3, rubric=[
+    Item("growth", 1, "alpha grows, almost linearly, in the first steps (from the figure)"),
+    Item("agreement", 1, "because far from a minimum consecutive gradients agree: -g_t . g_{t-1} "
+                         "< 0, so each step adds kappa g_t . g_{t-1} > 0; growth stops when the "
+                         "steps overshoot"),
+    Item("failure", 1, "for a failing kappa: alpha jumps within a few steps, the steps overshoot, "
+                       "the gradients grow and turn against the previous ones, alpha swings below "
+                       "zero: a feedback loop (alpha's change is quadratic in the gradients)"),
+])
+
+SWEEP_ANSWER = Written("sweep", "3. The sweep of kappa, with and without clipping", points=4,
+                       rubric=[
+    Item("regimes", 1, "the three regimes, with the sweep's numbers: small kappa, no change; a "
+                       "window where clipping rescues training; large kappa, nothing helps"),
+    Item("rarely_clipped", 1, "why small kappa sees no change: the gradient norms shrink during "
+                              "training, so few gradients exceed the running mean of the "
+                              "earlier ones"),
+    Item("mechanism", 1, "clipping caps each weight step at |alpha| theta and g'_{t-1} in the "
+                         "hypergradient, slowing alpha, but nothing caps alpha itself and theta "
+                         "is a running mean: a large kappa still drives alpha to overshooting"),
+    Item("table1", 1, "compares with the team's Table 1 (MNIST): the same shape (no effect, a "
+                      "window, failure at the largest kappa), the window at another kappa"),
+    Item("one_seed", -1, "counts the rescue of one seed of two, or a gap within the seeds' "
+                         "spread, as a result"),
+])
+
+BY_HAND_ANSWER = Written("by_hand", "4. By hand or by autograd", points=2, rubric=[
+    Item("needed", 1, "by hand: each optimizer's derivative of its update with respect to the "
+                      "hyperparameter, the one-step detach, the stored last direction; autograd "
+                      "gets it from one backward pass, for any optimizer and stack"),
+    Item("beta1", 1, "for beta1 the update depends on it through m and the bias correction "
+                     "(d m_{t-1} / d beta1 = m_{t-2} - g_{t-1}, and 1 - beta1^t), and beta1 must "
+                     "stay in (0, 1), e.g. by a reparameterisation"),
+])
+
+
 # Points: public 5 (sgd_sgd/hypergradient, sgd_sgd/short_run, adam_sgd/direction_first_step,
 # adam_sgd/short_run, clipping/short_sequence), hidden 13; tests/test_hw3.py checks this.
+# Written, graded by hand: 12 (discussion/table 3, alpha_path 3, sweep 4, by_hand 2).
 ASSIGNMENT = Assignment(seed=20250302, questions=[
     Question("sgd_sgd", "SGD / SGD: the hypergradient by hand", [
         Test("hypergradient", sgd_hypergradient_value, reference=sgd_hypergradient_reference,
@@ -560,4 +618,6 @@ ASSIGNMENT = Assignment(seed=20250302, questions=[
                          "run again with your step functions",
              inputs={"runs": HAND_CHECK_RUNS}),
     ]),
+    Question("discussion", "Discussion", written=[TABLE_ANSWER, ALPHA_PATH_ANSWER, SWEEP_ANSWER,
+                                                  BY_HAND_ANSWER]),
 ])
