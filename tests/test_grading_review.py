@@ -219,6 +219,9 @@ def test_the_token_becomes_an_httponly_strict_cookie_and_leaves_the_url(served):
     assert status == 200 and b"Momentum damps the zig-zag." in body
     assert headers["Content-Security-Policy"] == review.CONTENT_SECURITY_POLICY
     assert headers["X-Frame-Options"] == "DENY"
+    client.xsrf()
+    assert sorted(client.cookies) == [f"coursekit-review-{client.port}",
+                                      f"coursekit-review-{client.port}-xsrf"]
     # a script or tool may send the token as a header instead
     assert Client(server.url).get("/", Authorization=f"token {client.token}")[0] == 200
 

@@ -68,7 +68,8 @@ The server listens on 127.0.0.1 with a random token (:func:`secrets.token_urlsaf
 as Jupyter's own server does: the URL it prints carries ``?token=...``; the first
 request with it gets the token back as an ``HttpOnly; SameSite=Strict`` cookie and is
 redirected to the same URL without it. Every other request (pages, static files,
-the API) without the cookie, an ``Authorization: token ...`` header or the token is
+the API) without the cookie (named after the port, as is the XSRF cookie, so two pages
+on one machine keep theirs), an ``Authorization: token ...`` header or the token is
 refused with 403, and so is any request whose ``Host`` header is not this server's own
 (DNS rebinding). A POST needs, besides, Tornado's XSRF token (a second cookie, sent
 back in the ``X-XSRFToken`` header by the page's script), a JSON body, and an
@@ -874,7 +875,8 @@ def app(assignment_or_plan: Any, store: Store, *, token: str, grader: str | None
         (r"/next", _Next, shared),
         (r"/api/grade", _GradeApi, shared),
         (r"/static/([a-z.]+)", _Static, shared),
-    ], xsrf_cookies=True, xsrf_cookie_kwargs={"httponly": True, "samesite": "Strict"},
+    ], xsrf_cookies=True, xsrf_cookie_name=f"{review.cookie}-xsrf",
+        xsrf_cookie_kwargs={"httponly": True, "samesite": "Strict"},
         log_function=_quiet, default_handler_class=_NotFound, default_handler_args=shared)
 
 
