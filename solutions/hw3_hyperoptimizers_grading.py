@@ -507,8 +507,9 @@ PUBLIC_CLIP = gradients_with_norms(np.random.default_rng(3), [1.0, 3.0, 1.8, 0.5
 # contains, taken from the solution's reasoning; its numbers differ from run to run, so the
 # items ask for the student's own numbers, never for ours.
 
+# Part 6 has no code of its own: each answer's grader sees the outputs it discusses (shows=).
 TABLE_ANSWER = Written("table", "1. The table: learned step sizes and their control rows",
-                       points=3, rubric=[
+                       points=3, shows=("5a.",), rubric=[
     Item("gain", 1, "compares the stacks with the plain optimizer from the same alpha (SGD / SGD "
                     "with SGD, Adam^alpha / SGD with Adam): means, standard errors, data set"),
     Item("control", 1, "compares them with the control rows restarted at the learned alpha: "
@@ -519,7 +520,8 @@ TABLE_ANSWER = Written("table", "1. The table: learned step sizes and their cont
                       "seeds) as real"),
 ])
 
-ALPHA_PATH_ANSWER = Written("alpha_path", "2. The path of alpha", points=3, rubric=[
+ALPHA_PATH_ANSWER = Written("alpha_path", "2. The path of alpha", points=3,
+                            shows=("5a.", "5b."), rubric=[
     Item("growth", 1, "alpha grows, almost linearly, in the first steps (from the figure)"),
     Item("agreement", 1, "because far from a minimum consecutive gradients agree: -g_t . g_{t-1} "
                          "< 0, so each step adds kappa g_t . g_{t-1} > 0; growth stops when the "
@@ -530,7 +532,7 @@ ALPHA_PATH_ANSWER = Written("alpha_path", "2. The path of alpha", points=3, rubr
 ])
 
 SWEEP_ANSWER = Written("sweep", "3. The sweep of kappa, with and without clipping", points=4,
-                       rubric=[
+                       shows=("5b.",), rubric=[
     Item("regimes", 1, "the three regimes, with the sweep's numbers: small kappa, no change; a "
                        "window where clipping rescues training; large kappa, nothing helps"),
     Item("rarely_clipped", 1, "why small kappa sees no change: the gradient norms shrink during "
@@ -545,7 +547,8 @@ SWEEP_ANSWER = Written("sweep", "3. The sweep of kappa, with and without clippin
                          "spread, as a result"),
 ])
 
-BY_HAND_ANSWER = Written("by_hand", "4. By hand or by autograd", points=2, rubric=[
+BY_HAND_ANSWER = Written("by_hand", "4. By hand or by autograd", points=2,
+                         shows=("Part 1", "Part 2"), rubric=[
     Item("needed", 1, "by hand: each optimizer's derivative of its update with respect to the "
                       "hyperparameter, the one-step detach, the stored last direction; autograd "
                       "gets it from one backward pass, for any optimizer and stack"),

@@ -346,3 +346,24 @@ def test_the_gradebook_of_an_assignment_without_written_answers_is_unchanged():
     header = gradebook([], plan).splitlines()[0]
     assert plan.written == ()
     assert header == "submission,momentum,adam,trajectory,total,percent,status,reason"
+
+
+def test_an_answer_shows_the_outputs_of_the_parts_it_names(tmp_path):
+    """``Written(shows=...)``: a discussion answer's grader sees the parts it discusses."""
+    heading = nbformat.v4.new_markdown_cell
+    cells = [heading("## Part 1: runs"), nbformat.v4.new_code_cell("a", outputs=[
+                 nbformat.v4.new_output("stream", text="one\n")]),
+             heading("### 2a. more"), nbformat.v4.new_code_cell("b", outputs=[
+                 nbformat.v4.new_output("stream", text="two\n")]),
+             heading("## Discussion"), heading("Answer here.")]
+    cells[-1].metadata["coursekit"] = {"answer": "discussion/why"}
+    data = nbformat.writes(nbformat.v4.new_notebook(cells=cells)).encode()
+    plain = Written("why", "t", 1, [Item("a", 1, "x")])
+    for shows, expected in (((), []), (("2a.",), [3]), (("Part 1", "2a."), [1, 3])):
+        question = Question("discussion", "D", written=[
+            Written(plain.name, plain.title, 1, plain.rubric, shows=shows)])
+        from coursekit.grading import Assignment, written_of
+
+        written = written_of(Assignment(seed=0, questions=[question]))
+        answer = read(data, written)["discussion/why"]
+        assert [index for index, _ in answer.outputs] == expected, shows

@@ -373,7 +373,8 @@ def test_launch_and_its_command_load_no_course_library():
 def test_release_links_the_homework_path_and_keeps_the_setup_cell(tmp_path):
     root = _project(tmp_path, GOOD)
     (root / "solutions").mkdir()
-    shutil.copy(ROOT / "solutions" / "hw1_primer_optimizers.ipynb", root / "solutions")
+    for name in ("hw1_primer_optimizers.ipynb", "hw1_primer_optimizers_grading.py"):
+        shutil.copy(ROOT / "solutions" / name, root / "solutions")  # its written answers
     cfg = launch.read_config(root)
     solution = nbformat.read(root / "solutions" / "hw1_primer_optimizers.ipynb", as_version=4)
     launch.apply(solution, cfg, "solutions/hw1_primer_optimizers.ipynb")
@@ -388,7 +389,8 @@ def test_release_links_the_homework_path_and_keeps_the_setup_cell(tmp_path):
 
 def test_release_outside_a_repository_says_what_it_needs(tmp_path):
     (tmp_path / "solutions").mkdir()
-    shutil.copy(ROOT / "solutions" / "hw1_primer_optimizers.ipynb", tmp_path / "solutions")
+    for name in ("hw1_primer_optimizers.ipynb", "hw1_primer_optimizers_grading.py"):
+        shutil.copy(ROOT / "solutions" / name, tmp_path / "solutions")
     if (tmp_path / "pyproject.toml").exists() or any(
             (p / "pyproject.toml").exists() for p in tmp_path.parents):
         pytest.skip("a pyproject.toml above the temporary folder")

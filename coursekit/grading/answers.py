@@ -6,7 +6,8 @@ The release marks each graded answer's cell with its name
 cell's Markdown, however they edited it. Beside it a grader wants what the answer
 discusses: the outputs of the code cells of its part, i.e. the code cells between the
 last heading before the answer cell and the answer cell itself, as the student submitted
-them (their figures and tables, not a re-run).
+them (their figures and tables, not a re-run); a written answer's ``shows`` names other
+parts by the start of their headings instead (a discussion section about earlier figures).
 
 Everything here reads a file a student wrote, so it is bounded and never raises on what
 it finds: a notebook that is not JSON, a cell whose source is a number, an "image" that
@@ -89,10 +90,14 @@ def _cut(text: str, limit: int) -> tuple[str, bool]:
     return (text, False) if len(text) <= limit else (text[:limit], True)
 
 
-def _is_heading(cell: Any) -> bool:
+def _heading(cell: Any) -> str | None:
+    """A markdown cell's heading text (its first line without the ``#``), if it starts
+    with one."""
     source = _text(cell.get("source"))
-    return cell.get("cell_type") == "markdown" and source is not None \
-        and source.lstrip().startswith("#")
+    if cell.get("cell_type") != "markdown" or source is None \
+            or not source.lstrip().startswith("#"):
+        return None
+    return source.lstrip().split("\n", 1)[0].lstrip("#").strip()
 
 
 def _png(value: Any) -> bytes | None:
@@ -155,6 +160,14 @@ def read(data: bytes, written: Sequence[PlannedWritten]) -> dict[str, WrittenAns
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         note = f"the notebook cannot be read: {exc}"[:300]
         return {key: WrittenAnswer(key, False, note=note) for key in keys}
+    shows = {w.key: w.shows for w in written}
+    sections: list[tuple[str, int]] = []  # every code cell with the heading it is under
+    heading = ""
+    for index, cell in enumerate(cells):
+        if isinstance(cell, dict):
+            heading = _heading(cell) if _heading(cell) is not None else heading
+            if cell.get("cell_type") == "code":
+                sections.append((heading, index))
     found: dict[str, WrittenAnswer] = {}
     part: list[int] = []  # the code cells since the last heading
     for index, cell in enumerate(cells):
@@ -164,14 +177,16 @@ def read(data: bytes, written: Sequence[PlannedWritten]) -> dict[str, WrittenAns
         if key in keys and key not in found:
             text, cut = _cut(_text(cell.get("source")) or "", MAX_ANSWER_CHARS)
             outputs, count = [], 0
-            for code in part:
+            chosen = part if not shows.get(key) else [
+                code for title, code in sections if title.startswith(shows[key])]
+            for code in chosen:
                 shown = _outputs(cells[code])[:MAX_OUTPUTS - count]
                 if shown:
                     outputs.append((code, shown))
                     count += len(shown)
             found[key] = WrittenAnswer(key, True, text, digest(text), index, cut,
                                        tuple(outputs))
-        if _is_heading(cell):
+        if _heading(cell) is not None:
             part = []
         elif cell.get("cell_type") == "code":
             part.append(index)

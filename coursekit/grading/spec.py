@@ -247,15 +247,26 @@ class Item:
 class Written:
     """A written answer graded by people: ``name`` (with its question's id, the answer
     region ``question/name`` of the solution notebook), a title, its maximum points and
-    the rubric items a grader chooses from (kept from students)."""
+    the rubric items a grader chooses from (kept from students).
+
+    The grading page shows a grader the outputs the answer discusses: by default those of
+    the code cells of its own part (since the last heading before it); ``shows`` names
+    other parts instead, by the start of their headings (``shows=("5a.", "5b.")`` for an
+    answer in a discussion section about the figures of sections 5a and 5b)."""
 
     name: str
     title: str
     points: float
     rubric: Sequence[Item]
+    shows: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         _check_id("written answer name", self.name)
+        object.__setattr__(self, "shows", (self.shows,) if isinstance(self.shows, str)
+                           else tuple(self.shows))
+        if not all(isinstance(h, str) and h.strip() for h in self.shows):
+            raise GradingSpecError(f"written answer {self.name}: shows must be headings' "
+                                   f"first words, got {self.shows!r}")
         _check_points(f"written answer {self.name}: points", self.points)
         object.__setattr__(self, "rubric", tuple(self.rubric))
         if not self.rubric or not all(isinstance(i, Item) for i in self.rubric):
@@ -442,6 +453,7 @@ class PlannedWritten:
     title: str
     points: float
     rubric: tuple[RubricItem, ...] = ()
+    shows: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -459,7 +471,7 @@ def written_of(assignment: Assignment, *, rubric: bool = True) -> tuple[PlannedW
     return tuple(
         PlannedWritten(question.id, w.name, w.title, float(w.points),
                        tuple(RubricItem(i.id, float(i.points), i.description)
-                             for i in w.rubric) if rubric else ())
+                             for i in w.rubric) if rubric else (), tuple(w.shows))
         for question in assignment.questions for w in question.written)
 
 
@@ -597,6 +609,7 @@ def plan_to_json(plan: Plan) -> str:
             "question": w.question, "name": w.name, "title": w.title, "points": w.points,
             "rubric": [{"id": i.id, "points": i.points, "description": i.description}
                        for i in w.rubric],
+            **({"shows": list(w.shows)} if w.shows else {}),
         } for w in plan.written]
     return json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
@@ -623,7 +636,8 @@ def plan_from_json(text: str, source: str = "public checks") -> Plan:
         written = tuple(PlannedWritten(
             str(w["question"]), str(w["name"]), str(w["title"]), float(w["points"]),
             tuple(RubricItem(str(i["id"]), float(i["points"]), str(i["description"]))
-                  for i in w["rubric"])) for w in data.get("written", ()))
+                  for i in w["rubric"]), tuple(str(h) for h in w.get("shows", ())))
+            for w in data.get("written", ()))
         plan = Plan(str(data["assignment"]), questions, tests, probes, written)
     except GradingSpecError:
         raise
