@@ -34,6 +34,7 @@ import torch
 
 from coursekit.optim.layerwise import LAMB, LARS
 from coursekit.optim.shampoo import Shampoo
+from coursekit.optim.soap import SOAP
 from tests._optim_helpers import TinyMLP, rel_error
 
 STEPS = 100
@@ -384,6 +385,83 @@ def test_shampoo_on_a_vector_is_full_matrix_adagrad():
     assert rel_error(theta, expected) <= 1e-14
 
 
+# --- SOAP -------------------------------------------------------------------------------
+
+SOAP_GROUPS = (
+    {"lr": 0.01, "weight_decay": 0.01, "betas": (0.9, 0.95), "precondition_frequency": 1},
+    {"lr": 0.003, "weight_decay": 0.0, "betas": (0.85, 0.99), "eps": 1e-10},
+    {"lr": 0.02, "weight_decay": 0.05, "betas": (0.8, 0.95), "shampoo_beta": 0.9,
+     "precondition_frequency": 3},
+)
+
+
+@pytest.mark.parametrize("precondition_1d", [False, True])
+def test_soap_matches_pytorch_optimizer_the_authors_algorithm(precondition_1d):
+    """pytorch-optimizer transcribes the authors' code; with its float32 QR
+    (``float32_qr=True``) coursekit takes the very same steps."""
+    package = _package("pytorch_optimizer")
+    _assert_same_run(lambda g: SOAP(g, float32_qr=True, precondition_1d=precondition_1d),
+                     lambda g: package.SOAP(g, precondition_1d=precondition_1d),
+                     SOAP_GROUPS)
+
+
+def test_soap_computes_its_bases_in_the_parameters_dtype_where_pytorch_optimizer_uses_float32():
+    """pytorch-optimizer's QR in float32 leaves its float64 run about 1e-7 off per refresh,
+    which the power steps carry forward: well above the float64 tolerance."""
+    package = _package("pytorch_optimizer")
+    ours, theirs, _, _ = _run_pair(SOAP, package.SOAP, SOAP_GROUPS)
+    assert _gap(ours, theirs) > 1e-8
+
+
+def _heavyball():
+    package = _package("heavyball")
+    import heavyball.utils
+    heavyball.utils.compile_mode = None   # eager: no torch.compile anywhere
+    return package
+
+
+def _heavyball_soap(groups, **options):
+    """heavyball's SOAP as a plain float64 computation, with the authors' layout."""
+    return _heavyball().SOAP(groups, storage_dtype="float64", compile_step=False,
+                             multi_tensor=False, use_precond_schedule=False, palm=False,
+                             merge_dims=False, warmup_steps=0, **options)
+
+
+HEAVYBALL_GROUPS = tuple({k: v for k, v in o.items()
+                          if k not in ("weight_decay", "precondition_frequency")}
+                         for o in SOAP_GROUPS)
+
+
+def test_soap_and_heavyball_solve_the_same_problem_but_not_with_the_same_numbers():
+    """heavyball (``eps`` on ``sqrt(v_hat)``: ``eps_placement="v_hat"``, no weight decay,
+    bases refreshed every step) reaches the same loss curve to 1%, but its weights stay
+    more than 1e-6 from coursekit's, and from the authors' algorithm (pytorch-optimizer):
+    its first rotated step on a matrix already differs at about 1e-4 while the vectors'
+    plain Adam steps agree to 1e-10. The tests do not yet locate that difference; it is not
+    the eps placement, the weight decay or the refresh schedule, which are equal here."""
+    ours, theirs, ours_losses, theirs_losses = _run_pair(
+        lambda g: SOAP(g, weight_decay=0.0, precondition_frequency=1, eps_placement="v_hat"),
+        lambda g: _heavyball_soap(g, weight_decay=0.0, precondition_frequency=1),
+        HEAVYBALL_GROUPS)
+    _assert_trained(ours)
+    assert rel_error(torch.tensor(ours_losses), torch.tensor(theirs_losses)) < 1e-2
+    assert _gap(ours, theirs) > 1e-6
+    one_step, theirs_one_step, _, _ = _run_pair(
+        lambda g: SOAP(g, weight_decay=0.0, precondition_frequency=1, eps_placement="v_hat"),
+        lambda g: _heavyball_soap(g, weight_decay=0.0, precondition_frequency=1),
+        HEAVYBALL_GROUPS, steps=2)
+    assert rel_error(one_step.b1, theirs_one_step.b1) < 1e-9
+    assert rel_error(one_step.w2, theirs_one_step.w2) > 1e-7
+
+
+def test_soap_eps_placement_changes_the_steps():
+    """``eps`` on ``sqrt(v)`` (the authors') and on ``sqrt(v_hat)`` (Adam's, heavyball's)
+    give different runs when eps is not negligible against sqrt(v)."""
+    options = tuple({**o, "eps": 1e-3} for o in SOAP_GROUPS)
+    authors, adams, _, _ = _run_pair(SOAP, lambda g: SOAP(g, eps_placement="v_hat"), options)
+    assert _gap(authors, adams) > 1e-4
+
+
 # --- state_dict round trips and bad hyperparameters --------------------------------------
 
 ROUND_TRIPS = {
@@ -394,6 +472,7 @@ ROUND_TRIPS = {
     "LAMB-packages": lambda model: LAMB(_groups(model, LAMB_GROUPS), **PACKAGES_LAMB,
                                         decoupled_weight_decay=True),
     "Shampoo": lambda model: Shampoo(_groups(model, SHAMPOO_GROUPS), precondition_frequency=3),
+    "SOAP": lambda model: SOAP(_groups(model, SOAP_GROUPS), precondition_1d=True),
 }
 
 
@@ -434,6 +513,11 @@ BAD_HYPERPARAMETERS = [
     (Shampoo, {"precondition_frequency": 0},
      "precondition_frequency must be an integer >= 1, got 0"),
     (Shampoo, {"inverse_root": 2.5}, "inverse_root must be an integer >= 1, got 2.5"),
+    (SOAP, {"shampoo_beta": 1.0}, r"shampoo_beta must be in \[0, 1\), got 1.0"),
+    (SOAP, {"precondition_frequency": 0},
+     "precondition_frequency must be an integer >= 1, got 0"),
+    (SOAP, {"eps_placement": "sqrt"}, "eps_placement must be one of 'v', 'v_hat', got 'sqrt'"),
+    (SOAP, {"lr": float("nan")}, "lr must be finite, got nan"),
 ]
 
 
