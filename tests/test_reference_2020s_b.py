@@ -13,13 +13,13 @@ The references, all in the ``dev`` extra (a test whose package is missing is ski
 
 As in tests/test_reference_optimizers.py, two runs start from the same float64 weights,
 see the same mini-batches, use three parameter groups with their own hyperparameters, and
-after 100 steps (SOAP and Shampoo: 60 to 100) agree to 1e-12 relative (``RTOL``); where
-eigenvectors are computed by two different routines (SOAP against heavyball) to 1e-9
-(``EIG_RTOL``), because an eigenbasis is only as well defined as the gaps between
-eigenvalues, and the runs carry that rounding forward. Where the packages differ from each
-other or from the paper, a test shows the difference (they disagree by more than the
-tolerance) and that coursekit with the matching option agrees with each; the optimizer's
-docstring says which coursekit follows by default.
+after 100 steps agree to 1e-12 relative (``RTOL``), losses and weights. Shampoo's roots are
+taken by eigendecomposition here and by SVD in pytorch-optimizer; for these well-conditioned
+statistics the two agree within the same 1e-12. Where the packages differ from each other or
+from the paper, a test shows the difference (they disagree by more than the tolerance) and
+that coursekit with the matching option agrees with each; the optimizer's docstring says
+which coursekit follows by default. heavyball's SOAP is the exception: it is not yet
+reproduced to the tolerance, and its test records how far apart the runs are.
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ from tests._optim_helpers import TinyMLP, rel_error
 
 STEPS = 100
 RTOL = 1e-12
-EIG_RTOL = 1e-9
 _ROWS = torch.Generator().manual_seed(26)
 BATCHES = [torch.randperm(8, generator=_ROWS)[:6] for _ in range(STEPS)]
 
