@@ -367,3 +367,26 @@ def test_an_answer_shows_the_outputs_of_the_parts_it_names(tmp_path):
         written = written_of(Assignment(seed=0, questions=[question]))
         answer = read(data, written)["discussion/why"]
         assert [index for index, _ in answer.outputs] == expected, shows
+
+
+def test_nbgrader_export_gives_a_written_answer_its_points(tmp_path):
+    """A named answer becomes nbgrader's manually graded answer worth the Written's points;
+    a written-only question gets no test cell (``assert_valid_nbgrader`` is the nbgrader
+    schema check of tests/test_grading_nbgrader.py)."""
+    from coursekit.grading import export_nbgrader
+    from tests.test_grading_nbgrader import assert_valid_nbgrader
+
+    grading = _course(tmp_path)
+    path = export_nbgrader(tmp_path / "solutions" / "example.ipynb", grading, tmp_path / "nbg")
+    exported = nbformat.read(path, as_version=4)
+    assert_valid_nbgrader(exported)
+    (answer,) = [c for c in exported.cells if c.cell_type == "markdown"
+                 and c.metadata.get("nbgrader", {}).get("grade")]
+    assert answer.metadata["nbgrader"]["grade_id"] == "bias_why"
+    assert answer.metadata["nbgrader"]["points"] == 3
+    assert "### BEGIN SOLUTION" in answer.source and "<!--" not in answer.source
+    plan = build_plan(load_assignment(grading))
+    tests = [c for c in exported.cells if c.cell_type == "code"
+             and c.metadata.get("nbgrader", {}).get("grade")]
+    assert [c.metadata["nbgrader"]["points"] for c in tests] == \
+        [plan.max_points(q) for q, _ in plan.questions if q != "bias"]

@@ -12,8 +12,9 @@ each of nbgrader's cell types (:func:`cell_kind`):
   ``grade_id`` the cell id (or its function's name).
 - **manually graded answer** (``solution`` + ``grade`` + ``points``; code or markdown).
   Import: the same cell, a markdown answer between ``<!-- BEGIN/END ANSWER -->``; listed as
-  graded by people. Export: a markdown cell with answer markers becomes one, worth 0 points
-  (coursekit does not grade it).
+  graded by people. Export: a markdown cell with answer markers becomes one, worth the
+  points of its written answer (``<!-- BEGIN ANSWER q/a -->`` and a ``Written`` in the
+  grading file; its grade id ``q_a``), or 0 for an unnamed region.
 - **autograder tests** (code; ``grade`` + ``points``; ``### BEGIN/END HIDDEN TESTS``).
   Import: removed from the notebook; a question of the grading file (below). Export: one
   locked cell per question after the cell that defines what it tests: each test's probe
@@ -42,8 +43,10 @@ passes every assert earns the cell's points, as in nbgrader, and one that passes
 public asserts earns half, where nbgrader gives none.
 
 Cells graded by people (manually graded answers and tasks) keep their points in their
-``nbgrader`` metadata and are listed in the grading file's docstring; coursekit does not
-grade them yet. :class:`NbgraderError` (a ``ValueError``) names the notebook and the cell
+``nbgrader`` metadata and are listed in the grading file's docstring; to grade them with
+``coursekit review``, name the answer's region and give it a ``Written`` with a rubric in
+the grading file (docs/grading.md, "Written answers, graded by people").
+:class:`NbgraderError` (a ``ValueError``) names the notebook and the cell
 of anything that breaks nbgrader's rules (:func:`check_nbgrader`) or cannot be carried over.
 """
 
@@ -93,7 +96,8 @@ _GRADE_ID = re.compile(r"[A-Za-z0-9_\-]+\Z")
 _CELL_ID = re.compile(r"[A-Za-z0-9_\-]{1,64}\Z")
 _SOLUTION = re.compile(r"###\s*(BEGIN|END)\s+SOLUTION\Z")
 _HIDDEN = re.compile(r"###\s*(BEGIN|END)\s+HIDDEN\s+TESTS\Z")
-_ANSWER = re.compile(r"<!--\s*(BEGIN|END)\s+ANSWER\s*-->\Z")
+_ANSWER = re.compile(r"<!--\s*(BEGIN|END)\s+ANSWER"
+                     r"(?:\s+(?P<answer>[a-z][a-z0-9_]*/[a-z][a-z0-9_]*))?\s*-->\Z")
 _BEGIN_ANSWER, _END_ANSWER = "<!-- BEGIN ANSWER -->", "<!-- END ANSWER -->"
 _BEGIN_SOLUTION, _END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
 _BEGIN_HIDDEN, _END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
@@ -710,8 +714,11 @@ def _restore_cell(cell: nbformat.NotebookNode) -> None:
         cell.source = _swap_markers(cell.source, _ANSWER, _BEGIN_SOLUTION, _END_SOLUTION)
 
 
-def _mark_cell(cell: nbformat.NotebookNode, number: int, taken: set[str]) -> None:
-    """Give a coursekit cell with markers nbgrader's metadata."""
+def _mark_cell(cell: nbformat.NotebookNode, number: int, taken: set[str],
+               written: dict[str, float] | None = None) -> None:
+    """Give a coursekit cell with markers nbgrader's metadata; a named written answer
+    (``<!-- BEGIN ANSWER q/a -->``) keeps its points from ``written``, by key, and its key
+    as its grade id."""
     source = cell.source
     if cell.cell_type == "code" and any(_SOLUTION.match(line.strip())
                                         for line in source.split("\n")):
@@ -720,9 +727,14 @@ def _mark_cell(cell: nbformat.NotebookNode, number: int, taken: set[str]) -> Non
         cell.metadata["nbgrader"] = _nbgrader_meta(False, True, False, grade_id)
     elif cell.cell_type == "markdown" and any(_ANSWER.match(line.strip())
                                               for line in source.split("\n")):
-        grade_id = _unique(cell.get("id") or f"cell-{number}", taken)
+        names = [m.group("answer") for line in source.split("\n")
+                 if (m := _ANSWER.match(line.strip())) and m.group("answer")]
+        key = names[0] if names else None
+        grade_id = _unique(key.replace("/", "_") if key else cell.get("id")
+                           or f"cell-{number}", taken)
         cell.source = _swap_markers(source, _ANSWER, _BEGIN_SOLUTION, _END_SOLUTION)
-        cell.metadata["nbgrader"] = _nbgrader_meta(True, True, False, grade_id, 0)
+        points = _same_points(None, (written or {}).get(key, 0))
+        cell.metadata["nbgrader"] = _nbgrader_meta(True, True, False, grade_id, points)
 
 
 def _imported_code(question: Question) -> str | None:
@@ -768,21 +780,25 @@ def export_notebook(solution: nbformat.NotebookNode, assignment: Assignment | No
     taken = {c.metadata["nbgrader"]["grade_id"] for c in nb.cells
              if isinstance(c.metadata.get("nbgrader"), dict)
              and c.metadata["nbgrader"].get("grade_id")}
+    written = {} if assignment is None else {
+        f"{q.id}/{w.name}": w.points for q in assignment.questions for w in q.written}
     for number, cell in enumerate(nb.cells, start=1):
         if "nbgrader" in cell.metadata:
             _restore_cell(cell)
         else:
-            _mark_cell(cell, number, taken)
+            _mark_cell(cell, number, taken, written)
     if assignment is None:
         check_nbgrader(nb, name)
         return nb
     plan = build_plan(assignment)
     for question in assignment.questions:
+        if not question.tests:  # written answers only: their cells carry the points
+            continue
         code, record = _imported_code(question), imported.get(question.id)
         if code is not None and record is not None:
             meta = copy.deepcopy(record["metadata"])
             meta["nbgrader"]["points"] = _same_points(meta["nbgrader"].get("points"),
-                                                      question.points)
+                                                      plan.max_points(question.id))
             cell = nbformat.v4.new_code_cell(code, metadata=meta)
             cell.id = record["id"]
             anchor = record["after"]
@@ -790,7 +806,7 @@ def export_notebook(solution: nbformat.NotebookNode, assignment: Assignment | No
             tests = [t for t in plan.tests if t.question == question.id]
             source = _generated_test_cell(question.id, question.title, tests, plan.probes,
                                           f"{assignment.name or name}_grading.py")
-            points = _same_points(None, question.points)
+            points = _same_points(None, plan.max_points(question.id))
             cell = nbformat.v4.new_code_cell(source, metadata={"nbgrader": _nbgrader_meta(
                 True, False, True, _unique(f"test_{question.id}", taken), points)})
             cell.id = _unique(f"test-{question.id}", {c.id for c in nb.cells})
