@@ -173,17 +173,13 @@ def _run_pair(make_ours, make_theirs, matrices_only: bool = False, steps: int = 
     return ours_net, ours, theirs_net, theirs
 
 
-def _assert_resumes_exactly(make, matrices_only: bool = False, prepare=lambda opt: None,
-                            steps: int = STEPS) -> None:
+def _assert_resumes_exactly(make, matrices_only: bool = False, steps: int = STEPS) -> None:
     """Save at half time, load into a fresh optimizer on a copy, continue: the same run."""
     whole = Net(matrices_only)
-    opt = make(whole)
-    prepare(opt)
-    whole.train(opt, 0, steps)
+    whole.train(make(whole), 0, steps)
 
     first = Net(matrices_only)
     opt = make(first)
-    prepare(opt)
     first.train(opt, 0, steps // 2)
     saved = copy.deepcopy(opt.state_dict())
     second = Net(matrices_only, seed=1)          # other initial weights, overwritten below

@@ -21,13 +21,16 @@ the defaults of both packages the tests compare against. They differ elsewhere, 
 coursekit follows the paper:
 
 - lion-pytorch's ``decoupled_weight_decay=True`` divides the weight decay by the
-  *initial* learning rate (``theta *= 1 - lr / lr_0 * wd``): at a constant rate that is
-  this class with ``weight_decay = wd / lr_0``; under a schedule it is not the paper's.
+  constructor's learning rate ``lr_0`` (``theta *= 1 - lr * wd / lr_0``): that is this
+  class with ``weight_decay = wd / lr_0``, in every group and under any schedule, a
+  reparametrisation rather than another algorithm, so it is not offered separately.
+- pytorch-optimizer's ``fixed_decay=True`` shrinks by ``1 - wd`` whatever the rate:
+  this class with ``weight_decay = wd / lr`` only while the rate is constant; under a
+  schedule its decay no longer scales with the rate, while the paper's does.
 - pytorch-optimizer's ``weight_decouple=False`` adds ``wd * theta`` to the gradient
   inside the sign (an L2 penalty, not in the paper, and written into ``p.grad`` in
-  place), and ``fixed_decay=True`` shrinks by ``1 - wd`` whatever the rate
-  (``weight_decay = wd / lr`` here at a constant rate). Its ``maximize=True`` negates
-  ``p.grad`` in place; this class leaves ``p.grad`` the loss's gradient.
+  place). Its ``maximize=True`` also negates ``p.grad`` in place; this class leaves
+  ``p.grad`` the loss's gradient, as torch.optim does.
 
 tests/test_reference_2020s_a.py checks the defaults of both packages against this class
 (100 steps, float64, three parameter groups) and records each difference above.

@@ -249,4 +249,4 @@ class ScheduleFreeAdamW(_ScheduleFree):
         v = state["exp_avg_sq"]
         v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
         denom = v.div(1 - beta2 ** group["k"]).sqrt_().add_(group["eps"])
-        return grad / denom
+        return torch.div(grad, denom, out=denom)        # g / denom, in denom's memory
