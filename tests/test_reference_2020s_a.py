@@ -276,7 +276,10 @@ def test_muon_refuses_non_matrices_naming_the_shape_and_adamw(shape):
         Muon([matrix, odd])
     opt = Muon([matrix])
     with pytest.raises(ValueError, match=r"parameter 0 in group 1 must be 2-D"):
-        opt.add_param_group({"params": [odd]})
+        opt.add_param_group({"params": odd})
+    assert len(opt.param_groups) == 1                     # the refused group was not added
+    with pytest.raises(ValueError, match=r"parameter 1 in group 0 must be 2-D"):
+        Muon(iter([("w", matrix), ("b", odd)]))           # named parameters, a generator
     with pytest.raises(ValueError, match=r"G must be a 2-D matrix, got"):
         newton_schulz(odd.detach())
 

@@ -10,7 +10,7 @@ computes it::
 
     for t = 1, 2, ...
         g_t = grad f(theta_{t-1})                       (-grad when maximize=True)
-        beta2_t = 1 - t^beta2_decay                      (0 at t = 1: no bias correction)
+        beta2_t = 1 - t^beta2_decay                      (0 at t = 1: no bias to correct)
         rho_t = min(lr, 1 / sqrt(t))                     relative step size
         alpha_t = max(eps2, RMS(theta_{t-1})) * rho_t    step relative to the weights' size
         theta *= 1 - lr * weight_decay                   (decoupled; the extension of torch)

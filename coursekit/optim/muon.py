@@ -196,15 +196,18 @@ class Muon(Optimizer):
 
     def add_param_group(self, param_group: dict) -> None:
         """Add a group (torch's ``__init__`` calls this for every group): matrices only."""
-        super().add_param_group(param_group)
-        group = len(self.param_groups) - 1
-        for i, p in enumerate(self.param_groups[-1]["params"]):
+        params = param_group["params"]
+        params = [params] if isinstance(params, torch.Tensor) else list(params)
+        group = len(self.param_groups)
+        for i, p in enumerate(params):
+            p = p[1] if isinstance(p, tuple) else p              # (name, parameter) pairs
             if p.ndim != 2:
                 raise checks.invalid(
                     f"the shape of Muon's parameter {i} in group {group}",
                     "2-D (Muon orthogonalises matrices; optimise biases, gains, embeddings "
                     "and other non-matrix parameters with AdamW in a second optimizer, as "
                     "torch.optim.Muon advises)", tuple(p.shape))
+        super().add_param_group({**param_group, "params": params})
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Load a ``state_dict()``, ours or ``torch.optim.Muon``'s (whose groups have no
