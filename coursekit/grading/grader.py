@@ -78,7 +78,7 @@ from coursekit.grading.report import (
 from coursekit.grading.runner import read_notebook, run_submission
 from coursekit.grading.sandbox import Limits, SandboxError
 from coursekit.grading.spec import Plan, build_plan, load_assignment, plan_to_json
-from coursekit.grading.store import Store, SubmissionRow
+from coursekit.grading.store import Store, SubmissionRow, store_name
 from coursekit.grading.verdict import SubmissionResult, judge, run_status
 from coursekit.grading.zygote import PRELOAD
 
@@ -329,6 +329,7 @@ def grade(assignment: str | Path, submissions: str | Path, out: str | Path, *,
             with writing(partial):
                 partial.unlink()
         found = _submissions(folder)
+        keys = _store_names([name for name, _ in found])
         handed_in = late.submission_times(dict(found), times)
         for problem in _time_problems(handed_in, times):
             print(f"coursekit grade: {problem}", file=sys.stderr)
@@ -347,14 +348,15 @@ def grade(assignment: str | Path, submissions: str | Path, out: str | Path, *,
         def remember(result: SubmissionResult, data: bytes, path: Path) -> ByHand:
             """Bring the store up to date on ``result``; what people added to it."""
             when = handed_in.times.get(result.name)
+            key = keys[result.name]
             store.sync_submission(SubmissionRow(
-                result.name, str(path.resolve()), hashlib.sha256(data).hexdigest(),
+                key, store_name(str(path.resolve())), hashlib.sha256(data).hexdigest(),
                 when[0].isoformat(timespec="seconds") if when else None,
-                when[1] if when else None, result.status, result.detail,
+                when[1] if when else None, result.status, store_name(result.detail),
                 {qid: result.score(qid) for qid, _ in plan.questions}, _graded_at(result)),
                 {key: (a.sha256, len(a.text), a.present)
                  for key, a in answers.read(data, plan.written).items()})
-            by_hand[result.name] = collect(store, plan, result.name, policy, when)
+            by_hand[result.name] = collect(store, plan, key, policy, when)
             return by_hand[result.name]
 
         def write(result: SubmissionResult, data: bytes) -> None:
@@ -406,6 +408,20 @@ def grade(assignment: str | Path, submissions: str | Path, out: str | Path, *,
                      gradebook(results, plan, by_hand, late=policy is not None))
         write_atomic(out / "summary.json", to_json(summary(results, plan)))
     return results
+
+
+def _store_names(names: list[str]) -> dict[str, str]:
+    """Each submission's name in the store (:func:`.store.store_name`); two that would
+    share one (a file name with undecodable bytes beside one spelling them out as ``\\xNN``)
+    stop the run before anything is graded, naming both."""
+    keys, owners = {}, {}
+    for name in names:
+        key = keys[name] = store_name(name)
+        twin = owners.setdefault(key, name)
+        if twin != name:
+            raise ValueError(f"the submissions {twin!r} and {name!r} would share the name "
+                             f"{key!r} in the grading store: rename one of the files")
+    return keys
 
 
 def _graded_at(result: SubmissionResult) -> str:

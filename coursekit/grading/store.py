@@ -100,6 +100,7 @@ __all__ = [
     "Store",
     "StoreError",
     "SubmissionRow",
+    "store_name",
     "unknown_items",
     "written_score",
 ]
@@ -286,6 +287,18 @@ class LogEntry:
     answer: str | None
     before: Any
     after: Any
+
+
+def store_name(name: str) -> str:
+    """A submission's name (or path, or message) as the store keeps it: itself, unless it
+    holds bytes that are not UTF-8 (a file name the file system could not decode, kept by
+    Python as lone surrogates, which SQLite cannot store): those become ``\\xNN`` escapes,
+    as a person would type them (``coursekit override OUT 'caf\\xe9'``)."""
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 # Scores (pure) --------------------------------------------------------------------------
