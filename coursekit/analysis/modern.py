@@ -1,0 +1,343 @@
+r"""What lecture 8 measures about the optimizers of the 2020s.
+
+* :func:`muon_with_adamw`: the factory ``make(params, lr=lr)`` of Muon as its authors use
+  it, on a model's matrices (all but the output layer's), with AdamW for the rest.
+* :func:`factored_second_moment`: Adafactor's rank-1 estimate ``r c^T / mean(r)`` of a
+  matrix of mean squared gradients (Shazeer and Stern, 2018).
+* :class:`UpdateSize`: an ``on_step`` hook of :func:`coursekit.train.fit` recording the
+  root-mean-square of each step divided by the learning rate (Lion against Adam).
+* :func:`newton_schulz_map`: the scalar polynomial that Muon's iteration applies to every
+  singular value, iterated.
+* :func:`preconditioners`: full-matrix AdaGrad's, Shampoo's Kronecker-factored and the
+  diagonal preconditioner built from the same gradients of one matrix; and
+  :func:`soap_versus_rotated_adam`: SOAP with its eigenbasis held fixed is Adam run on
+  the rotated weights.
+* :func:`run` and :func:`compare_runs`: training runs in the protocol of
+  :mod:`coursekit.experiments.compare` (tune the learning rate on the validation split
+  with one seed, then repeat over seeds), with two things that module does not do: a
+  per-step learning-rate schedule fixed by the budget (cosine, warm-up), and evaluation
+  at Schedule-Free's averaged weights (``optimizer.eval()`` before every evaluation).
+
+Every run trains with :func:`coursekit.train.fit`; grids of runs go through
+:func:`coursekit.experiments.sweep.sweep`.
+
+References
+----------
+.. [1] Shazeer, N. and Stern, M. (2018). Adafactor: Adaptive learning rates with sublinear
+   memory cost. ICML 2018. arXiv:1804.04235. [shazeer2018adafactor]
+.. [2] Jordan, K., Jin, Y., Boza, V., You, J., Cesista, F., Newhouse, L. and Bernstein, J.
+   (2024). Muon: An optimizer for hidden layers in neural networks.
+   https://kellerjordan.github.io/posts/muon/ [jordan2024muon]
+.. [3] Gupta, V., Koren, T. and Singer, Y. (2018). Shampoo: Preconditioned stochastic
+   tensor optimization. ICML 2018, PMLR 80, 1842–1850. arXiv:1802.09568. [gupta2018shampoo]
+.. [4] Vyas, N., Morwani, D., Zhao, R., Kwun, M., Shapira, I., Brandfonbrener, D., Janson,
+   L. and Kakade, S. (2024). SOAP: Improving and stabilizing Shampoo using Adam.
+   arXiv:2409.11321 (ICLR 2025). [vyas2024soap]
+.. [5] Defazio, A., Yang, X. A., Mehta, H., Mishchenko, K., Khaled, A. and Cutkosky, A.
+   (2024). The road less scheduled. NeurIPS 2024. arXiv:2405.15682. [defazio2024road]
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from coursekit import _checks as checks
+from coursekit.data import Dataset
+from coursekit.experiments.sweep import sweep
+from coursekit.optim.adam import Adam, AdamW
+from coursekit.optim.combined import Combined
+from coursekit.optim.muon import NS_COEFFICIENTS, Muon
+from coursekit.optim.shampoo import matrix_power
+from coursekit.optim.soap import SOAP, _eigenbasis
+from coursekit.runtime import seed as seed_everything
+from coursekit.schedules import LambdaLR
+from coursekit.train import History, StepInfo, evaluate, fit
+
+__all__ = ["UpdateSize", "compare_runs", "factored_second_moment", "muon_with_adamw",
+           "newton_schulz_map", "preconditioners", "run", "soap_versus_rotated_adam",
+           "steps_per_epoch"]
+
+
+# --------------------------------------------------------------------------- Muon + AdamW
+
+def muon_with_adamw(params: Sequence[torch.Tensor], lr: float, *, adamw_lr: float = 1e-3,
+                    momentum: float = 0.95, weight_decay: float = 0.0) -> Combined:
+    """Muon (at ``lr``) on every matrix but the last, AdamW (at ``adamw_lr``) on the rest.
+
+    ``params`` in the model's order (``model.parameters()``): the last matrix is the output
+    layer's, which Jordan et al. (2024) leave to AdamW, as they do biases, gains and
+    convolution kernels (tensors that are not matrices). Muon's rate is adjusted to the
+    matrix's shape (``adjust_lr_fn=None``, the authors' rule); its Newton-Schulz iteration
+    runs in the parameters' precision.
+    """
+    params = list(params)
+    matrices = [p for p in params if p.ndim == 2][:-1]
+    if not matrices:
+        raise checks.invalid("params", "parameters with at least two matrices (Muon takes "
+                             "all but the output layer's)", f"{len(params)} tensors")
+    chosen = {id(p) for p in matrices}
+    others = [p for p in params if id(p) not in chosen]
+    return Combined(Muon(matrices, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                         ns_dtype=None),
+                    AdamW(others, lr=adamw_lr, weight_decay=weight_decay))
+
+
+# --------------------------------------------------------------------------- Adafactor
+
+def factored_second_moment(second_moment: torch.Tensor) -> torch.Tensor:
+    """Adafactor's rank-1 rebuild ``r c^T / mean(r)`` of an m x n matrix of mean squared
+    gradients, from its row means ``r`` and column means ``c`` (m + n numbers).
+
+    Exact when ``second_moment`` has rank 1; the best rank-1 fit in the I-divergence
+    otherwise (Shazeer and Stern, 2018).
+    """
+    if second_moment.ndim != 2:
+        raise checks.invalid("second_moment", "a matrix", tuple(second_moment.shape))
+    rows, cols = second_moment.mean(dim=1), second_moment.mean(dim=0)
+    return torch.outer(rows, cols) / rows.mean()
+
+
+# --------------------------------------------------------------------------- update sizes
+
+class UpdateSize:
+    """``on_step`` hook: the RMS of every step's change of the weights, divided by the lr.
+
+    Adam's ``m_hat / (sqrt(v_hat) + eps)`` and Lion's ``sign(.)`` are what ``lr``
+    multiplies; this measures that factor from the weights themselves (so with weight
+    decay 0 it is exactly the update's RMS). ``sizes`` holds one number per step.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model being trained, as it is before the first step.
+    """
+
+    def __init__(self, model: nn.Module):
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.before = [p.detach().clone() for p in self.params]
+        self.sizes: list[float] = []
+
+    @torch.no_grad()
+    def __call__(self, info: StepInfo) -> None:
+        change = torch.cat([(p - b).flatten() for p, b in zip(self.params, self.before,
+                                                                strict=True)])
+        self.sizes.append(float(change.pow(2).mean().sqrt()) / info.lr)
+        for p, b in zip(self.params, self.before, strict=True):
+            b.copy_(p)
+
+
+# --------------------------------------------------------------------------- Newton-Schulz
+
+def newton_schulz_map(s: np.ndarray, steps: int,
+                      coefficients: tuple[float, float, float] = NS_COEFFICIENTS) -> np.ndarray:
+    """``phi^steps(s)``, with ``phi(s) = a s + b s^3 + c s^5``: what ``steps`` iterations of
+    :func:`coursekit.optim.muon.newton_schulz` do to a singular value ``s`` (of the matrix
+    divided by its Frobenius norm)."""
+    checks.integer("steps", steps, minimum=0)
+    a, b, c = coefficients
+    s = np.asarray(s, dtype=float)
+    for _ in range(steps):
+        s = a * s + b * s**3 + c * s**5
+    return s
+
+
+# --------------------------------------------------------------------------- Shampoo, SOAP
+
+def preconditioners(grads: Sequence[torch.Tensor], eps: float = 1e-4) -> dict[str, torch.Tensor]:
+    """Three inverse-root preconditioners for the gradients ``G_1..G_T`` of one m x n matrix.
+
+    With ``g = vec(G)`` (row-major, ``mn`` numbers):
+
+    * ``"full-matrix AdaGrad"``: ``(eps I + sum g g^T)^{-1/2}`` (Duchi et al., 2011);
+    * ``"Shampoo"``: ``L^{-1/4} kron R^{-1/4}``, with ``L = eps I + sum G G^T`` (m x m) and
+      ``R = eps I + sum G^T G`` (n x n), so that ``(L^{-1/4} kron R^{-1/4}) vec(G) =
+      vec(L^{-1/4} G R^{-1/4})``, Shampoo's step (Gupta et al., 2018);
+    * ``"diagonal AdaGrad"``: ``diag(eps + sum g^2)^{-1/2}``.
+
+    Each is an ``mn x mn`` matrix: the first two feasible only for a small ``mn``.
+    """
+    stacked = torch.stack([g.detach() for g in grads])        # T x m x n
+    _, m, n = stacked.shape
+    flat = stacked.reshape(len(grads), m * n)
+    full = eps * torch.eye(m * n, dtype=flat.dtype) + flat.T @ flat
+    left = eps * torch.eye(m, dtype=flat.dtype) + torch.einsum("tij,tkj->ik", stacked, stacked)
+    right = eps * torch.eye(n, dtype=flat.dtype) + torch.einsum("tji,tjk->ik", stacked, stacked)
+    return {"full-matrix AdaGrad": matrix_power(full, -0.5),
+            "Shampoo": torch.kron(matrix_power(left, -0.25), matrix_power(right, -0.25)),
+            "diagonal AdaGrad": torch.diag((eps + flat.pow(2).sum(0)).rsqrt())}
+
+
+def soap_versus_rotated_adam(loss_fn: Callable[[torch.Tensor], torch.Tensor],
+                             start: torch.Tensor, steps: int, lr: float = 0.01,
+                             betas: tuple[float, float] = (0.9, 0.99)) -> dict[str, Any]:
+    """Run SOAP with its eigenbasis never refreshed beside Adam on the rotated weights.
+
+    SOAP's first step only computes the eigenbases ``Q_L, Q_R`` of ``G G^T`` and ``G^T G``
+    (``G`` the first gradient). With ``precondition_frequency`` beyond ``steps`` they stay
+    fixed, and SOAP should then be exactly Adam on ``W' = Q_L^T W Q_R``, whose gradient is
+    ``Q_L^T G Q_R``. Both run in float64, without weight decay, with ``eps`` where Adam
+    puts it (``eps_placement="v_hat"``).
+
+    Returns
+    -------
+    dict
+        ``"SOAP"`` and ``"rotated Adam"`` (the losses after every step) and ``"largest
+        difference"`` (the largest absolute difference of the weights over the run).
+    """
+    w_soap = start.detach().clone().double().requires_grad_(True)
+    soap = SOAP([w_soap], lr=lr, betas=betas, weight_decay=0.0, eps_placement="v_hat",
+                precondition_frequency=steps + 10)
+    first = torch.func.grad(loss_fn)(w_soap.detach())
+    q_left, q_right = _eigenbasis(first @ first.T), _eigenbasis(first.T @ first)
+    w_rot = (q_left.T @ start.double() @ q_right).requires_grad_(True)
+    adam = Adam([w_rot], lr=lr, betas=betas)
+    losses: dict[str, list[float]] = {"SOAP": [], "rotated Adam": []}
+    largest = 0.0
+    for t in range(steps + 1):
+        soap.zero_grad()
+        loss_fn(w_soap).backward()
+        soap.step()                               # t = 0: sets the bases, does not move
+        if t == 0:
+            continue
+        adam.zero_grad()
+        loss_fn(q_left @ w_rot @ q_right.T).backward()
+        adam.step()
+        with torch.no_grad():
+            back = q_left @ w_rot @ q_right.T
+            largest = max(largest, float((back - w_soap).abs().max()))
+            losses["SOAP"].append(float(loss_fn(w_soap)))
+            losses["rotated Adam"].append(float(loss_fn(back)))
+    return {**losses, "largest difference": largest}
+
+
+# --------------------------------------------------------------------------- runs
+
+Builder = Callable[..., torch.optim.Optimizer]
+Schedule = Callable[[int], Callable[[int], float]]
+"""``schedule(total_steps)`` returns the multiplier ``lambda t: factor`` of the rate at step
+``t`` (a :class:`coursekit.schedules.LambdaLR` function), for a run of ``total_steps``."""
+
+
+def steps_per_epoch(examples: int, batch_size: int) -> int:
+    """Optimizer steps in one epoch of ``examples`` at ``batch_size`` (the last batch may be
+    smaller, as :class:`coursekit.data.Batches` keeps it)."""
+    return math.ceil(examples / batch_size)
+
+
+def run(model_fn: Callable[[], nn.Module], make: Builder, lr: float, data: Dataset,
+        epochs: int, *, seed: int = 0, batch_size: int = 128, schedule: Schedule | None = None,
+        device: torch.device | str | None = None) -> tuple[dict[str, Any], History]:
+    """Train one model; evaluate after every epoch at the weights the optimizer reports.
+
+    Like :func:`coursekit.experiments.compare.run` (seeded model and batch order, a
+    record of train, validation and test accuracy), with a per-step ``schedule`` and
+    with optimizers that evaluate elsewhere than they train: if the optimizer has
+    ``eval()`` and ``train()`` (Schedule-Free), every evaluation happens after
+    ``optimizer.eval()`` (the averaged weights ``x``) and training resumes after
+    ``optimizer.train()``.
+
+    Returns
+    -------
+    (dict, History)
+        The record: ``lr``, ``seed``, ``valid accuracy`` and ``valid curve`` (after every
+        epoch), ``train accuracy``, ``test accuracy``, ``test loss``, ``diverged``,
+        ``seconds``; and the run's History (losses and lr per step).
+    """
+    checks.integer("epochs", epochs, minimum=1)
+    seed_everything(seed)
+    model = model_fn()
+    if device is not None:
+        model = model.to(device)
+    optimizer = make([p for p in model.parameters() if p.requires_grad], lr=lr)
+    switches = callable(getattr(optimizer, "eval", None)) and callable(
+        getattr(optimizer, "train", None))
+    scheduler = None
+    if schedule is not None:
+        scheduler = LambdaLR(optimizer, schedule(epochs * steps_per_epoch(len(data.train),
+                                                                         batch_size)))
+    history, curve = History(seed=seed), []
+    start = time.perf_counter()
+    for _ in range(epochs):
+        if switches:
+            optimizer.train()
+        fit(model, optimizer, data.train, 1, scheduler=scheduler, scheduler_on="batch",
+            batch_size=batch_size, device=device, progress=False, history=history)
+        if switches:
+            optimizer.eval()
+        if history.diverged:
+            break
+        curve.append(evaluate(model, data.valid)["accuracy"])
+    seconds = time.perf_counter() - start
+    curve += [math.nan] * (epochs - len(curve))
+    train, test = evaluate(model, data.train), evaluate(model, data.test)
+    return {"lr": lr, "seed": seed, "valid accuracy": curve[-1], "valid curve": curve,
+            "train accuracy": train["accuracy"], "test accuracy": test["accuracy"],
+            "test loss": test["loss"], "diverged": history.diverged,
+            "seconds": seconds}, history
+
+
+def compare_runs(builders: Mapping[str, Builder], lrs: Mapping[str, Sequence[float]],
+                 model_fn: Callable[[], nn.Module], data: Dataset, epochs: int,
+                 seeds: Sequence[int], *, tune_seed: int = 0, batch_size: int = 128,
+                 schedules: Mapping[str, Schedule] | None = None,
+                 device: torch.device | str | None = None
+                 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
+    """Tune each optimizer's rate on the validation split (seed ``tune_seed``), then repeat
+    the chosen rate over ``seeds``: the protocol of :func:`coursekit.experiments.compare.
+    compare`, with :func:`run`'s schedules and evaluation. An optimizer with a single
+    candidate rate skips tuning.
+
+    Returns
+    -------
+    (runs, tuning, chosen)
+        ``runs``: one row per (optimizer, seed), the columns of :func:`run`'s record and
+        ``optimizer``; ``tuning``: one row per (optimizer, lr) tried; ``chosen``: the lr
+        of each optimizer (best final validation accuracy; ties: the lower rate).
+    """
+    schedules = dict(schedules or {})
+    unknown = set(lrs) ^ set(builders)
+    if unknown:
+        raise checks.invalid("lrs", "a grid for every optimizer and none other", sorted(unknown))
+
+    def trial(optimizer: str, lr: float, seed: int) -> dict[str, Any]:
+        record, _ = run(model_fn, builders[optimizer], lr, data, epochs, seed=seed,
+                        batch_size=batch_size, schedule=schedules.get(optimizer),
+                        device=device)
+        return {k: v for k, v in record.items() if k not in ("lr", "seed")}   # columns already
+
+    grid = [{"optimizer": name, "lr": lr, "seed": tune_seed}
+            for name, grid_lrs in lrs.items() if len(grid_lrs) > 1 for lr in grid_lrs]
+    tuning = _table(sweep(trial, grid, executor="serial", progress=False)) if grid \
+        else pd.DataFrame()
+    chosen = {}
+    for name, grid_lrs in lrs.items():
+        if len(grid_lrs) == 1:
+            chosen[name] = float(grid_lrs[0])
+            continue
+        tried = tuning[(tuning["optimizer"] == name) & ~tuning["diverged"]]
+        tried = tried[np.isfinite(tried["valid accuracy"])]
+        if tried.empty:
+            raise RuntimeError(f"every tuning run of {name} diverged: widen its grid {grid_lrs}")
+        best = tried.sort_values(["valid accuracy", "lr"], ascending=[False, True]).iloc[0]
+        chosen[name] = float(best["lr"])
+    repeats = [{"optimizer": name, "lr": chosen[name], "seed": s} for name in builders
+               for s in seeds]
+    runs = _table(sweep(trial, repeats, executor="serial", progress=False))
+    return runs, tuning, chosen
+
+
+def _table(table: pd.DataFrame) -> pd.DataFrame:
+    """A sweep's rows as records (a failed run raises: these runs must not fail)."""
+    failed = table[table["error"].notna()] if "error" in table else table.iloc[:0]
+    if len(failed):
+        raise RuntimeError(f"run {failed.iloc[0][['optimizer', 'lr', 'seed']].to_dict()} "
+                           f"failed:\n{table.attrs['tracebacks'][failed.index[0]]}")
+    return table[["optimizer", "lr", "seed", *table.attrs["fields"]]].reset_index(drop=True)
