@@ -56,7 +56,7 @@ from coursekit.optim.adam import Adam, AdamW
 from coursekit.optim.combined import Combined
 from coursekit.optim.muon import NS_COEFFICIENTS, Muon
 from coursekit.optim.shampoo import matrix_power
-from coursekit.optim.soap import SOAP, _eigenbasis
+from coursekit.optim.soap import SOAP
 from coursekit.runtime import seed as seed_everything
 from coursekit.schedules import LambdaLR
 from coursekit.train import History, StepInfo, evaluate, fit
@@ -181,10 +181,13 @@ def soap_versus_rotated_adam(loss_fn: Callable[[torch.Tensor], torch.Tensor],
     """Run SOAP with its eigenbasis never refreshed beside Adam on the rotated weights.
 
     SOAP's first step only computes the eigenbases ``Q_L, Q_R`` of ``G G^T`` and ``G^T G``
-    (``G`` the first gradient). With ``precondition_frequency`` beyond ``steps`` they stay
-    fixed, and SOAP should then be exactly Adam on ``W' = Q_L^T W Q_R``, whose gradient is
-    ``Q_L^T G Q_R``. Both run in float64, without weight decay, with ``eps`` where Adam
-    puts it (``eps_placement="v_hat"``).
+    (``G`` the first gradient); Adam starts from those very matrices (read from SOAP's
+    state: where ``G G^T`` has repeated eigenvalues, another eigensolver call could return
+    another basis of their eigenspace, and Adam in another basis is another algorithm).
+    With ``precondition_frequency`` beyond ``steps`` they stay fixed, and SOAP should then
+    be exactly Adam on ``W' = Q_L^T W Q_R``, whose gradient is ``Q_L^T G Q_R``. Both run
+    in float64, without weight decay, with ``eps`` where Adam puts it
+    (``eps_placement="v_hat"``).
 
     Returns
     -------
@@ -195,17 +198,16 @@ def soap_versus_rotated_adam(loss_fn: Callable[[torch.Tensor], torch.Tensor],
     w_soap = start.detach().clone().double().requires_grad_(True)
     soap = SOAP([w_soap], lr=lr, betas=betas, weight_decay=0.0, eps_placement="v_hat",
                 precondition_frequency=steps + 10)
-    first = torch.func.grad(loss_fn)(w_soap.detach())
-    q_left, q_right = _eigenbasis(first @ first.T), _eigenbasis(first.T @ first)
-    w_rot = (q_left.T @ start.double() @ q_right).requires_grad_(True)
-    adam = Adam([w_rot], lr=lr, betas=betas)
     losses: dict[str, list[float]] = {"SOAP": [], "rotated Adam": []}
     largest = 0.0
     for t in range(steps + 1):
         soap.zero_grad()
         loss_fn(w_soap).backward()
         soap.step()                               # t = 0: sets the bases, does not move
-        if t == 0:
+        if t == 0:                                # Adam starts in the bases SOAP computed
+            q_left, q_right = soap.state[w_soap]["Q"]
+            w_rot = (q_left.T @ start.double() @ q_right).requires_grad_(True)
+            adam = Adam([w_rot], lr=lr, betas=betas)
             continue
         adam.zero_grad()
         loss_fn(q_left @ w_rot @ q_right.T).backward()
