@@ -192,9 +192,9 @@ def test_the_solution_earns_every_point_and_the_homework_none(graded):
 def test_the_hidden_inputs_are_in_no_memory_of_the_running_cells(graded):
     found = hostile._snooped(graded)
     assert found["canary"] >= 1, "the memory scan found nothing, not even its canary"
-    # Only memory: in HW4's process the scan finds descriptors 5-8 readable (the example's
-    # notebook, which imports no torch, has none); which they are is not yet known.
-    assert found["memory"] == []
+    # HW4's figures leave matplotlib's font files open (readable descriptors of the
+    # notebook's own); no other descriptor may be readable
+    assert found["memory"] == [] and hostile.foreign_descriptors(found) == []
 
 
 def test_a_notebook_that_exits_on_a_hidden_input_keeps_what_it_earned_before(graded):
