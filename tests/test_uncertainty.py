@@ -74,8 +74,19 @@ def _call_name(call: ast.Call) -> str | None:
     return None
 
 
+def _on_axes(call: ast.Call) -> bool:
+    """``plt.step(...)``, ``ax.step(...)``, ``axes[0].step(...)``: not ``optimizer.step()``."""
+    receiver = call.func.value if isinstance(call.func, ast.Attribute) else None
+    while isinstance(receiver, ast.Subscript):
+        receiver = receiver.value
+    return isinstance(receiver, ast.Name) and (receiver.id == "plt"
+                                               or receiver.id.startswith("ax"))
+
+
 def _is_drawing(call: ast.Call) -> bool:
     name = _call_name(call)
+    if name == "step":  # Matplotlib's step plot, or an optimizer's step
+        return _on_axes(call)
     return name in DRAWING or (name in COURSE_FIGURES and isinstance(call.func, ast.Attribute))
 
 
