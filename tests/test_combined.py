@@ -232,16 +232,32 @@ def test_state_is_the_union_of_the_inner_states():
             assert state[p] is s
 
 
-@pytest.mark.xfail(strict=True, reason="Combined inherits torch's add_param_group: the group is "
-                   "added to Combined.param_groups but no inner optimizer ever steps it")
 def test_a_group_added_later_is_stepped_or_refused():
     model = _model()
     combined = Combined(*_parts("SGD momentum + Adam", model))
     extra = nn.Parameter(torch.ones(3, dtype=torch.float64))
     try:
         combined.add_param_group({"params": [extra], "lr": 0.5})
-    except (TypeError, ValueError, NotImplementedError):
+    except (TypeError, ValueError, NotImplementedError) as error:
+        assert "add it to one of its optimizers" in str(error)
+        assert len(combined.param_groups) == sum(len(o.param_groups)
+                                                 for o in combined.optimizers)
         return                                      # refused, with an error: acceptable
     extra.grad = torch.ones_like(extra)
     combined.step()
     assert not torch.equal(extra, torch.ones_like(extra)), "a group that is never stepped"
+
+
+def test_train_and_eval_reach_the_inner_optimizers_that_have_them():
+    """fit switches an optimizer with train()/eval() (Schedule-Free): a Combined passes the
+    switch to the inner optimizers that have one, and leaves the others alone."""
+    from coursekit.optim.schedule_free import ScheduleFreeAdamW
+
+    model = _model()
+    params = list(model.parameters())
+    free = ScheduleFreeAdamW(params[:1], lr=0.01)
+    combined = Combined(free, torch.optim.SGD(params[1:], lr=0.1))
+    trained = combined.train()
+    assert trained is combined and free.param_groups[0]["train_mode"]
+    combined.eval()
+    assert not free.param_groups[0]["train_mode"]

@@ -58,8 +58,34 @@ class Combined(torch.optim.Optimizer):
                                              f"a parameter of shape {tuple(p.shape)}")
                     seen.add(id(p))
         self.optimizers = list(optimizers)
+        self._built = False
         super().__init__([g for o in self.optimizers for g in o.param_groups], {})
         self.param_groups = [g for o in self.optimizers for g in o.param_groups]
+        self._built = True
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Refused once built: a group belongs to one of the inner optimizers, so add it
+        there (``combined.optimizers[i].add_param_group(...)``) and build a new Combined."""
+        if getattr(self, "_built", False):
+            raise ValueError("Combined cannot take a parameter group of its own: add it to one "
+                             "of its optimizers (combined.optimizers[i].add_param_group) and "
+                             "build the Combined again")
+        super().add_param_group(param_group)
+
+    def train(self) -> Combined:
+        """Switch every inner optimizer that has a training mode (Schedule-Free) to it."""
+        for optimizer in self.optimizers:
+            if callable(getattr(optimizer, "train", None)):
+                optimizer.train()
+        return self
+
+    def eval(self) -> Combined:
+        """Switch every inner optimizer that has an evaluation mode (Schedule-Free's
+        averaged weights) to it."""
+        for optimizer in self.optimizers:
+            if callable(getattr(optimizer, "eval", None)):
+                optimizer.eval()
+        return self
 
     @property
     def state(self) -> dict:                      # the union of the inner states
@@ -88,8 +114,11 @@ class Combined(torch.optim.Optimizer):
         """Restore a :meth:`state_dict` of a Combined over the same optimizers."""
         inner = state_dict.get("optimizers") if isinstance(state_dict, dict) else None
         if not isinstance(inner, list) or len(inner) != len(self.optimizers):
+            got = (f"{len(inner)} optimizers" if isinstance(inner, list)
+                   else "a dict without 'optimizers'" if isinstance(state_dict, dict)
+                   else type(state_dict).__name__)
             raise checks.invalid("state_dict", f"a Combined state_dict of "
-                                 f"{len(self.optimizers)} optimizers", type(state_dict).__name__)
+                                 f"{len(self.optimizers)} optimizers", got)
         for optimizer, saved in zip(self.optimizers, inner, strict=True):
             optimizer.load_state_dict(saved)
         self.param_groups = [g for o in self.optimizers for g in o.param_groups]
