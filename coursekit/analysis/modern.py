@@ -112,7 +112,9 @@ class UpdateSize:
 
     Adam's ``m_hat / (sqrt(v_hat) + eps)`` and Lion's ``sign(.)`` are what ``lr``
     multiplies; this measures that factor from the weights themselves (so with weight
-    decay 0 it is exactly the update's RMS). ``sizes`` holds one number per step.
+    decay 0 it is exactly the update's RMS). ``sizes`` holds one number per step. The
+    rate is ``StepInfo.lr``, the first parameter group's: use it on an optimizer with one
+    rate for every parameter (a step at rate 0, as at the start of a warm-up, gives NaN).
 
     Parameters
     ----------
@@ -129,7 +131,8 @@ class UpdateSize:
     def __call__(self, info: StepInfo) -> None:
         change = torch.cat([(p - b).flatten() for p, b in zip(self.params, self.before,
                                                                 strict=True)])
-        self.sizes.append(float(change.pow(2).mean().sqrt()) / info.lr)
+        rms = float(change.pow(2).mean().sqrt())
+        self.sizes.append(rms / info.lr if info.lr else math.nan)
         for p, b in zip(self.params, self.before, strict=True):
             b.copy_(p)
 
