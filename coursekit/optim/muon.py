@@ -83,8 +83,8 @@ def newton_schulz(G: torch.Tensor, steps: int = 5, eps: float = 1e-7, *,
 
     The coefficients ``(a, b, c) = (3.4445, -4.7750, 2.0315)`` trade accuracy for speed.
     ``phi'(0) = a = 3.4445``: a small singular value is multiplied by about 3.4 per step,
-    so five steps lift everything above ``0.003 ||G||_F`` into the band
-    ``[0.68, 1.20]`` (a value of ``0.001 ||G||_F`` reaches 0.47). The price is that 1 is
+    so five steps lift everything between ``0.003 ||G||_F`` and ``||G||_F`` into the
+    band ``[0.682, 1.203]`` (a value of ``0.001 ||G||_F`` reaches 0.47). The price is that 1 is
     not a fixed point: ``phi(1) = a + b + c = 0.701``, and the fixed point
     ``phi(s) = s`` at ``s = 0.868`` is repelling (``phi'(0.868) = -1.58``), so the
     iterates keep oscillating inside the band instead of converging to exactly 1. The
