@@ -47,6 +47,17 @@ accuracy over the batches it took, the validation metrics at the weights it
 stopped at, the wall time; no per-epoch scheduler step) and
 ``History.partial_epoch`` is True; such a history cannot be resumed.
 
+**Optimizers with a train/eval switch.** An optimizer that has callable ``train()``
+and ``eval()`` methods (Schedule-Free, ours and the authors' ``schedulefree``
+package; ``torch.optim.Optimizer`` has neither) keeps two sets of weights: the point
+where gradients are taken and the average that is evaluated. ``fit`` calls
+``optimizer.train()`` before each epoch's first step and ``optimizer.eval()`` when
+the epoch's training ends, before the validation set is evaluated, so the
+validation metrics are those of the averaged weights. It leaves the optimizer in
+eval mode: the model ``fit`` returns holds the averaged weights, ready to evaluate
+or save, and a later ``fit`` (or a resumed one) switches back to training itself.
+``on_step`` hooks run in train mode and see the gradient point.
+
 ``save_checkpoint`` / ``load_checkpoint`` store and restore the model, optimizer,
 scheduler, history and every random number generator (Python, NumPy, torch on
 the CPU and on each CUDA device). The order of the minibatches of epoch ``e`` is a
@@ -242,7 +253,10 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer,
     model : torch.nn.Module
         Maps a batch of inputs to outputs (logits for classification).
     optimizer : torch.optim.Optimizer
-        Built on ``model.parameters()``.
+        Built on ``model.parameters()``. One with ``train()`` and ``eval()`` methods
+        (Schedule-Free) is put in train mode for each epoch's steps and in eval mode
+        for the validation and at the end, so the returned model holds its averaged
+        weights (module notes).
     train : Split, (x, y) tuple, Batches or iterable of (x, y) batches
         A Split or tuple is moved to ``device`` once and iterated by
         :class:`~coursekit.data.Batches` (shuffled, ``batch_size``, ``seed``); a
@@ -318,7 +332,9 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer,
         epoch = history.epochs
         if isinstance(batches, Batches):
             batches.set_epoch(epoch)
+        _set_mode(optimizer, train=True)
         stop = _train_one_epoch(loop, batches, epoch)
+        _set_mode(optimizer, train=False)
         if history.diverged:
             break
         if valid is not None:
@@ -567,6 +583,14 @@ def _as_hooks(on_step: Hook | Sequence[Hook] | None) -> tuple[Hook, ...]:
     for hook in hooks:
         checks.function("on_step", hook, what="a callable or a sequence of callables")
     return hooks
+
+
+def _set_mode(optimizer: torch.optim.Optimizer, *, train: bool) -> None:
+    """``optimizer.train()`` or ``.eval()``, for an optimizer that has both (Schedule-Free)."""
+    switch = getattr(optimizer, "train" if train else "eval", None)
+    other = getattr(optimizer, "eval" if train else "train", None)
+    if callable(switch) and callable(other):
+        switch()
 
 
 def _model_device(model: nn.Module) -> torch.device:

@@ -1,4 +1,11 @@
-"""What a PyTorch user expects of an optimizer, for every coursekit optimizer."""
+"""What a PyTorch user expects of an optimizer, for every coursekit optimizer.
+
+Every registered name runs every test here, built by :func:`_build`, which drives each
+optimizer as its docstring tells users to: Muon gets the model's matrices only (its
+users give the vectors to AdamW, in a second optimizer, whose behaviour the ``adamw``
+cases check), so its model's never-used parameter is a matrix too (:func:`_model`); a
+Schedule-Free optimizer is put in train mode after it is built.
+"""
 
 from __future__ import annotations
 
@@ -27,17 +34,59 @@ CONFIGS = {
     "adabelief": dict(lr=0.01),
     "adadelta": dict(lr=1.0, rho=0.95, weight_decay=0.01),
     "lookahead": dict(inner="adam", lr=0.01, k=3, alpha=0.5),
+    "muon": dict(lr=0.02, weight_decay=0.01, nesterov=True, adjust_lr_fn="match_rms_adamw"),
+    "adafactor": dict(lr=0.01, weight_decay=0.01),
+    "lion": dict(lr=0.001, weight_decay=0.1),
+    "schedule_free_sgd": dict(lr=0.05, momentum=0.9, warmup_steps=3, weight_decay=0.01),
+    "schedule_free_adamw": dict(lr=0.01, warmup_steps=3, weight_decay=0.01),
+    "lars": dict(lr=0.5, momentum=0.9, weight_decay=0.01, exclude="none"),
+    "lamb": dict(lr=0.01, weight_decay=0.01, exclude="vectors"),
+    "shampoo": dict(lr=0.05, momentum=0.5, precondition_frequency=2),
+    "soap": dict(lr=0.01, precondition_frequency=2, precondition_1d=True),
 }
+MATRICES_ONLY = {"muon"}
+
+
+def _model(name: str, seed: int = 0) -> TinyMLP:
+    """The tiny MLP; for Muon, its never-used parameter is a (1, 2) matrix Muon accepts."""
+    model = TinyMLP(torch.float64, seed=seed)
+    if name in MATRICES_ONLY:
+        model.unused = torch.nn.Parameter(model.unused.detach().reshape(1, 2))
+    return model
+
+
+def _build(name: str, params, **overrides) -> torch.optim.Optimizer:
+    """``ck.create(name, params, **CONFIGS[name])`` as a user of that optimizer calls it."""
+    params = list(params)
+    if name in MATRICES_ONLY:
+        if isinstance(params[0], dict):
+            params = [{**g, "params": [p for p in g["params"] if p.ndim == 2]} for g in params]
+        else:
+            params = [p for p in params if p.ndim == 2]
+    opt = ck.create(name, params, **{**CONFIGS[name], **overrides})
+    if callable(getattr(opt, "train", None)):
+        opt.train()                                 # Schedule-Free starts in eval mode
+    return opt
+
+
+def _optimized(opt: torch.optim.Optimizer) -> list[torch.Tensor]:
+    return [p for group in opt.param_groups for p in group["params"]]
 
 
 def test_configs_cover_the_registry():
     assert sorted(CONFIGS) == ck.available()
 
 
+def test_muon_cases_give_muon_the_matrices_only():
+    model = _model("muon")
+    opt = _build("muon", model.groups(lr=0.003))
+    assert _optimized(opt) == [model.w1, model.unused, model.w2]
+
+
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_state_dict_round_trip_continues_bit_identically(name):
-    uninterrupted = TinyMLP(torch.float64)
-    opt = ck.create(name, uninterrupted.groups(lr=0.003), **CONFIGS[name])
+    uninterrupted = _model(name)
+    opt = _build(name, uninterrupted.groups(lr=0.003))
     uninterrupted.train(opt, 20)
 
     # Snapshot at step 20 through torch.save, as a checkpoint on disk would be.
@@ -48,11 +97,11 @@ def test_state_dict_round_trip_continues_bit_identically(name):
 
     buffer.seek(0)
     checkpoint = torch.load(buffer, weights_only=False)
-    resumed = TinyMLP(torch.float64, seed=1)            # different initial values
+    resumed = _model(name, seed=1)                      # different initial values
     with torch.no_grad():
         for p, saved in zip(resumed.parameters(), checkpoint["params"], strict=True):
             p.copy_(saved)
-    opt2 = ck.create(name, resumed.groups(lr=0.003), **CONFIGS[name])
+    opt2 = _build(name, resumed.groups(lr=0.003))
     opt2.load_state_dict(checkpoint["optimizer"])
     losses = resumed.train(opt2, 15)
 
@@ -63,9 +112,9 @@ def test_state_dict_round_trip_continues_bit_identically(name):
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_step_with_closure_returns_its_loss_and_uses_its_gradients(name):
-    with_closure, without = TinyMLP(torch.float64), TinyMLP(torch.float64)
-    opt_a = ck.create(name, with_closure.parameters(), **CONFIGS[name])
-    opt_b = ck.create(name, without.parameters(), **CONFIGS[name])
+    with_closure, without = _model(name), _model(name)
+    opt_a = _build(name, with_closure.parameters())
+    opt_b = _build(name, without.parameters())
 
     def closure():
         opt_a.zero_grad()
@@ -83,9 +132,10 @@ def test_step_with_closure_returns_its_loss_and_uses_its_gradients(name):
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_parameters_without_grad_are_skipped(name):
-    model = TinyMLP(torch.float64)
+    model = _model(name)
     before = model.unused.detach().clone()
-    opt = ck.create(name, model.parameters(), **CONFIGS[name])
+    opt = _build(name, model.parameters())
+    assert any(p is model.unused for p in _optimized(opt))
     model.train(opt, 3)
     assert model.unused.grad is None
     assert torch.equal(model.unused, before)
@@ -93,14 +143,15 @@ def test_parameters_without_grad_are_skipped(name):
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_zero_grad_sets_grads_to_none(name):
-    model = TinyMLP(torch.float64)
-    opt = ck.create(name, model.parameters(), **CONFIGS[name])
+    model = _model(name)
+    opt = _build(name, model.parameters())
     model.loss().backward()
     opt.zero_grad(set_to_none=True)
-    assert all(p.grad is None for p in model.parameters())
+    assert all(p.grad is None for p in _optimized(opt))
     model.loss().backward()
     opt.zero_grad(set_to_none=False)
-    assert all(torch.count_nonzero(p.grad) == 0 for p in model.parameters() if p.grad is not None)
+    zeroed = [p.grad for p in _optimized(opt) if p.grad is not None]
+    assert zeroed and all(torch.count_nonzero(grad) == 0 for grad in zeroed)
 
 
 @pytest.mark.parametrize(("ours_name", "torch_cls", "kwargs"), [
@@ -185,7 +236,7 @@ def test_lookahead_rejects_bad_arguments(kwargs, argument):
 
 def test_registry_creates_each_optimizer_and_rejects_unknown_names():
     for name in ck.available():
-        opt = ck.create(name, [torch.nn.Parameter(torch.zeros(2))])
+        opt = ck.create(name, [torch.nn.Parameter(torch.zeros(2, 3))])   # Muon takes matrices
         assert isinstance(opt, torch.optim.Optimizer)
     assert isinstance(ck.create("Adam", [torch.nn.Parameter(torch.zeros(1))]), ck.Adam)
     with pytest.raises(ValueError, match=r"name must be one of .*'adam'.*, got 'adamm'"):

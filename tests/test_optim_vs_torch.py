@@ -1,5 +1,9 @@
 """Every optimizer PyTorch also has, run side by side with torch.optim.
 
+Muon and Adafactor, twins of ``torch.optim.Muon`` / ``torch.optim.Adafactor``, are run
+beside torch in tests/test_reference_2020s_a.py (``VERIFIED_ELSEWHERE`` below); here
+only their defaults are compared.
+
 Ours and torch's start from identical parameters on the same tiny MLP (two
 parameter groups, a non-contiguous parameter, one parameter whose grad is None)
 and take 50 steps each on their own gradients. After every combination of flags,
@@ -10,6 +14,7 @@ about 1e-6 in float32.
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 import torch
@@ -115,19 +120,38 @@ def test_matches_torch_in_float32(case):
     _assert_same(ours_model, ours, torch_model, ref, tol=2e-6)
 
 
+# Twins of torch.optim run beside it in another file, over their own flags: Muon takes
+# matrices only and Adafactor factors matrices and 3-D tensors, so each has its own
+# models there (100 steps, float64, several parameter groups). name -> (file, test).
+VERIFIED_ELSEWHERE = {
+    "Muon": ("tests/test_reference_2020s_a.py", "test_muon_matches_torch"),
+    "Adafactor": ("tests/test_reference_2020s_a.py", "test_adafactor_matches_torch"),
+}
+
+
 def test_every_torch_twin_is_covered():
-    covered = {name for name, _, _ in CASES}
+    covered = {name for name, _, _ in CASES} | set(VERIFIED_ELSEWHERE)
     twins = {name for name in ck.__all__ if hasattr(torch.optim, name) and name != "Optimizer"}
     assert covered == twins
 
 
+@pytest.mark.parametrize("name", sorted(VERIFIED_ELSEWHERE))
+def test_twins_verified_elsewhere_are_run_beside_torch_there(name):
+    """The file named above has the test, and that file builds torch's class beside ours."""
+    path, test = VERIFIED_ELSEWHERE[name]
+    source = (Path(__file__).resolve().parents[1] / path).read_text(encoding="utf-8")
+    assert f"def {test}(" in source
+    assert f"torch.optim.{name}(" in source
+
+
 @pytest.mark.parametrize("name", ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "NAdam",
-                                  "RAdam", "Adamax", "Adadelta"])
+                                  "RAdam", "Adamax", "Adadelta", "Muon", "Adafactor"])
 def test_defaults_match_torch(name):
-    params = [torch.nn.Parameter(torch.zeros(2))]
+    params = [torch.nn.Parameter(torch.zeros(2, 2))]           # a matrix, for Muon
     ours = getattr(ck, name)(params).defaults
     ref = getattr(torch.optim, name)(params).defaults
-    beyond_torch = {("RMSprop", "fused")}   # our compiled path; torch's RMSprop has none
+    beyond_torch = {("RMSprop", "fused"),   # our compiled path; torch's RMSprop has none
+                    ("Muon", "ns_dtype")}   # torch's iteration is always bfloat16
     for key, value in ours.items():
         if (name, key) in beyond_torch:
             continue
