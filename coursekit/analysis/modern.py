@@ -15,8 +15,9 @@ r"""What lecture 8 measures about the optimizers of the 2020s.
 * :func:`run` and :func:`compare_runs`: training runs in the protocol of
   :mod:`coursekit.experiments.compare` (tune the learning rate on the validation split
   with one seed, then repeat over seeds), with two things that module does not do: a
-  per-step learning-rate schedule fixed by the budget (cosine, warm-up), and evaluation
-  at Schedule-Free's averaged weights (``optimizer.eval()`` before every evaluation).
+  per-step learning-rate schedule fixed by the budget (cosine, warm-up), and a
+  validation accuracy after every epoch (a Schedule-Free optimizer is evaluated at its
+  averaged weights: :func:`coursekit.train.fit` switches it).
 
 Every run trains with :func:`coursekit.train.fit`; grids of runs go through
 :func:`coursekit.experiments.sweep.sweep`.
@@ -244,10 +245,10 @@ def run(model_fn: Callable[[], nn.Module], make: Builder, lr: float, data: Datas
 
     Like :func:`coursekit.experiments.compare.run` (seeded model and batch order, a
     record of train, validation and test accuracy), with a per-step ``schedule`` and
-    with optimizers that evaluate elsewhere than they train: if the optimizer has
-    ``eval()`` and ``train()`` (Schedule-Free), every evaluation happens after
-    ``optimizer.eval()`` (the averaged weights ``x``) and training resumes after
-    ``optimizer.train()``.
+    with optimizers that evaluate elsewhere than they train: ``fit`` puts an optimizer
+    that has ``eval()`` and ``train()`` (Schedule-Free) in eval mode after each epoch, so
+    every evaluation here sees the averaged weights ``x``, and back in train mode for the
+    next.
 
     Returns
     -------
@@ -262,21 +263,15 @@ def run(model_fn: Callable[[], nn.Module], make: Builder, lr: float, data: Datas
     if device is not None:
         model = model.to(device)
     optimizer = make([p for p in model.parameters() if p.requires_grad], lr=lr)
-    switches = callable(getattr(optimizer, "eval", None)) and callable(
-        getattr(optimizer, "train", None))
     scheduler = None
     if schedule is not None:
         scheduler = LambdaLR(optimizer, schedule(epochs * steps_per_epoch(len(data.train),
                                                                          batch_size)))
     history, curve = History(seed=seed), []
     start = time.perf_counter()
-    for _ in range(epochs):
-        if switches:
-            optimizer.train()
+    for _ in range(epochs):  # fit switches a Schedule-Free optimizer to train, then eval
         fit(model, optimizer, data.train, 1, scheduler=scheduler, scheduler_on="batch",
             batch_size=batch_size, device=device, progress=False, history=history)
-        if switches:
-            optimizer.eval()
         if history.diverged:
             break
         curve.append(evaluate(model, data.valid)["accuracy"])
