@@ -556,6 +556,11 @@ class Store:
                         answers: Mapping[str, tuple[str, int, bool]]) -> None:
         """Record what the autograder saw of one submission.
 
+        Never touches a grade. Logged as one ``"autograde"`` row (the fields that changed,
+        before and after) only when something other than ``graded_at`` changed: grading
+        the same notebooks again writes no log row, and ``graded_at`` alone is updated
+        silently (an empty ``graded_at``, for a record reused, keeps the stored one).
+
         Parameters
         ----------
         row : SubmissionRow
@@ -563,11 +568,6 @@ class Store:
         answers : mapping
             ``{answer id: (sha256 of its text, characters, present)}`` for each written
             answer of the plan. Answers not named keep their rows.
-
-        Never touches a grade. Logged as one ``"autograde"`` row (the fields that changed,
-        before and after) only when something other than ``graded_at`` changed: grading
-        the same notebooks again writes no log row, and ``graded_at`` alone is updated
-        silently (an empty ``graded_at``, for a record reused, keeps the stored one).
         """
         new = _submission_values(row)
         seen = {}
