@@ -45,9 +45,23 @@ class TinyMLP:
             {"params": [self.w2, self.b2], **second_group_options},
         ]
 
-    def loss(self) -> torch.Tensor:
-        hidden = torch.tanh(self.x @ self.w1.t() + self.b1)
-        return ((hidden @ self.w2.t() + self.b2 - self.y) ** 2).mean()
+    def loss(self, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """The mean squared error on every sample, or on the samples ``rows``."""
+        x, y = (self.x, self.y) if rows is None else (self.x[rows], self.y[rows])
+        hidden = torch.tanh(x @ self.w1.t() + self.b1)
+        return ((hidden @ self.w2.t() + self.b2 - y) ** 2).mean()
+
+    def train_batches(self, optimizer: torch.optim.Optimizer,
+                      batches: list[torch.Tensor]) -> list[float]:
+        """One step per batch of sample indices; the losses."""
+        losses = []
+        for rows in batches:
+            optimizer.zero_grad()
+            loss = self.loss(rows)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        return losses
 
     def train(self, optimizer: torch.optim.Optimizer, steps: int) -> list[float]:
         losses = []
@@ -63,3 +77,23 @@ class TinyMLP:
         with torch.no_grad():
             for mine, theirs in zip(self.parameters(), other.parameters(), strict=True):
                 mine.copy_(theirs)
+
+
+def assert_resumes_exactly(make, batches: list[torch.Tensor], at: int) -> None:
+    """Save ``make(model)``'s state after ``at`` of ``batches``, load it into a fresh
+    optimizer on a copy of the weights, continue: the weights are the uninterrupted run's,
+    bit for bit."""
+    import copy
+
+    whole = TinyMLP(torch.float64)
+    whole.train_batches(make(whole), batches)
+    first, second = TinyMLP(torch.float64), TinyMLP(torch.float64)
+    optimizer = make(first)
+    first.train_batches(optimizer, batches[:at])
+    saved = copy.deepcopy(optimizer.state_dict())
+    second.copy_from(first)
+    resumed = make(second)
+    resumed.load_state_dict(saved)
+    second.train_batches(resumed, batches[at:])
+    for p, q in zip(second.parameters(), whole.parameters(), strict=True):
+        assert torch.equal(p, q)

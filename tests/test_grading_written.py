@@ -25,6 +25,7 @@ import nbformat
 import pytest
 
 from coursekit.grading import (
+    Assignment,
     GradingSpecError,
     Item,
     MarkerError,
@@ -34,6 +35,7 @@ from coursekit.grading import (
     grade,
     load_assignment,
     release,
+    written_of,
 )
 from coursekit.grading.answers import digest, read
 from coursekit.grading.feedback_html import render
@@ -362,8 +364,6 @@ def test_an_answer_shows_the_outputs_of_the_parts_it_names(tmp_path):
     for shows, expected in (((), []), (("2a.",), [3]), (("Part 1", "2a."), [1, 3])):
         question = Question("discussion", "D", written=[
             Written(plain.name, plain.title, 1, plain.rubric, shows=shows)])
-        from coursekit.grading import Assignment, written_of
-
         written = written_of(Assignment(seed=0, questions=[question]))
         answer = read(data, written)["discussion/why"]
         assert [index for index, _ in answer.outputs] == expected, shows

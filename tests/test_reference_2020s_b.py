@@ -25,7 +25,6 @@ reproduced to the tolerance, and its test records how far apart the runs are.
 from __future__ import annotations
 
 import contextlib
-import copy
 import io
 import warnings
 
@@ -35,7 +34,7 @@ import torch
 from coursekit.optim.layerwise import LAMB, LARS
 from coursekit.optim.shampoo import Shampoo
 from coursekit.optim.soap import SOAP
-from tests._optim_helpers import TinyMLP, rel_error
+from tests._optim_helpers import TinyMLP, assert_resumes_exactly, rel_error
 
 STEPS = 100
 RTOL = 1e-12
@@ -43,21 +42,9 @@ _ROWS = torch.Generator().manual_seed(26)
 BATCHES = [torch.randperm(8, generator=_ROWS)[:6] for _ in range(STEPS)]
 
 
-def _batch_loss(model: TinyMLP, rows: torch.Tensor) -> torch.Tensor:
-    hidden = torch.tanh(model.x[rows] @ model.w1.t() + model.b1)
-    return ((hidden @ model.w2.t() + model.b2 - model.y[rows]) ** 2).mean()
-
-
 def _train(model: TinyMLP, optimizer: torch.optim.Optimizer, start: int = 0,
            stop: int = STEPS) -> list[float]:
-    losses = []
-    for rows in BATCHES[start:stop]:
-        optimizer.zero_grad()
-        loss = _batch_loss(model, rows)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    return losses
+    return model.train_batches(optimizer, BATCHES[start:stop])
 
 
 def _groups(model: TinyMLP, options: tuple[dict, dict, dict]) -> list[dict]:
@@ -479,19 +466,7 @@ ROUND_TRIPS = {
 def test_state_dict_round_trip_continues_the_uninterrupted_run(name):
     """Save at step 50, load into a fresh optimizer on a copy of the weights, continue:
     the result is the uninterrupted run's, bit for bit."""
-    make = ROUND_TRIPS[name]
-    whole = TinyMLP(torch.float64)
-    _train(whole, make(whole))
-    first, second = TinyMLP(torch.float64), TinyMLP(torch.float64)
-    optimizer = make(first)
-    _train(first, optimizer, 0, 50)
-    saved = copy.deepcopy(optimizer.state_dict())
-    second.copy_from(first)
-    resumed = make(second)
-    resumed.load_state_dict(saved)
-    _train(second, resumed, 50, STEPS)
-    for p, q in zip(second.parameters(), whole.parameters(), strict=True):
-        assert torch.equal(p, q)
+    assert_resumes_exactly(ROUND_TRIPS[name], BATCHES, 50)
 
 
 BAD_HYPERPARAMETERS = [

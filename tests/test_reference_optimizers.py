@@ -30,7 +30,7 @@ import pytest
 import torch
 
 import coursekit.optim as ck
-from tests._optim_helpers import TinyMLP, rel_error
+from tests._optim_helpers import TinyMLP, assert_resumes_exactly, rel_error
 
 STEPS = 100
 RTOL = 1e-12
@@ -45,16 +45,8 @@ GROUP_OPTIONS = (
 )
 
 
-def _batch_loss(model: TinyMLP, rows: torch.Tensor) -> torch.Tensor:
-    hidden = torch.tanh(model.x[rows] @ model.w1.t() + model.b1)
-    return ((hidden @ model.w2.t() + model.b2 - model.y[rows]) ** 2).mean()
-
-
 def _train(model: TinyMLP, optimizer: torch.optim.Optimizer, start: int, stop: int) -> None:
-    for rows in BATCHES[start:stop]:
-        optimizer.zero_grad()
-        _batch_loss(model, rows).backward()
-        optimizer.step()
+    model.train_batches(optimizer, BATCHES[start:stop])
 
 
 def _param_groups(model: TinyMLP, weight_decay_per_lr: bool = False) -> list[dict]:
@@ -369,20 +361,7 @@ def test_state_dict_round_trip_continues_the_uninterrupted_run(name):
     optimizer of the same library on a copy of the weights, and continue: the result is
     the uninterrupted run's, bit for bit. Across libraries only AdaBelief's per-parameter
     state is compatible (tested above); the packages' Lookahead formats differ."""
-    make = _round_trip_cases()[name]
-    whole = TinyMLP(torch.float64)
-    _train(whole, make(whole), 0, STEPS)
-
-    first, second = TinyMLP(torch.float64), TinyMLP(torch.float64)
-    optimizer = make(first)
-    _train(first, optimizer, 0, 50)
-    saved = copy.deepcopy(optimizer.state_dict())
-    second.copy_from(first)
-    resumed = make(second)
-    resumed.load_state_dict(saved)
-    _train(second, resumed, 50, STEPS)
-    for p, q in zip(second.parameters(), whole.parameters(), strict=True):
-        assert torch.equal(p, q)
+    assert_resumes_exactly(_round_trip_cases()[name], BATCHES, 50)
 
 
 # --- cs231n assignment 2 ------------------------------------------------------------------

@@ -31,14 +31,16 @@ from typing import Any
 
 from coursekit.grading.spec import PlannedWritten
 
-__all__ = ["MAX_ANSWER_CHARS", "MAX_OUTPUTS", "MAX_PNG_BYTES", "MAX_TEXT_CHARS", "Output",
+__all__ = ["MAX_ANSWER_CHARS", "MAX_OUTPUTS", "MAX_PNG_BYTES", "MAX_TEXT_CHARS", "PNG_SIGNATURE",
+           "Output",
            "WrittenAnswer", "digest", "read"]
 
 MAX_ANSWER_CHARS = 50_000
 MAX_TEXT_CHARS = 20_000
 MAX_PNG_BYTES = 2 * 2**20
 MAX_OUTPUTS = 24
-_PNG = b"\x89PNG\r\n\x1a\n"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+"""The first bytes of every PNG file: an output image is kept only if it starts with them."""
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,7 @@ def _png(value: Any) -> bytes | None:
         data = base64.b64decode("".join(encoded.split()), validate=True)
     except (binascii.Error, ValueError):
         return None
-    return data if data.startswith(_PNG) and len(data) <= MAX_PNG_BYTES else None
+    return data if data.startswith(PNG_SIGNATURE) and len(data) <= MAX_PNG_BYTES else None
 
 
 def _outputs(cell: Any) -> tuple[Output, ...]:

@@ -329,8 +329,9 @@ def grade(assignment: str | Path, submissions: str | Path, out: str | Path, *,
             with writing(partial):
                 partial.unlink()
         found = _submissions(folder)
-        keys = _store_names([name for name, _ in found])
-        handed_in = late.submission_times(dict(found), times)
+        paths = dict(found)
+        keys = _store_names(list(paths))
+        handed_in = late.submission_times(paths, times)
         for problem in _time_problems(handed_in, times):
             print(f"coursekit grade: {problem}", file=sys.stderr)
         by_hand: dict[str, ByHand] = {}
@@ -371,8 +372,6 @@ def grade(assignment: str | Path, submissions: str | Path, out: str | Path, *,
                 stamp = fingerprint(plan_json, data, options.identity())
                 write_atomic(out / "results" / f"{result.name}.json",
                              to_json(record(result, stamp)))
-
-        paths = dict(found)
 
         def finish(result: SubmissionResult, data: bytes) -> SubmissionResult:
             remember(result, data, paths[result.name])

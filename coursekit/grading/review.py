@@ -129,7 +129,9 @@ import tornado.netutil
 import tornado.web
 
 from coursekit.grading import answers as _answers
+from coursekit.grading.answers import PNG_SIGNATURE
 from coursekit.grading.child import MAX_NOTEBOOK_BYTES
+from coursekit.grading.feedback_html import _e, _fmt  # the student's page's escaping, numbers
 from coursekit.grading.spec import PlannedWritten, load_assignment, written_of
 from coursekit.grading.store import Conflict, NotFound, Store, StoreError, written_score
 
@@ -151,21 +153,10 @@ MAX_MATH_CHARS = 2_000  # longer LaTeX is shown as code, not converted
 MAX_PAGE_IMAGE_BYTES = 8 * 2**20  # all images of one page
 MAX_COMMENT_CHARS = 20_000
 MAX_GRADER_CHARS = 100
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MODES = ("student", "question")
 
 _SHA256 = re.compile(r"[0-9a-f]{64}\Z")
 _LOCAL_NAMES = ("127.0.0.1", "localhost", "[::1]")
-
-
-def _e(value: Any) -> str:
-    """``value`` as text, escaped for HTML (quotes included)."""
-    return html.escape(value if isinstance(value, str) else str(value), quote=True)
-
-
-def _fmt(points: float) -> str:
-    """Points as the gradebook writes them."""
-    return f"{points:.6g}"
 
 
 # The student's Markdown and math ------------------------------------------------------------
