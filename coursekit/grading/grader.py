@@ -471,7 +471,9 @@ def _run_on_dask(todo: list[tuple[str, Path]], plan: Plan, options: _Options,
         raise ValueError(f"could not reach the Dask scheduler at {address}: {exc}") from None
     results = []
     with client:
-        remote_plan = client.scatter(plan, broadcast=True)
+        # The plan travels with each task (tens of KB), not scattered once: a scattered
+        # plan is a dependency the scheduler can lose with a killed worker, and then every
+        # later task is cancelled ("lost dependencies") and the rest of the batch with it.
         in_flight = {}
         queue = iter(todo)
 
@@ -479,7 +481,7 @@ def _run_on_dask(todo: list[tuple[str, Path]], plan: Plan, options: _Options,
             while (job := next(queue, None)) is not None:
                 data = _read(job[1])
                 if not isinstance(data, OSError):
-                    future = client.submit(_grade_bytes, data, job[0], remote_plan, options,
+                    future = client.submit(_grade_bytes, data, job[0], plan, options,
                                            pure=False)
                     in_flight[future] = (job[0], data)
                     return future
