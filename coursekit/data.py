@@ -80,6 +80,7 @@ __all__ = [
     "data_root",
     "is_present",
     "load",
+    "steps_per_epoch",
 ]
 
 DEFAULT_ROOT = Path("~/.coursekit/data")
@@ -252,6 +253,14 @@ class Dataset:
 # ----------------------------------------------------------------------------- batches
 
 
+def steps_per_epoch(examples: int, batch_size: int, *, drop_last: bool = False) -> int:
+    """The batches (optimizer steps) in one epoch of ``examples`` at ``batch_size``: the
+    last, smaller batch counts unless ``drop_last``, as :class:`Batches` yields them."""
+    examples = checks.integer("examples", examples, minimum=0)
+    batch_size = checks.integer("batch_size", batch_size, minimum=1)
+    return examples // batch_size if drop_last else math.ceil(examples / batch_size)
+
+
 class Batches:
     """Minibatches of in-memory tensors, shuffled by index on the tensors' device.
 
@@ -291,8 +300,7 @@ class Batches:
         self.epoch = 0
 
     def __len__(self) -> int:
-        n = len(self.y)
-        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+        return steps_per_epoch(len(self.y), self.batch_size, drop_last=self.drop_last)
 
     def set_epoch(self, epoch: int) -> None:
         """Make the next iteration use the order of ``epoch``."""

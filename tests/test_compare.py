@@ -14,11 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 import coursekit
-from coursekit import data, models, train
+from coursekit import data, models, schedules, train
 from coursekit.experiments import compare
-from coursekit.optim import transforms
+from coursekit.optim import SGD, Adam, ScheduleFreeAdamW, transforms
 
 
 @pytest.fixture(scope="module")
@@ -156,5 +158,140 @@ def test_a_failing_run_in_the_sweep_is_raised_with_its_point(digits):
         raise ArithmeticError("no optimizer today")
 
     with pytest.raises(RuntimeError, match=r"'optimizer': 'broken'.*no optimizer today"):
-        compare.tune({"SGD": _sgd, "broken": broken}, {"SGD": [0.1], "broken": [0.1]},
+        compare.tune({"SGD": _sgd, "broken": broken}, {"SGD": [0.1], "broken": [0.1, 0.2]},
                      _model_fn(digits), digits, epochs=1)
+
+
+# --------------------------------------------------------------- schedules and curves (lecture 8)
+
+
+def _dataset(n_train: int = 40) -> data.Dataset:
+    g = torch.Generator().manual_seed(8)
+    w = torch.randn(5, 3, generator=g, dtype=torch.float64)
+
+    def split(n, part):
+        x = torch.randn(n, 5, generator=g, dtype=torch.float64)
+        y = (x @ w + 0.5 * torch.randn(n, 3, generator=g, dtype=torch.float64)).argmax(1)
+        return data.Split(x, y, "toy", part, ("a", "b", "c"))
+
+    return data.Dataset("toy", split(n_train, "train"), split(30, "valid"), split(30, "test"),
+                        ("a", "b", "c"), (0.0,), (1.0,))
+
+
+def _toy_model() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 3)).double()
+
+
+def test_a_schedule_free_run_is_evaluated_at_its_averaged_weights_after_every_epoch():
+    """The reference trains in train mode throughout and averages the z's itself: at a
+    constant rate, no warmup and r = 0, x after T steps is the mean of z_2 .. z_{T+1}."""
+    dataset, epochs, batch, seed = _dataset(), 3, 16, 2
+
+    def make(params, lr):
+        return ScheduleFreeAdamW(params, lr=lr, betas=(0.8, 0.99))
+
+    record, history = compare.run(_toy_model, [(make, 0.05, epochs)], dataset, seed=seed,
+                                  batch_size=batch)
+
+    model = _toy_model()
+    optimizer = make(model.parameters(), 0.05)
+    optimizer.train()
+    z_sum = [torch.zeros_like(p) for p in model.parameters()]
+    steps, curve, at_y = 0, [], []
+    for epoch in range(epochs):
+        batches = data.Batches(dataset.train.x, dataset.train.y, batch, seed=seed)
+        batches.set_epoch(epoch)
+        for x, y in batches:
+            optimizer.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            optimizer.step()
+            steps += 1
+            for total, p in zip(z_sum, model.parameters(), strict=True):
+                total += optimizer.state[p]["z"]
+        average = {name: total / steps for (name, _), total
+                   in zip(model.named_parameters(), z_sum, strict=True)}
+        with torch.no_grad():
+            logits = torch.func.functional_call(model, average, (dataset.valid.x,))
+            curve.append(float((logits.argmax(1) == dataset.valid.y).double().mean()))
+            test_logits = torch.func.functional_call(model, average, (dataset.test.x,))
+            at_y.append(F.cross_entropy(model(dataset.test.x), dataset.test.y).item())
+    expected_test_loss = F.cross_entropy(test_logits, dataset.test.y).item()
+
+    assert history.steps == steps == epochs * data.steps_per_epoch(len(dataset.train), batch)
+    assert history.valid_acc == curve and record["valid accuracy"] == curve[-1]
+    assert record["test loss"] == pytest.approx(expected_test_loss, rel=1e-10)
+    assert abs(at_y[-1] - expected_test_loss) > 1e-6, "y and x differ, so the test can tell"
+
+
+def test_each_phase_follows_the_schedule_over_its_own_budget():
+    dataset, batch = _dataset(), 16
+    per_epoch = data.steps_per_epoch(len(dataset.train), batch)
+
+    def linear(t, *, total_steps):
+        return 1 - t / total_steps
+
+    _, history = compare.run(_toy_model, [(SGD, 0.3, 2), (SGD, 0.1, 1)], dataset,
+                             batch_size=batch, schedule=linear)
+    first, second = 2 * per_epoch, per_epoch
+    np.testing.assert_allclose(history.lr, [0.3 * (1 - t / first) for t in range(first)]
+                               + [0.1 * (1 - t / second) for t in range(second)], rtol=1e-12)
+
+
+def test_a_comparison_tunes_and_repeats_each_optimizer_with_its_schedule():
+    dataset, batch = _dataset(), 16
+    total = 2 * data.steps_per_epoch(len(dataset.train), batch)
+    warm = functools.partial(schedules.warmup_cosine, warmup_steps=2)
+    result = compare.compare({"SGD": SGD, "Adam": Adam}, {"SGD": [1e-3, 0.3], "Adam": [0.01]},
+                             _toy_model, dataset, 2, [0, 1], batch_size=batch,
+                             schedules={"SGD": warm})
+    # one rate has nothing to choose: Adam is not tuned
+    assert list(result.tuning["optimizer"]) == ["SGD", "SGD"]
+    best = result.tuning.sort_values(["valid accuracy", "valid loss"],
+                                     ascending=[False, True]).iloc[0]
+    assert result.lrs == {"SGD": best["lr"], "Adam": 0.01}
+    lr = result.lrs["SGD"]
+    np.testing.assert_allclose(result.histories[("SGD", 1)].lr,
+                               [warm(t, lr, total_steps=total) for t in range(total)], rtol=1e-12)
+    assert result.histories[("Adam", 0)].lr == [0.01] * total
+    curves = result.curves()
+    assert list(curves) == ["SGD", "Adam"]
+    np.testing.assert_array_equal(curves["Adam"][1], result.histories[("Adam", 1)].valid_acc)
+    assert curves["SGD"].shape == (2, 2)
+
+
+class _Cube(nn.Module):
+    def forward(self, x):
+        return x**3
+
+
+def test_a_diverged_run_stops_and_its_curve_is_padded_with_nan():
+    def exploding():
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Linear(5, 3), _Cube()).double()
+
+    with pytest.warns(RuntimeWarning, match="diverged"):
+        result = compare.repeat({"SGD": [(SGD, 1e10, 4)], "calm": [(SGD, 1e-3, 4)]}, exploding,
+                                _dataset(), [0], batch_size=16)
+    assert result.runs["diverged"].tolist() == [True, False]
+    curves = result.curves()
+    assert curves["SGD"].shape == (1, 1) and math.isfinite(curves["SGD"][0, 0])
+    assert curves["calm"].shape == (1, 4)
+    mixed = compare.Comparison(pd.concat([result.runs, result.runs.iloc[[0]].assign(seed=1)]),
+                               {**result.histories, ("SGD", 1): result.histories[("calm", 0)]})
+    padded = mixed.curves()["SGD"]
+    assert padded.shape == (2, 4) and np.isnan(padded[0, 1:]).all()
+
+
+def test_schedules_must_name_the_optimizers_and_be_functions(digits):
+    with pytest.raises(ValueError, match=r"^schedules must be one of 'SGD', got 'Adam'"):
+        compare.tune({"SGD": _sgd}, {"SGD": [0.1, 0.2]}, _model_fn(digits), digits, epochs=1,
+                     schedules={"Adam": schedules.warmup_cosine})
+    with pytest.raises(ValueError, match=r"^schedules\['SGD'\] must be a function f\(t"):
+        compare.repeat({"SGD": [(_sgd, 0.1, 1)]}, _model_fn(digits), digits, seeds=[0],
+                       schedules={"SGD": 0.5})
+    with pytest.raises(ValueError, match=r"^lrs must be one of 'SGD', got 'Adam'"):
+        compare.tune({"SGD": _sgd}, {"SGD": [0.1], "Adam": [0.1]}, _model_fn(digits), digits,
+                     epochs=1)
+    with pytest.raises(ValueError, match=r"^metric must be one of"):
+        compare.Comparison(pd.DataFrame({"optimizer": ["a"], "seed": [0]}), {}).curves("acc")

@@ -315,6 +315,15 @@ def test_drop_last_and_unshuffled_slices():
     assert torch.equal(torch.cat([yb for _, yb in batches]), torch.arange(96))
 
 
+@pytest.mark.parametrize("drop_last", [False, True])
+@pytest.mark.parametrize(("examples", "batch_size"), [(16, 16), (17, 16), (40, 16), (1, 16),
+                                                      (0, 4), (1294, 1294)])
+def test_steps_per_epoch_counts_the_batches_that_batches_yields(examples, batch_size, drop_last):
+    batches = data.Batches(torch.zeros(examples, 2), torch.arange(examples), batch_size,
+                           drop_last=drop_last)
+    assert data.steps_per_epoch(examples, batch_size, drop_last=drop_last) == len(list(batches))
+
+
 def test_split_batches_and_to_keep_device():
     split = data.load("digits", "valid")
     assert split.to("cpu") is split

@@ -13,12 +13,11 @@ import math
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from coursekit import data, models, train
+from coursekit import models, train
 from coursekit.analysis import modern
-from coursekit.optim import SGD, Adam, AdamW, Muon, ScheduleFreeAdamW
+from coursekit.optim import Adam, AdamW, Muon
 from coursekit.optim.adafactor import Adafactor
 from coursekit.optim.combined import Combined
 from coursekit.optim.lion import Lion
@@ -266,120 +265,3 @@ def test_soap_with_a_fixed_basis_is_adam_on_rotated_weights():
     assert same["largest difference"] < 1e-6     # rounding, amplified where v is small
     np.testing.assert_allclose(same["SOAP"], same["rotated Adam"], rtol=1e-9)
     assert same["SOAP"][-1] < loss(start).item()
-
-
-# --------------------------------------------------------------------------- runs
-
-def _dataset(n_train: int = 40) -> data.Dataset:
-    g = _generator(8)
-    w = torch.randn(5, 3, generator=g, dtype=F64)
-
-    def split(n, part):
-        x = torch.randn(n, 5, generator=g, dtype=F64)
-        y = (x @ w + 0.5 * torch.randn(n, 3, generator=g, dtype=F64)).argmax(1)
-        return data.Split(x, y, "toy", part, ("a", "b", "c"))
-
-    return data.Dataset("toy", split(n_train, "train"), split(30, "valid"), split(30, "test"),
-                        ("a", "b", "c"), (0.0,), (1.0,))
-
-
-def _toy_model() -> nn.Module:
-    torch.manual_seed(0)
-    return nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 3)).double()
-
-
-def test_steps_per_epoch_counts_the_last_partial_batch():
-    assert [modern.steps_per_epoch(n, 16) for n in (16, 17, 40, 1)] == [1, 2, 3, 1]
-
-
-def test_run_evaluates_schedule_free_at_the_averaged_weights():
-    """The reference trains in train mode throughout and averages the z's itself: at a
-    constant rate, no warmup and r = 0, x after T steps is the mean of z_2 .. z_{T+1}."""
-    dataset, epochs, batch, seed = _dataset(), 3, 16, 2
-
-    def make(params, lr):
-        return ScheduleFreeAdamW(params, lr=lr, betas=(0.8, 0.99))
-
-    record, history = modern.run(_toy_model, make, 0.05, dataset, epochs, seed=seed,
-                                 batch_size=batch)
-
-    model = _toy_model()
-    optimizer = make(model.parameters(), 0.05)
-    optimizer.train()
-    z_sum = [torch.zeros_like(p) for p in model.parameters()]
-    steps, curve, at_y = 0, [], []
-    for epoch in range(epochs):
-        batches = data.Batches(dataset.train.x, dataset.train.y, batch, seed=seed)
-        batches.set_epoch(epoch)
-        for x, y in batches:
-            optimizer.zero_grad()
-            F.cross_entropy(model(x), y).backward()
-            optimizer.step()
-            steps += 1
-            for total, p in zip(z_sum, model.parameters(), strict=True):
-                total += optimizer.state[p]["z"]
-        average = {name: total / steps for (name, _), total
-                   in zip(model.named_parameters(), z_sum, strict=True)}
-        with torch.no_grad():
-            logits = torch.func.functional_call(model, average, (dataset.valid.x,))
-            curve.append(float((logits.argmax(1) == dataset.valid.y).double().mean()))
-            test_logits = torch.func.functional_call(model, average, (dataset.test.x,))
-            at_y.append(F.cross_entropy(model(dataset.test.x), dataset.test.y).item())
-    expected_test_loss = F.cross_entropy(test_logits, dataset.test.y).item()
-
-    assert history.steps == steps == epochs * modern.steps_per_epoch(len(dataset.train), batch)
-    assert record["valid curve"] == curve
-    assert record["test loss"] == pytest.approx(expected_test_loss, rel=1e-10)
-    assert abs(at_y[-1] - expected_test_loss) > 1e-6, "y and x differ, so the test can tell"
-
-
-def test_run_follows_the_per_step_schedule_of_the_budget():
-    dataset, epochs, batch = _dataset(), 2, 16
-    total = epochs * modern.steps_per_epoch(len(dataset.train), batch)
-
-    def schedule(steps):
-        return lambda t: 1 - t / steps
-
-    _, history = modern.run(_toy_model, lambda p, lr: SGD(p, lr=lr), 0.3, dataset, epochs,
-                            batch_size=batch, schedule=schedule)
-    np.testing.assert_allclose(history.lr, [0.3 * (1 - t / total) for t in range(total)],
-                               rtol=1e-12)
-
-
-class _Cube(nn.Module):
-    def forward(self, x):
-        return x**3
-
-
-def test_run_records_a_divergence_and_pads_the_curve():
-    def exploding():
-        torch.manual_seed(0)
-        return nn.Sequential(nn.Linear(5, 3), _Cube()).double()
-
-    with pytest.warns(RuntimeWarning, match="diverged"):
-        record, history = modern.run(exploding, lambda p, lr: SGD(p, lr=lr), 1e10, _dataset(),
-                                     4, batch_size=16)
-    assert record["diverged"] and history.diverged
-    curve = record["valid curve"]
-    assert len(curve) == 4 and math.isfinite(curve[0])
-    assert all(math.isnan(value) for value in curve[1:])
-
-
-def test_compare_runs_tunes_on_validation_then_repeats_the_chosen_rate():
-    builders = {"SGD": lambda p, lr: SGD(p, lr=lr),
-                "Adam": lambda p, lr: Adam(p, lr=lr)}
-    lrs = {"SGD": [1e-3, 0.3], "Adam": [0.01]}
-    runs, tuning, chosen = modern.compare_runs(builders, lrs, _toy_model, _dataset(), 2,
-                                               [0, 1], batch_size=16)
-    assert set(tuning["optimizer"]) == {"SGD"} and sorted(tuning["lr"]) == [1e-3, 0.3]
-    best = tuning.sort_values(["valid accuracy", "lr"], ascending=[False, True]).iloc[0]
-    assert chosen == {"SGD": best["lr"], "Adam": 0.01}
-    assert list(zip(runs["optimizer"], runs["seed"], strict=True)) == [
-        ("SGD", 0), ("SGD", 1), ("Adam", 0), ("Adam", 1)]
-    assert runs.groupby("optimizer")["lr"].first().to_dict() == chosen
-
-
-def test_compare_runs_refuses_grids_that_do_not_match_the_builders():
-    with pytest.raises(ValueError, match="lrs must be a grid for every optimizer"):
-        modern.compare_runs({"SGD": lambda p, lr: SGD(p, lr=lr)}, {"Adam": [0.1]},
-                            _toy_model, _dataset(), 1, [0])

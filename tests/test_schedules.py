@@ -223,6 +223,9 @@ LECTURE_CASES = [
                            start_factor=0.1, end_factor=0.05),
      lambda t: (0.1 + 0.9 * t / 30 if t < 30 else 1.0 if t < 150
                 else 1.0 - 0.95 * (t - 150) / 100 if t < 250 else 0.05)),
+    ("WarmupCosineLR", dict(total_steps=240, warmup_steps=40, start_factor=0.1),
+     lambda t: (0.1 + 0.9 * t / 40 if t < 40
+                else 0.5 * (1 + math.cos(math.pi * min(t - 40, 200) / 200)))),
 ]
 
 
@@ -255,6 +258,7 @@ PURE_FUNCTIONS = [
     (ck.cosine_warm_restarts, dict(T_0=5, T_mult=2)),
     (ck.linear_warmup, dict(warmup_steps=10)),
     (ck.trapezoidal, dict(total_steps=200, warmup_steps=20, decay_steps=50)),
+    (ck.warmup_cosine, dict(total_steps=200, warmup_steps=20)),
     (ck.cyclical, dict(base_lr=0.01, max_lr=0.1, step_size_up=7, mode="triangular2")),
     (ck.cyclical_momentum, dict(base_momentum=0.8, max_momentum=0.9, step_size_up=7)),
     (ck.one_cycle, dict(max_lr=0.1, total_steps=300)),
@@ -334,6 +338,20 @@ def test_trapezoidal_is_torch_linear_constant_linear_in_sequence():
     ours = ck.trapezoidal(np.arange(STEPS), total_steps=250, warmup_steps=40, decay_steps=80,
                           start_factor=0.2, end_factor=0.1)
     np.testing.assert_allclose(ours, theirs, rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize(("total", "warmup", "start"), [(250, 40, 0.2), (250, 1, 0.5),
+                                                        (120, 0, 1.0)])
+def test_warmup_cosine_is_torch_linear_then_cosine_in_sequence_and_then_zero(total, warmup, start):
+    cosine = lambda opt: torch_sched.CosineAnnealingLR(opt, total - warmup)  # noqa: E731
+    theirs = _torch_rates(lambda opt: torch_sched.SequentialLR(
+        opt, [torch_sched.LinearLR(opt, start, 1.0, warmup), cosine(opt)], milestones=[warmup])
+        if warmup else cosine(opt))
+    ours = ck.warmup_cosine(np.arange(STEPS), total_steps=total, warmup_steps=warmup,
+                            start_factor=start)
+    np.testing.assert_allclose(ours[:total], theirs[:total], rtol=RTOL, atol=ATOL)
+    assert not ours[total:].any()     # zero at the end of the budget and after it, where
+    assert theirs[total + 10] > 0     # PyTorch's cosine climbs back
 
 
 def test_linear_decay_is_torch_linearlr_to_zero():
@@ -480,6 +498,9 @@ BAD_ARGUMENTS = [
     (lambda: ck.ExponentialLR(_sgd(), gamma=-0.5), r"gamma must be .*, got -0\.5"),
     (lambda: ck.StepLR(_sgd(), 10, gamma=-1.0), r"gamma must be .*, got -1\.0"),
     (lambda: ck.CosineAnnealingLR(_sgd(), T_max=0), r"T_max must be .*, got 0"),
+    (lambda: ck.warmup_cosine(0, total_steps=10, warmup_steps=10),
+     r"warmup_steps must be < total_steps = 10 \(some steps must be left for the decay\), got 10"),
+    (lambda: ck.WarmupCosineLR(_sgd(), total_steps=0), "total_steps must be .*, got 0"),
     (lambda: ck.CosineAnnealingLR(_sgd(), T_max=-5), r"T_max must be .*, got -5"),
     (lambda: ck.CosineAnnealingLR(_sgd(), T_max=10, eta_min=-1e-3),
      "eta_min must be .*, got -0.001"),

@@ -12,15 +12,8 @@ r"""What lecture 8 measures about the optimizers of the 2020s.
   diagonal preconditioner built from the same gradients of one matrix; and
   :func:`soap_versus_rotated_adam`: SOAP with its eigenbasis held fixed is Adam run on
   the rotated weights.
-* :func:`run` and :func:`compare_runs`: training runs in the protocol of
-  :mod:`coursekit.experiments.compare` (tune the learning rate on the validation split
-  with one seed, then repeat over seeds), with two things that module does not do: a
-  per-step learning-rate schedule fixed by the budget (cosine, warm-up), and a
-  validation accuracy after every epoch (a Schedule-Free optimizer is evaluated at its
-  averaged weights: :func:`coursekit.train.fit` switches it).
-
-Every run trains with :func:`coursekit.train.fit`; grids of runs go through
-:func:`coursekit.experiments.sweep.sweep`.
+* Lecture 8's training runs go through :mod:`coursekit.experiments.compare` (tuned rates,
+  repeated seeds, a per-step schedule over the budget, validation after every epoch).
 
 References
 ----------
@@ -34,37 +27,28 @@ References
 .. [4] Vyas, N., Morwani, D., Zhao, R., Kwun, M., Shapira, I., Brandfonbrener, D., Janson,
    L. and Kakade, S. (2024). SOAP: Improving and stabilizing Shampoo using Adam.
    arXiv:2409.11321 (ICLR 2025). [vyas2024soap]
-.. [5] Defazio, A., Yang, X. A., Mehta, H., Mishchenko, K., Khaled, A. and Cutkosky, A.
-   (2024). The road less scheduled. NeurIPS 2024. arXiv:2405.15682. [defazio2024road]
 """
 
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
 from coursekit import _checks as checks
-from coursekit.data import Dataset
-from coursekit.experiments.sweep import sweep
 from coursekit.optim.adam import Adam, AdamW
 from coursekit.optim.combined import Combined
 from coursekit.optim.muon import NS_COEFFICIENTS, Muon
 from coursekit.optim.shampoo import matrix_power
 from coursekit.optim.soap import SOAP
-from coursekit.runtime import seed as seed_everything
-from coursekit.schedules import LambdaLR
-from coursekit.train import History, StepInfo, evaluate, fit
+from coursekit.train import StepInfo
 
-__all__ = ["UpdateSize", "compare_runs", "factored_second_moment", "muon_with_adamw",
-           "newton_schulz_map", "preconditioners", "run", "soap_versus_rotated_adam",
-           "steps_per_epoch"]
+__all__ = ["UpdateSize", "factored_second_moment", "muon_with_adamw", "newton_schulz_map",
+           "preconditioners", "soap_versus_rotated_adam"]
 
 
 # --------------------------------------------------------------------------- Muon + AdamW
@@ -222,122 +206,3 @@ def soap_versus_rotated_adam(loss_fn: Callable[[torch.Tensor], torch.Tensor],
             losses["SOAP"].append(float(loss_fn(w_soap)))
             losses["rotated Adam"].append(float(loss_fn(back)))
     return {**losses, "largest difference": largest}
-
-
-# --------------------------------------------------------------------------- runs
-
-Builder = Callable[..., torch.optim.Optimizer]
-Schedule = Callable[[int], Callable[[int], float]]
-"""``schedule(total_steps)`` returns the multiplier ``lambda t: factor`` of the rate at step
-``t`` (a :class:`coursekit.schedules.LambdaLR` function), for a run of ``total_steps``."""
-
-
-def steps_per_epoch(examples: int, batch_size: int) -> int:
-    """Optimizer steps in one epoch of ``examples`` at ``batch_size`` (the last batch may be
-    smaller, as :class:`coursekit.data.Batches` keeps it)."""
-    return math.ceil(examples / batch_size)
-
-
-def run(model_fn: Callable[[], nn.Module], make: Builder, lr: float, data: Dataset,
-        epochs: int, *, seed: int = 0, batch_size: int = 128, schedule: Schedule | None = None,
-        device: torch.device | str | None = None) -> tuple[dict[str, Any], History]:
-    """Train one model; evaluate after every epoch at the weights the optimizer reports.
-
-    Like :func:`coursekit.experiments.compare.run` (seeded model and batch order, a
-    record of train, validation and test accuracy), with a per-step ``schedule`` and
-    with optimizers that evaluate elsewhere than they train: ``fit`` puts an optimizer
-    that has ``eval()`` and ``train()`` (Schedule-Free) in eval mode after each epoch, so
-    every evaluation here sees the averaged weights ``x``, and back in train mode for the
-    next.
-
-    Returns
-    -------
-    (dict, History)
-        The record: ``lr``, ``seed``, ``valid accuracy`` and ``valid curve`` (after every
-        epoch), ``train accuracy``, ``test accuracy``, ``test loss``, ``diverged``,
-        ``seconds``; and the run's History (losses and lr per step).
-    """
-    checks.integer("epochs", epochs, minimum=1)
-    seed_everything(seed)
-    model = model_fn()
-    if device is not None:
-        model = model.to(device)
-    optimizer = make([p for p in model.parameters() if p.requires_grad], lr=lr)
-    scheduler = None
-    if schedule is not None:
-        scheduler = LambdaLR(optimizer, schedule(epochs * steps_per_epoch(len(data.train),
-                                                                         batch_size)))
-    history, curve = History(seed=seed), []
-    start = time.perf_counter()
-    for _ in range(epochs):  # fit switches a Schedule-Free optimizer to train, then eval
-        fit(model, optimizer, data.train, 1, scheduler=scheduler, scheduler_on="batch",
-            batch_size=batch_size, device=device, progress=False, history=history)
-        if history.diverged:
-            break
-        curve.append(evaluate(model, data.valid)["accuracy"])
-    seconds = time.perf_counter() - start
-    curve += [math.nan] * (epochs - len(curve))
-    train, test = evaluate(model, data.train), evaluate(model, data.test)
-    return {"lr": lr, "seed": seed, "valid accuracy": curve[-1], "valid curve": curve,
-            "train accuracy": train["accuracy"], "test accuracy": test["accuracy"],
-            "test loss": test["loss"], "diverged": history.diverged,
-            "seconds": seconds}, history
-
-
-def compare_runs(builders: Mapping[str, Builder], lrs: Mapping[str, Sequence[float]],
-                 model_fn: Callable[[], nn.Module], data: Dataset, epochs: int,
-                 seeds: Sequence[int], *, tune_seed: int = 0, batch_size: int = 128,
-                 schedules: Mapping[str, Schedule] | None = None,
-                 device: torch.device | str | None = None
-                 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
-    """Tune each optimizer's rate on the validation split (seed ``tune_seed``), then repeat
-    the chosen rate over ``seeds``: the protocol of :func:`coursekit.experiments.compare.
-    compare`, with :func:`run`'s schedules and evaluation. An optimizer with a single
-    candidate rate skips tuning.
-
-    Returns
-    -------
-    (runs, tuning, chosen)
-        ``runs``: one row per (optimizer, seed), the columns of :func:`run`'s record and
-        ``optimizer``; ``tuning``: one row per (optimizer, lr) tried; ``chosen``: the lr
-        of each optimizer (best final validation accuracy; ties: the lower rate).
-    """
-    schedules = dict(schedules or {})
-    unknown = set(lrs) ^ set(builders)
-    if unknown:
-        raise checks.invalid("lrs", "a grid for every optimizer and none other", sorted(unknown))
-
-    def trial(optimizer: str, lr: float, seed: int) -> dict[str, Any]:
-        record, _ = run(model_fn, builders[optimizer], lr, data, epochs, seed=seed,
-                        batch_size=batch_size, schedule=schedules.get(optimizer),
-                        device=device)
-        return {k: v for k, v in record.items() if k not in ("lr", "seed")}   # columns already
-
-    grid = [{"optimizer": name, "lr": lr, "seed": tune_seed}
-            for name, grid_lrs in lrs.items() if len(grid_lrs) > 1 for lr in grid_lrs]
-    tuning = _table(sweep(trial, grid, executor="serial", progress=False)) if grid \
-        else pd.DataFrame()
-    chosen = {}
-    for name, grid_lrs in lrs.items():
-        if len(grid_lrs) == 1:
-            chosen[name] = float(grid_lrs[0])
-            continue
-        tried = tuning[(tuning["optimizer"] == name) & ~tuning["diverged"]]
-        tried = tried[np.isfinite(tried["valid accuracy"])]
-        if tried.empty:
-            raise RuntimeError(f"every tuning run of {name} diverged: widen its grid {grid_lrs}")
-        best = tried.sort_values(["valid accuracy", "lr"], ascending=[False, True]).iloc[0]
-        chosen[name] = float(best["lr"])
-    repeats = [{"optimizer": name, "lr": chosen[name], "seed": s} for name in builders
-               for s in seeds]
-    runs = _table(sweep(trial, repeats, executor="serial", progress=False))
-    return runs, tuning, chosen
-
-
-def _table(table: pd.DataFrame) -> pd.DataFrame:
-    """A sweep's rows as records (a failed run raises: these runs must not fail)."""
-    failed = table[table["error"].notna()] if "error" in table else table.iloc[:0]
-    if len(failed):
-        raise RuntimeError(f"run {failed.iloc[0][['optimizer', 'lr', 'seed']].to_dict()} "
-                           f"failed:\n{table.attrs['tracebacks'][failed.index[0]]}")
-    return table[["optimizer", "lr", "seed", *table.attrs["fields"]]].reset_index(drop=True)

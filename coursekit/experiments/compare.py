@@ -32,6 +32,15 @@ some epochs: ``[(adam, 1e-3, 5), (sgd, 0.05, 15)]`` switches from Adam to SGD af
 five epochs (Keskar and Socher, 2017, as on the STAT 453 slides; Raschka, 2021).
 :func:`repeat` runs any set of such recipes.
 
+A run may also follow a per-step learning-rate *schedule* fixed by its budget:
+``schedules={"AdamW": warmup_cosine}`` multiplies AdamW's rate at step ``t`` by
+``warmup_cosine(t, total_steps=T)``, with ``T`` the steps of the phase (epochs times
+batches per epoch), so the rate is tuned and compared *with* its schedule. Any function
+``f(t, *, total_steps)`` of :mod:`coursekit.schedules` (a ``functools.partial`` for its
+other arguments) is such a schedule. Validation accuracy is recorded after every epoch,
+at the weights the optimizer reports (:func:`coursekit.train.fit` puts a Schedule-Free
+optimizer in eval mode for it); :meth:`Comparison.curves` gathers those curves.
+
 Every run trains with :func:`coursekit.train.fit`, and the grids of tuning runs
 (optimizer x learning rate) and of repeats (optimizer x seed) are run by
 :func:`coursekit.experiments.sweep.sweep`, one run after the other in this
@@ -57,6 +66,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -69,17 +79,23 @@ import torch.nn.functional as F
 from torch import nn
 
 from coursekit import _checks as checks
-from coursekit.data import Dataset
+from coursekit.data import Dataset, steps_per_epoch
 from coursekit.experiments.sweep import sweep
 from coursekit.runtime import seed as seed_everything
+from coursekit.schedules import LambdaLR
 from coursekit.train import History, StepInfo, evaluate, fit
 
-__all__ = ["Comparison", "compare", "lockstep", "repeat", "run", "tune"]
+__all__ = ["Comparison", "Schedule", "compare", "lockstep", "repeat", "run", "tune"]
 
 Builder = Callable[..., torch.optim.Optimizer]
 """An optimizer factory ``make(params, **hyper)``, called here as ``make(params, lr=lr)``."""
 Phase = tuple[Builder, float, int]
 """``(build, lr, epochs)``: train with ``build(params, lr=lr)`` for ``epochs`` epochs."""
+EPOCH_METRICS = ("valid_acc", "valid_loss", "train_acc", "train_loss")
+"""The per-epoch lists of a History that :meth:`Comparison.curves` gathers."""
+Schedule = Callable[..., Any]
+"""A learning-rate multiplier ``f(t, *, total_steps)`` of the step ``t`` within a phase of
+``total_steps`` steps, e.g. :func:`coursekit.schedules.warmup_cosine`."""
 
 
 def _check_phases(argument: str, phases: Sequence[Phase]) -> None:
@@ -93,14 +109,29 @@ def _check_phases(argument: str, phases: Sequence[Phase]) -> None:
         checks.integer(f"epochs of {argument}[{i}]", phase[2], minimum=0)
 
 
+def _check_schedules(schedules: Mapping[str, Schedule] | None, names: Sequence[str]
+                     ) -> dict[str, Schedule]:
+    """``schedules`` as a dict whose keys are among ``names`` and whose values are callable."""
+    schedules = dict(schedules or {})
+    for name, schedule in schedules.items():
+        checks.choice("schedules", name, list(names))
+        if not callable(schedule):
+            raise checks.invalid(f"schedules[{name!r}]", "a function f(t, *, total_steps) of "
+                                 "the step, e.g. coursekit.schedules.warmup_cosine", schedule)
+    return schedules
+
+
 def run(model_fn: Callable[[], nn.Module], phases: Sequence[Phase], data: Dataset, *,
         seed: int = 0, batch_size: int = 128, device: torch.device | str | None = None,
-        name: str = "run") -> tuple[dict[str, Any], History]:
+        name: str = "run", schedule: Schedule | None = None) -> tuple[dict[str, Any], History]:
     """Train one model through its phases; return its record and its History.
 
     ``coursekit.seed(seed)`` is called before the model is built, and the
     mini-batch order comes from ``seed``, so two runs with the same seed start
     from the same weights and see the same batches whatever their optimizers.
+    With a ``schedule``, each phase's rate at its step ``t`` is ``lr * schedule(t,
+    total_steps=T)``, ``T`` being the phase's epochs times its batches per epoch
+    (stepped after every batch).
 
     Returns
     -------
@@ -119,8 +150,13 @@ def run(model_fn: Callable[[], nn.Module], phases: Sequence[Phase], data: Datase
     start = time.perf_counter()
     for build, lr, epochs in phases:
         optimizer = build([p for p in model.parameters() if p.requires_grad], lr=lr)
+        scheduler = None
+        if schedule is not None and epochs > 0:
+            total = epochs * steps_per_epoch(len(data.train), batch_size)
+            scheduler = LambdaLR(optimizer, functools.partial(schedule, total_steps=total))
         fit(model, optimizer, data.train, epochs, valid=data.valid, batch_size=batch_size,
-            device=device, progress=False, history=history)
+            scheduler=scheduler, scheduler_on="batch", device=device, progress=False,
+            history=history)
         if history.diverged:
             break
     seconds = time.perf_counter() - start
@@ -188,6 +224,24 @@ class Comparison:
         table.insert(0, ("lr", ""), groups["lr"].first())
         return table
 
+    def curves(self, metric: str = "valid_acc") -> dict[str, np.ndarray]:
+        """Per optimizer, one row per seed of the per-epoch ``metric`` of its runs' Histories.
+
+        ``metric`` is a per-epoch list of :class:`~coursekit.train.History`
+        (``"valid_acc"``, ``"valid_loss"``, ``"train_acc"``, ``"train_loss"``). A run that
+        diverged stops early; its row is padded with NaN to the longest run's length, so
+        the arrays go straight to :func:`coursekit.viz.plot.band`.
+        """
+        checks.choice("metric", metric, list(EPOCH_METRICS))
+        curves = {}
+        for name in self.names:
+            rows = [getattr(self.histories[(name, seed)], metric)
+                    for seed in self.runs.loc[self.runs["optimizer"] == name, "seed"]]
+            width = max(map(len, rows))
+            curves[name] = np.array([[*row, *[math.nan] * (width - len(row))] for row in rows],
+                                    dtype=np.float64)
+        return curves
+
     def difference(self, a: str, b: str, metric: str = "test accuracy") -> dict[str, float]:
         """Mean of ``a`` minus mean of ``b`` for ``metric``, with the standard error of that gap.
 
@@ -208,14 +262,16 @@ class Comparison:
 
 def tune(builders: Mapping[str, Builder], lrs: Mapping[str, Sequence[float]],
          model_fn: Callable[[], nn.Module], data: Dataset, epochs: int, *, seed: int = 0,
-         batch_size: int = 128, device: torch.device | str | None = None
+         batch_size: int = 128, device: torch.device | str | None = None,
+         schedules: Mapping[str, Schedule] | None = None
          ) -> tuple[dict[str, float], pd.DataFrame]:
     """Choose each optimizer's learning rate by final validation accuracy (one seed each).
 
     A sweep over the points (optimizer, lr) of ``lrs``, each one :func:`run` with
-    ``seed``; the best final validation accuracy wins (ties: the lower
-    validation loss), and runs that diverged or ended without a finite score
-    never do.
+    ``seed`` (and the optimizer's schedule, if ``schedules`` has one); the best final
+    validation accuracy wins (ties: the lower validation loss), and runs that diverged
+    or ended without a finite score never do. An optimizer given a single rate has
+    nothing to choose: it keeps that rate without a tuning run.
 
     Returns
     -------
@@ -227,43 +283,58 @@ def tune(builders: Mapping[str, Builder], lrs: Mapping[str, Sequence[float]],
             raise checks.invalid("lrs", f"a mapping with learning rates for every optimizer, "
                                  f"{name!r} included", lrs)
         checks.vector(f"lrs[{name!r}]", lrs[name], at_least=0)
+    for name in lrs:
+        checks.choice("lrs", name, list(builders))
+    schedules = _check_schedules(schedules, list(builders))
     if data.valid is None or len(data.valid) == 0:
         raise checks.invalid("data", "a Dataset with a validation split (load it with "
                              "valid_fraction > 0)", data)
 
     def one(optimizer: str, lr: float, seed: int) -> dict[str, Any]:
         record, _ = run(model_fn, [(builders[optimizer], lr, epochs)], data, seed=seed,
-                        batch_size=batch_size, device=device, name=optimizer)
+                        batch_size=batch_size, device=device, name=optimizer,
+                        schedule=schedules.get(optimizer))
         return _fields(record, "optimizer", "lr")
 
-    runs = _runs(_serial_sweep(one, [{"optimizer": name, "lr": lr, "seed": seed}
-                                     for name in builders for lr in lrs[name]]))
-    usable = runs[~runs["diverged"].astype(bool) & np.isfinite(runs["valid accuracy"])
-                  & np.isfinite(runs["valid loss"])]
-    ranked = usable.sort_values(["valid accuracy", "valid loss"], ascending=[False, True],
-                                kind="stable")
+    grid = [{"optimizer": name, "lr": lr, "seed": seed}
+            for name in builders if len(lrs[name]) > 1 for lr in lrs[name]]
+    runs = _runs(_serial_sweep(one, grid)) if grid else pd.DataFrame(
+        columns=["optimizer", "seed", "lr"])
     chosen = {}
     for name in builders:
-        candidates = ranked[ranked["optimizer"] == name]
-        if candidates.empty:
+        if len(lrs[name]) == 1:
+            chosen[name] = float(lrs[name][0])
+            continue
+        usable = runs[(runs["optimizer"] == name) & ~runs["diverged"].astype(bool)
+                      & np.isfinite(runs["valid accuracy"]) & np.isfinite(runs["valid loss"])]
+        if usable.empty:
             raise RuntimeError(f"Every learning rate diverged for {name!r}: {list(lrs[name])}")
-        chosen[name] = float(candidates["lr"].iloc[0])
+        best = usable.sort_values(["valid accuracy", "valid loss"], ascending=[False, True],
+                                  kind="stable")
+        chosen[name] = float(best["lr"].iloc[0])
     return chosen, runs
 
 
 def repeat(recipes: Mapping[str, Sequence[Phase]], model_fn: Callable[[], nn.Module],
            data: Dataset, seeds: Sequence[int], *, batch_size: int = 128,
-           device: torch.device | str | None = None) -> Comparison:
-    """Run every recipe (a list of phases) once per seed: a sweep over (recipe, seed)."""
+           device: torch.device | str | None = None,
+           schedules: Mapping[str, Schedule] | None = None) -> Comparison:
+    """Run every recipe (a list of phases) once per seed: a sweep over (recipe, seed).
+
+    A recipe named in ``schedules`` runs each of its phases under that schedule
+    (:func:`run`).
+    """
     seeds = checks.integers("seeds", seeds, minimum=0)
     for name, phases in recipes.items():
         _check_phases(f"recipes[{name!r}]", phases)
+    schedules = _check_schedules(schedules, list(recipes))
     histories = {}
 
     def one(optimizer: str, seed: int) -> dict[str, Any]:
         record, histories[(optimizer, seed)] = run(model_fn, recipes[optimizer], data,
                                                    seed=seed, batch_size=batch_size,
-                                                   device=device, name=optimizer)
+                                                   device=device, name=optimizer,
+                                                   schedule=schedules.get(optimizer))
         return _fields(record, "optimizer")
 
     result = _serial_sweep(one, {"optimizer": list(recipes), "seed": list(seeds)})
@@ -295,7 +366,8 @@ def _runs(table: pd.DataFrame) -> pd.DataFrame:
 def compare(builders: Mapping[str, Builder], lrs: Mapping[str, Sequence[float]],
             model_fn: Callable[[], nn.Module], data: Dataset, epochs: int,
             seeds: Sequence[int], *, tune_seed: int = 0, batch_size: int = 128,
-            device: torch.device | str | None = None) -> Comparison:
+            device: torch.device | str | None = None,
+            schedules: Mapping[str, Schedule] | None = None) -> Comparison:
     """Tune each optimizer's learning rate on the validation split, then repeat over seeds.
 
     Parameters
@@ -318,11 +390,16 @@ def compare(builders: Mapping[str, Builder], lrs: Mapping[str, Sequence[float]],
         Mini-batch size.
     device : torch.device or str, optional
         Where to train.
+    schedules : mapping of name to schedule, optional
+        A per-step multiplier ``f(t, *, total_steps)`` of an optimizer's rate over the
+        budget (e.g. :func:`coursekit.schedules.warmup_cosine`), used in its tuning runs
+        and its repeats alike; optimizers not named here train at a constant rate.
     """
     chosen, tuning = tune(builders, lrs, model_fn, data, epochs, seed=tune_seed,
-                          batch_size=batch_size, device=device)
+                          batch_size=batch_size, device=device, schedules=schedules)
     result = repeat({name: [(build, chosen[name], epochs)] for name, build in builders.items()},
-                    model_fn, data, seeds, batch_size=batch_size, device=device)
+                    model_fn, data, seeds, batch_size=batch_size, device=device,
+                    schedules=schedules)
     result.lrs, result.tuning = chosen, tuning
     return result
 

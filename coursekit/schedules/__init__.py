@@ -34,6 +34,7 @@ SGDR (warm restarts)       ``cosine_warm_restarts``    ``CosineAnnealingWarmRest
 linear warm-up             ``linear_warmup``           ``LinearWarmupLR``
 warm-up + any schedule     ``with_warmup``             ``SequentialLR``
 trapezoidal                ``trapezoidal``             ``TrapezoidalLR``
+warm-up + cosine to zero   ``warmup_cosine``           ``WarmupCosineLR``
 schedules in sequence      ``sequential``              ``SequentialLR``
 any multiplier             (any function)              ``LambdaLR``
 cyclical (+ momentum)      ``cyclical``                ``CyclicLR``
@@ -77,6 +78,7 @@ from coursekit.schedules.functions import (
     sequential,
     step_decay,
     trapezoidal,
+    warmup_cosine,
     with_warmup,
 )
 from coursekit.schedules.hyperparameter import HyperparameterScheduler
@@ -108,6 +110,7 @@ from coursekit.schedules.schedulers import (
     SequentialLR,
     StepLR,
     TrapezoidalLR,
+    WarmupCosineLR,
 )
 
 __all__ = [
@@ -138,6 +141,7 @@ __all__ = [
     "StepLR",
     "Steps",
     "TrapezoidalLR",
+    "WarmupCosineLR",
     "constant",
     "constant_factor",
     "cosine_annealing",
@@ -165,5 +169,6 @@ __all__ = [
     "sequential",
     "step_decay",
     "trapezoidal",
+    "warmup_cosine",
     "with_warmup",
 ]

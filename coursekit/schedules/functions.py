@@ -53,6 +53,7 @@ __all__ = [
     "sequential",
     "step_decay",
     "trapezoidal",
+    "warmup_cosine",
     "with_warmup",
 ]
 
@@ -489,6 +490,48 @@ def trapezoidal(t: Steps, lr0: float = 1.0, *, total_steps: int, warmup_steps: i
     up = start_factor + (1.0 - start_factor) * _ramp(t, warmup_steps)
     down = 1.0 + (end_factor - 1.0) * _ramp(t - (total_steps - decay_steps), decay_steps)
     return lr0 * up * down
+
+
+@over_steps
+def warmup_cosine(t: Steps, lr0: float = 1.0, *, total_steps: int, warmup_steps: int = 0,
+                  start_factor: float = 0.0) -> float | np.ndarray:
+    r"""Linear warm-up over ``warmup_steps``, then cosine decay to zero at ``total_steps``.
+
+    With :math:`W` = ``warmup_steps``, :math:`T` = ``total_steps``, :math:`s` =
+    ``start_factor``:
+
+    .. math:: \eta_t = \eta_0 \begin{cases} s + (1 - s)\, t / W & t < W \\
+              \frac{1}{2}\left(1 + \cos\frac{\pi \min(t - W,\ T - W)}{T - W}\right)
+              & t \ge W \end{cases}
+
+    The schedule of a run whose length is known in advance: the warm-up of Goyal et
+    al. (2017), then the cosine of Loshchilov and Hutter (2017) over what remains, so
+    the rate reaches zero at the last step and stays there (it does not climb back as
+    :func:`cosine_annealing` past ``T_max`` does). ``warmup_steps=0`` is cosine
+    annealing over the whole budget. The same rates as
+    ``with_warmup(partial(cosine_annealing, lr0, T_max=T - W), W)``, and as PyTorch's
+    ``SequentialLR([LinearLR(s, 1, W), CosineAnnealingLR(T - W)], [W])`` before step
+    :math:`T`. Scheduler: :class:`~coursekit.schedules.WarmupCosineLR`.
+
+    References
+    ----------
+    .. [1] Goyal, P., Dollár, P., Girshick, R., Noordhuis, P., Wesolowski, L., Kyrola,
+       A., Tulloch, A., Jia, Y. and He, K. (2017). Accurate, large minibatch SGD:
+       Training ImageNet in 1 hour. arXiv:1706.02677. [goyal2017accurate]
+    .. [2] Loshchilov, I. and Hutter, F. (2017). SGDR: Stochastic gradient descent with
+       warm restarts. ICLR 2017. arXiv:1608.03983. [loshchilov2017sgdr]
+    """
+    lr0 = checks.nonnegative("lr0", lr0)
+    total_steps = checks.integer("total_steps", total_steps, minimum=1)
+    warmup_steps = checks.integer("warmup_steps", warmup_steps, minimum=0)
+    start_factor = checks.in_unit_interval("start_factor", start_factor)
+    if warmup_steps >= total_steps:
+        raise checks.invalid("warmup_steps", f"< total_steps = {total_steps} (some steps must "
+                             "be left for the decay)", warmup_steps)
+    decay = total_steps - warmup_steps
+    up = start_factor + (1.0 - start_factor) * _ramp(t, warmup_steps)
+    down = _cosine(np.clip(t - warmup_steps, 0.0, decay), 1.0, decay, 0.0)
+    return lr0 * np.where(t < warmup_steps, up, down)
 
 
 # ---------------------------------------------------------------------------- composition

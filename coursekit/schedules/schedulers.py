@@ -46,6 +46,7 @@ from coursekit.schedules.functions import (
     polynomial_decay,
     step_decay,
     trapezoidal,
+    warmup_cosine,
 )
 
 __all__ = [
@@ -68,6 +69,7 @@ __all__ = [
     "SequentialLR",
     "StepLR",
     "TrapezoidalLR",
+    "WarmupCosineLR",
 ]
 
 
@@ -429,3 +431,17 @@ class TrapezoidalLR(FormulaLR):
         return trapezoidal(t, lr0, total_steps=self.total_steps, warmup_steps=self.warmup_steps,
                            decay_steps=self.decay_steps, start_factor=self.start_factor,
                            end_factor=self.end_factor)
+
+
+class WarmupCosineLR(FormulaLR):
+    r"""Linear warm-up, then cosine decay to zero at ``total_steps`` (:func:`warmup_cosine`)."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int = 0,
+                 start_factor: float = 0.0, last_epoch: int = -1) -> None:
+        self.total_steps, self.warmup_steps = total_steps, warmup_steps
+        self.start_factor = start_factor
+        super().__init__(optimizer, last_epoch)
+
+    def schedule(self, t: Steps, lr0: float) -> float | np.ndarray:
+        return warmup_cosine(t, lr0, total_steps=self.total_steps,
+                             warmup_steps=self.warmup_steps, start_factor=self.start_factor)
