@@ -234,6 +234,31 @@ def test_lookahead_rejects_bad_arguments(kwargs, argument):
         ck.Lookahead(inner, **kwargs)
 
 
+def test_lookahead_refuses_an_optimizer_with_train_and_eval_modes():
+    """Schedule-Free rebuilds its average x from the weights it trains at, y: overwriting y
+    between steps, as Lookahead's pull-back does, moves the average the optimizer reports."""
+    point = torch.nn.Parameter(torch.tensor([1.0, -2.0], dtype=torch.float64))
+    inner = ck.ScheduleFreeSGD([point], lr=0.1)
+    with pytest.raises(ValueError, match=r"^optimizer must be an optimizer without train\(\) "
+                                         r"and eval\(\) modes.*got 'ScheduleFreeSGD'"):
+        ck.Lookahead(inner)
+
+    def averaged(pull_back):
+        p = torch.nn.Parameter(torch.tensor([1.0, -2.0], dtype=torch.float64))
+        opt = ck.ScheduleFreeSGD([p], lr=0.1)
+        opt.train()
+        for _ in range(3):
+            p.grad = 2 * p.detach()
+            opt.step()
+        if pull_back:
+            with torch.no_grad():
+                p.mul_(0.5)
+        opt.eval()
+        return p.detach().clone()
+
+    assert not torch.allclose(averaged(False), averaged(True))
+
+
 def test_registry_creates_each_optimizer_and_rejects_unknown_names():
     for name in ck.available():
         opt = ck.create(name, [torch.nn.Parameter(torch.zeros(2, 3))])   # Muon takes matrices

@@ -54,7 +54,9 @@ class Lookahead(torch.optim.Optimizer):
     Parameters
     ----------
     optimizer : torch.optim.Optimizer
-        The inner ("fast") optimizer, ours or torch's.
+        The inner ("fast") optimizer, ours or torch's; not a Schedule-Free one (an
+        optimizer with ``train()``/``eval()`` modes), which is refused: its weights in
+        train mode are an interpolation it rebuilds its average from.
     k : int
         Number of inner steps between synchronisations, >= 1.
     alpha : float
@@ -69,6 +71,13 @@ class Lookahead(torch.optim.Optimizer):
     def __init__(self, optimizer: torch.optim.Optimizer, k: int = 5, alpha: float = 0.5):
         self.optimizer = checks.instance("optimizer", optimizer, torch.optim.Optimizer,
                                          what="a torch.optim.Optimizer")
+        if callable(getattr(optimizer, "train", None)) and callable(getattr(optimizer, "eval",
+                                                                            None)):
+            raise checks.invalid(
+                "optimizer", "an optimizer without train() and eval() modes: a Schedule-Free "
+                "optimizer keeps its averaged weights in its state and rebuilds them from the "
+                "weights it trains at, so Lookahead's pull-back would corrupt that average",
+                type(optimizer).__name__)
         self.k = checks.integer("k", k, minimum=1)
         self.alpha = checks.in_unit_interval("alpha", alpha)
         self.lookahead_steps = 0
