@@ -32,15 +32,20 @@ power step) follow the authors' code (nikhilvyas/SOAP), which pytorch-optimizer 
 Where the packages differ (tests/test_reference_2020s_b.py shows each). pytorch-optimizer
 computes the QR in float32 whatever the parameter's dtype (the authors' code computes
 eigenvectors and QR in float32 throughout); coursekit computes in the parameter's dtype,
-and ``float32_qr=True`` reproduces pytorch-optimizer. heavyball keeps Adam's form, ``eps``
-added to the bias-corrected ``sqrt(v_hat)`` (``eps_placement="v_hat"`` here); it decays
-the weights before the step, not after; it refreshes ``Q`` at t = f - 1, 2f - 1, ... rather
-than at t = f, 2f, ... (the same when f = 1); and it adds ``eps * max eigenvalue`` to the
-power step's matrix. Even with those four set alike, its runs stay about 1e-4 (first step)
-to 1e-2 (100 steps) from coursekit's and the authors': its rotated step on a matrix differs
-from the first update on, for a reason the tests have not yet located, while its plain Adam
-steps on vectors agree. By default coursekit follows the authors' code, which the paper's
-results were produced with.
+and ``float32_qr=True`` reproduces pytorch-optimizer. heavyball floors the bias-corrected
+``sqrt(v_hat)`` at ``eps`` (``max(sqrt(v_hat), eps)``) where Adam adds ``eps`` to it
+(``eps_placement="v_hat"`` is the nearer); it decays the weights before the step, not after;
+it refreshes ``Q`` at t = f - 1, 2f - 1, ... rather than at t = f, 2f, ... (the same when
+f = 1); it takes the power step on ``L + 1e-8 max|eig| I``; and it keeps its statistics
+bias-corrected, ``L / (1 - shampoo_beta^t)``, so its first ``L`` is ``G G^T``. That scale
+moves no eigenvector, but where the first statistic is singular (a matrix's larger side when
+the gradient's rank is below it) any orthonormal basis of its null space is an eigenbasis,
+eigh's pick there depends on rounding, and SOAP's step depends on the pick (Adam's scaling is
+coordinate-wise): heavyball's runs differ from the first rotated step on (about 1e-3) and
+end about 1e-2 from the authors'. Given heavyball's first bases, its floor and shifted
+power step, and its lr and shampoo_beta as float64 tensors (as Python floats it computes
+them in float32 against its step counter), the updates agree to 1e-12. By default coursekit
+follows the authors' code, which the paper's results were produced with.
 
 References
 ----------
@@ -112,7 +117,8 @@ class SOAP(Optimizer):
         Adam's bias correction (the authors' ``correct_bias``).
     eps_placement : str
         ``"v"``: ``sqrt(v) + eps`` with the correction in the step size (the authors');
-        ``"v_hat"``: ``sqrt(v_hat) + eps``, as ``torch.optim.Adam`` and heavyball.
+        ``"v_hat"``: ``sqrt(v_hat) + eps``, as ``torch.optim.Adam`` (heavyball takes
+        ``max(sqrt(v_hat), eps)``).
     float32_qr : bool
         Compute the power step's QR in float32 (pytorch-optimizer).
     maximize : bool
