@@ -12,6 +12,25 @@ def rel_error(a: torch.Tensor, b: torch.Tensor) -> float:
     return (a - b).abs().max().item() / scale
 
 
+def train_steps(loss, optimizer: torch.optim.Optimizer, batches) -> list[float]:
+    """One optimizer step per batch, ``loss(batch)`` its loss; the losses."""
+    losses = []
+    for rows in batches:
+        optimizer.zero_grad()
+        value = loss(rows)
+        value.backward()
+        optimizer.step()
+        losses.append(value.item())
+    return losses
+
+
+def copy_weights(to: list[torch.Tensor], source: list[torch.Tensor]) -> None:
+    """Copy ``source``'s values into ``to``, parameter by parameter."""
+    with torch.no_grad():
+        for mine, theirs in zip(to, source, strict=True):
+            mine.copy_(theirs)
+
+
 class TinyMLP:
     """A 4-5-3 tanh MLP as raw parameters, with two deliberate oddities.
 
@@ -54,29 +73,14 @@ class TinyMLP:
     def train_batches(self, optimizer: torch.optim.Optimizer,
                       batches: list[torch.Tensor]) -> list[float]:
         """One step per batch of sample indices; the losses."""
-        losses = []
-        for rows in batches:
-            optimizer.zero_grad()
-            loss = self.loss(rows)
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
-        return losses
+        return train_steps(self.loss, optimizer, batches)
 
     def train(self, optimizer: torch.optim.Optimizer, steps: int) -> list[float]:
-        losses = []
-        for _ in range(steps):
-            optimizer.zero_grad()
-            loss = self.loss()
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
-        return losses
+        """``steps`` steps on every sample; the losses."""
+        return train_steps(self.loss, optimizer, [None] * steps)
 
     def copy_from(self, other: TinyMLP) -> None:
-        with torch.no_grad():
-            for mine, theirs in zip(self.parameters(), other.parameters(), strict=True):
-                mine.copy_(theirs)
+        copy_weights(self.parameters(), other.parameters())
 
 
 def assert_resumes_exactly(make, batches: list[torch.Tensor], at: int) -> None:

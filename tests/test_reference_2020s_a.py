@@ -31,7 +31,7 @@ from coursekit.optim.adafactor import Adafactor
 from coursekit.optim.lion import Lion
 from coursekit.optim.muon import Muon, newton_schulz
 from coursekit.optim.schedule_free import ScheduleFreeAdamW, ScheduleFreeSGD
-from tests._optim_helpers import rel_error
+from tests._optim_helpers import copy_weights, rel_error, train_steps
 
 STEPS = 100
 RTOL = 1e-10
@@ -123,19 +123,10 @@ class Net:
         return ((out - y) ** 2).mean()
 
     def train(self, optimizer, start: int, stop: int) -> list[float]:
-        losses = []
-        for rows in BATCHES[start:stop]:
-            optimizer.zero_grad()
-            loss = self.loss(rows)
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
-        return losses
+        return train_steps(self.loss, optimizer, BATCHES[start:stop])
 
     def copy_from(self, other: Net) -> None:
-        with torch.no_grad():
-            for mine, theirs in zip(self.parameters(), other.parameters(), strict=True):
-                mine.copy_(theirs)
+        copy_weights(self.parameters(), other.parameters())
 
 
 def _assert_same_weights(ours: Net, theirs: Net, rtol: float = RTOL) -> None:
